@@ -1,0 +1,37 @@
+import { randomBytes } from 'node:crypto';
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { SECRET_RANDOM_BYTES, secretFromRandomBytes } from '../core/secret.js';
+import { writeNewFile } from '../edge/files.js';
+
+export const command = 'secret <action>';
+export const describe = 'Make knock secrets';
+
+const newSecret = {
+  command: 'new',
+  describe: 'Make a secret: 16 random characters from A-Z a-z 0-9 - _ (96 bits)',
+  builder: (yargs: Argv) =>
+    yargs
+      .option('out', {
+        type: 'string',
+        describe: 'write it to this file (mode 0600, never over an existing file) instead of stdout',
+        requiresArg: true,
+      })
+      .example('$0 secret new --out ~/.ssh/pingknock/myserver', 'the secret for `ssh myserver`'),
+  handler: async (argv: ArgumentsCamelCase<{ out?: string | undefined }>): Promise<void> => {
+    const secret = secretFromRandomBytes(randomBytes(SECRET_RANDOM_BYTES));
+    if (argv.out === undefined) {
+      process.stdout.write(`${secret}\n`);
+      return;
+    }
+    await writeNewFile(argv.out, `${secret}\n`, 0o600);
+    process.stderr.write(`pingknock: wrote a new secret to ${argv.out}\n`);
+  },
+};
+
+export function builder(yargs: Argv) {
+  return yargs.command(newSecret).demandCommand(1, 'say what to do: pingknock secret new');
+}
+
+export function handler(): void {
+  // The subcommand's handler does the work; yargs needs one here to accept `secret new`.
+}

@@ -1,0 +1,26 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { PingknockError } from '../core/errors.js';
+
+export interface ResolvedHost {
+  readonly address: string;
+  readonly family: 4 | 6;
+}
+
+/**
+ * Resolves once, the way ssh does (getaddrinfo: /etc/hosts, then DNS). The knock and the TCP
+ * connection both use this one address, so a round-robin name cannot split them.
+ */
+export async function resolveHost(host: string): Promise<ResolvedHost> {
+  const literal = isIP(host.split('%')[0] ?? '');
+  if (literal === 4 || literal === 6) {
+    return { address: host, family: literal };
+  }
+  try {
+    const { address, family } = await lookup(host);
+    return { address, family: family === 6 ? 6 : 4 };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new PingknockError('resolve', `cannot resolve host "${host}" (${code})`);
+  }
+}

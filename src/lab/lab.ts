@@ -1,0 +1,267 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PingknockError } from '../core/errors.js';
+import type { Secret } from '../core/secret.js';
+import { findCommand, run, runChecked, type RunOptions, type RunResult } from './exec.js';
+
+/**
+ * A throw-away network of two namespaces joined by a veth pair: a server running a real sshd,
+ * and a client. Used by `pingknock demo` and the end-to-end tests. Everything it makes is
+ * named after its id, and `destroy()` (also run at process exit) removes all of it.
+ */
+
+/** `bare`: nothing but pingknock's table. `existing`: a host firewall with policy drop already in place. */
+export type ServerFirewall = 'bare' | 'existing';
+
+export interface LabOptions {
+  readonly secret: Secret;
+  readonly serverFirewall: ServerFirewall;
+  readonly port?: number;
+}
+
+export interface Endpoint {
+  readonly netns: string;
+  readonly ipv4: string;
+  readonly ipv6: string;
+}
+
+/** Host aliases in the lab's ssh config. */
+export const LAB_HOSTS = {
+  knocked: 'knocked',
+  knocked6: 'knocked6',
+  direct: 'direct',
+} as const;
+
+const REQUIRED_PROGRAMS = ['ip', 'nft', 'sshd', 'ssh', 'ssh-keygen', 'ping'] as const;
+const PROJECT_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin');
+
+/** A host firewall as many servers have it: policy drop, ssh, pings and established traffic allowed. */
+const EXISTING_FIREWALL = `table inet host {
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tct state established,related accept
+\t\tiif lo accept
+\t\ttcp dport 22 accept
+\t\ticmp type echo-request accept
+\t\ticmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept
+\t}
+}
+`;
+
+let labCount = 0;
+
+export class Lab {
+  readonly id: string;
+  readonly dir: string;
+  readonly home: string;
+  readonly sshConfig: string;
+  readonly port: number;
+  readonly server: Endpoint;
+  readonly client: Endpoint;
+  readonly env: NodeJS.ProcessEnv;
+  private sshd: ChildProcess | undefined;
+  private sshdLog = '';
+  private destroyed = false;
+  private readonly destroyAtExit = (): void => this.destroy();
+
+  private constructor(options: LabOptions) {
+    labCount += 1;
+    this.id = `${process.pid.toString(36)}${labCount}`;
+    this.port = options.port ?? 22;
+    this.dir = mkdtempSync(join(tmpdir(), `pingknock-lab-${this.id}-`));
+    this.home = join(this.dir, 'home');
+    this.sshConfig = join(this.dir, 'ssh_config');
+    this.server = { netns: `pk-${this.id}-srv`, ipv4: '10.201.0.1', ipv6: 'fd70:6b::1' };
+    this.client = { netns: `pk-${this.id}-cli`, ipv4: '10.201.0.2', ipv6: 'fd70:6b::2' };
+    this.env = { ...process.env, HOME: this.home, PATH: `${PROJECT_BIN}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+    process.on('exit', this.destroyAtExit);
+  }
+
+  static async create(options: LabOptions): Promise<Lab> {
+    if (process.getuid?.() !== 0) {
+      throw new PingknockError('privilege', 'the lab needs root (network namespaces, nft, sshd): run it with sudo');
+    }
+    const missing = REQUIRED_PROGRAMS.filter((name) => findCommand(name) === undefined);
+    if (missing.length > 0) {
+      throw new PingknockError('lab', `the lab needs ${missing.join(', ')}; install them with: ./install.sh --lab`);
+    }
+    const lab = new Lab(options);
+    try {
+      lab.buildNetwork();
+      lab.writeFiles(options.secret);
+      if (options.serverFirewall === 'existing') lab.loadServerRules(EXISTING_FIREWALL);
+      await lab.startSshd();
+      return lab;
+    } catch (error) {
+      lab.destroy();
+      if (error instanceof PingknockError) throw error;
+      throw new PingknockError('lab', `could not build the lab: ${(error as Error).message}`);
+    }
+  }
+
+  /** Loads an `nft -f` ruleset inside the server namespace. */
+  loadServerRules(ruleset: string): void {
+    runChecked('ip', ['netns', 'exec', this.server.netns, 'nft', '-f', '-'], ruleset);
+  }
+
+  /** The server's ruleset as `nft list ruleset` prints it (set elements left out: they expire). */
+  listServerRules(): string {
+    return runChecked('ip', ['netns', 'exec', this.server.netns, 'nft', '-s', 'list', 'ruleset']);
+  }
+
+  /** Runs a program in the client namespace with the lab's HOME and PATH (pingknock on it). */
+  onClient(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    return run('ip', ['netns', 'exec', this.client.netns, file, ...args], { env: this.env, ...options });
+  }
+
+  /** Runs a program in the server namespace. */
+  onServer(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    return run('ip', ['netns', 'exec', this.server.netns, file, ...args], options);
+  }
+
+  /** ssh from the client with the lab's config; `host` is one of LAB_HOSTS or an address. */
+  ssh(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    return this.onClient('ssh', ['-F', this.sshConfig, ...args], options);
+  }
+
+  /** What sshd logged so far: for failure messages. */
+  serverLog(): string {
+    return this.sshdLog;
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    process.removeListener('exit', this.destroyAtExit);
+    this.sshd?.kill('SIGKILL');
+    for (const netns of [this.server.netns, this.client.netns]) {
+      // Deleting a namespace does not end the processes in it (sshd's sessions, pings): kill them first.
+      const pids = spawnText('ip', ['netns', 'pids', netns]).split(/\s+/).filter(Boolean);
+      for (const pid of pids) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+      spawnText('ip', ['netns', 'delete', netns]);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private buildNetwork(): void {
+    const { server, client } = this;
+    const serverLink = `pk${this.id}s`;
+    const clientLink = `pk${this.id}c`;
+    runChecked('ip', ['netns', 'add', server.netns]);
+    runChecked('ip', ['netns', 'add', client.netns]);
+    runChecked('ip', ['link', 'add', serverLink, 'netns', server.netns, 'type', 'veth', 'peer', 'name', clientLink, 'netns', client.netns]);
+    for (const [end, link] of [
+      [server, serverLink],
+      [client, clientLink],
+    ] as const) {
+      runChecked('ip', ['-n', end.netns, 'link', 'set', 'lo', 'up']);
+      runChecked('ip', ['-n', end.netns, 'addr', 'add', `${end.ipv4}/24`, 'dev', link]);
+      runChecked('ip', ['-n', end.netns, '-6', 'addr', 'add', `${end.ipv6}/64`, 'dev', link, 'nodad']);
+      runChecked('ip', ['-n', end.netns, 'link', 'set', link, 'up']);
+    }
+  }
+
+  private writeFiles(secret: Secret): void {
+    const sshDir = join(this.home, '.ssh');
+    mkdirSync(join(sshDir, 'pingknock'), { recursive: true, mode: 0o700 });
+    for (const alias of [LAB_HOSTS.knocked, LAB_HOSTS.knocked6]) {
+      writeFileSync(join(sshDir, 'pingknock', alias), `${secret}\n`, { mode: 0o600 });
+    }
+    runChecked('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'pingknock-lab-host', '-f', join(this.dir, 'host_key')]);
+    runChecked('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'pingknock-lab-user', '-f', join(this.dir, 'user_key')]);
+    const authorizedKeys = join(this.dir, 'authorized_keys');
+    writeFileSync(authorizedKeys, readFileSync(join(this.dir, 'user_key.pub')), { mode: 0o600 });
+    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+    writeFileSync(
+      join(this.dir, 'sshd_config'),
+      [
+        `Port ${this.port}`,
+        'ListenAddress 0.0.0.0',
+        'ListenAddress ::',
+        `HostKey ${join(this.dir, 'host_key')}`,
+        `AuthorizedKeysFile ${authorizedKeys}`,
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'UsePAM no',
+        'StrictModes no',
+        'PidFile none',
+        'MaxStartups 100:30:200',
+        'MaxSessions 100',
+        'LogLevel INFO',
+        'Subsystem sftp internal-sftp',
+        '',
+      ].join('\n'),
+    );
+    const common = [
+      '  User root',
+      `  Port ${this.port}`,
+      `  IdentityFile ${join(this.dir, 'user_key')}`,
+      '  IdentitiesOnly yes',
+      `  UserKnownHostsFile ${join(this.dir, 'known_hosts')}`,
+      '  StrictHostKeyChecking accept-new',
+      '  BatchMode yes',
+      '  LogLevel ERROR',
+    ];
+    const proxy = '  ProxyCommand pingknock proxy --name %n %h %p';
+    writeFileSync(
+      this.sshConfig,
+      [
+        `Host ${LAB_HOSTS.knocked}`,
+        `  HostName ${this.server.ipv4}`,
+        proxy,
+        ...common,
+        `Host ${LAB_HOSTS.knocked6}`,
+        `  HostName ${this.server.ipv6}`,
+        proxy,
+        ...common,
+        `Host ${LAB_HOSTS.direct}`,
+        `  HostName ${this.server.ipv4}`,
+        '  ConnectTimeout 3',
+        ...common,
+        '',
+      ].join('\n'),
+    );
+    chmodSync(this.sshConfig, 0o600);
+  }
+
+  private startSshd(): Promise<void> {
+    // sshd refuses to run unless started by its absolute path.
+    const sshd = spawn('ip', ['netns', 'exec', this.server.netns, findCommand('sshd') ?? '/usr/sbin/sshd', '-D', '-e', '-f', join(this.dir, 'sshd_config')], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.sshd = sshd;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`sshd did not start: ${this.sshdLog.trim()}`)), 10_000);
+      sshd.stderr.setEncoding('utf8').on('data', (text: string) => {
+        this.sshdLog += text;
+        // One line per ListenAddress: both must be up before anyone connects.
+        if ((this.sshdLog.match(/Server listening on/g) ?? []).length >= 2) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      sshd.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`sshd exited (${code}): ${this.sshdLog.trim()}`));
+      });
+    });
+  }
+}
+
+function spawnText(file: string, args: readonly string[]): string {
+  try {
+    return runChecked(file, args);
+  } catch {
+    return '';
+  }
+}
