@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PingknockError } from '../core/errors.js';
 import type { Secret } from '../core/secret.js';
+import { NFT_SETS, NFT_TABLE } from '../core/rules/nftables.js';
 import { findCommand, run, runChecked, type RunOptions, type RunResult } from './exec.js';
 
 /**
@@ -105,6 +106,12 @@ export class Lab {
   /** Loads an `nft -f` ruleset inside the server namespace. */
   loadServerRules(ruleset: string): void {
     runChecked('ip', ['netns', 'exec', this.server.netns, 'nft', '-f', '-'], ruleset);
+  }
+
+  /** Forgets every knock the server has seen, so the next test starts from a closed port. */
+  forgetKnocks(): void {
+    const flush = Object.values(NFT_SETS).map((set) => `flush set inet ${NFT_TABLE} ${set}\n`);
+    this.loadServerRules(flush.join(''));
   }
 
   /** The server's ruleset as `nft list ruleset` prints it (set elements left out: they expire). */

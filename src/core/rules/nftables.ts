@@ -3,10 +3,12 @@ import type { Family } from '../layout.js';
 import { PATTERN_BYTES, transportBitOffset } from '../layout.js';
 
 export const NFT_TABLE = 'pingknock';
+/** The sets of knocked source addresses, one per family. */
+export const NFT_SETS: Readonly<Record<Family, string>> = { ipv4: 'knocked4', ipv6: 'knocked6' };
 
 const FAMILY_SYNTAX: Readonly<Record<Family, { set: string; type: string; echo: string; saddr: string }>> = {
-  ipv4: { set: 'knocked4', type: 'ipv4_addr', echo: 'icmp type echo-request', saddr: 'ip saddr' },
-  ipv6: { set: 'knocked6', type: 'ipv6_addr', echo: 'icmpv6 type echo-request', saddr: 'ip6 saddr' },
+  ipv4: { set: NFT_SETS.ipv4, type: 'ipv4_addr', echo: 'icmp type echo-request', saddr: 'ip saddr' },
+  ipv6: { set: NFT_SETS.ipv6, type: 'ipv6_addr', echo: 'icmpv6 type echo-request', saddr: 'ip6 saddr' },
 };
 
 /** Renders the model as an `nft -f` file that owns exactly one table, `inet pingknock`. */

@@ -1,0 +1,65 @@
+#!/bin/sh
+# Takes a fresh Debian/Ubuntu machine to a working `pingknock` on the PATH.
+#   ./install.sh          ping (iputils) if missing, Node packages, the build, /usr/local/bin/pingknock
+#   ./install.sh --lab    also what the demo, the tests and the benchmarks need:
+#                         iptables, nftables, openssh-server, openssh-client, rsync, iproute2, netcat
+# Run it as root (or with sudo) when packages are missing or /usr/local/bin is not writable.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+lab=no
+bindir=/usr/local/bin
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--lab) lab=yes ;;
+	--bindir) shift; bindir=${1:?--bindir needs a folder} ;;
+	-h | --help) sed -n '2,6p' "$0"; exit 0 ;;
+	*) echo "install.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+say() { printf 'install.sh: %s\n' "$*" >&2; }
+
+# Debian package -> a program it provides; only missing ones are installed.
+wanted="iputils-ping:ping"
+if [ "$lab" = yes ]; then
+	wanted="$wanted iptables:iptables nftables:nft openssh-server:sshd openssh-client:ssh rsync:rsync iproute2:ip netcat-openbsd:nc"
+fi
+missing=
+for pair in $wanted; do
+	package=${pair%%:*}
+	program=${pair#*:}
+	if ! PATH="$PATH:/usr/sbin:/sbin" command -v "$program" >/dev/null 2>&1; then
+		missing="$missing $package"
+	fi
+done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		say "needs root to install:$missing (run: sudo $0 $*)"
+		exit 1
+	fi
+	say "installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086 # word splitting of the package list is intended
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+if ! command -v node >/dev/null 2>&1; then
+	say "Node.js >= 20.19 is required and not installed (see https://nodejs.org or your distribution's nodejs package)"
+	exit 1
+fi
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+	say "Node.js >= 20.19 is required; this is $(node --version)"
+	exit 1
+fi
+
+cd "$here"
+say "installing Node packages and building"
+npm ci --no-audit --no-fund --loglevel=error
+npm run --silent build
+
+mkdir -p "$bindir"
+ln -sf "$here/bin/pingknock" "$bindir/pingknock"
+say "pingknock is $bindir/pingknock ($("$bindir/pingknock" --version))"
