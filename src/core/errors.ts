@@ -15,6 +15,7 @@ export const ExitCode = {
   privilege: 9,
   io: 10,
   lab: 11,
+  firewall: 12,
 } as const;
 
 export type ExitCodeName = keyof typeof ExitCode;

@@ -1,6 +1,41 @@
 import { spawn } from 'node:child_process';
 import { PingknockError } from '../core/errors.js';
+import type { PingFlavour } from '../core/layout.js';
+import { identifyPing, isKnockingPing, knockCommand, knockProblem } from '../core/ping-command.js';
 import type { ResolvedHost } from './resolve.js';
+
+export interface DetectedPing {
+  readonly flavour: PingFlavour;
+  /** What the ping said about itself, for `doctor`. */
+  readonly description: string;
+}
+
+const PING_MISSING = 'ping not found; install iputils ping (Debian/Ubuntu: apt-get install iputils-ping)';
+
+/** Asks the local `ping` what it is. Only iputils answers -V; the others reveal themselves by error text. */
+export function detectPing(): Promise<DetectedPing> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ping', ['-V'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const collect = (chunk: Buffer): void => {
+      output += chunk.toString('utf8');
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      reject(new PingknockError('pingUnavailable', error.code === 'ENOENT' ? PING_MISSING : `ping could not be started (${error.code ?? error.message})`));
+    });
+    child.on('close', () => {
+      const description = output.split('\n').find((line) => line.trim() !== '')?.trim() ?? 'ping';
+      resolve({ flavour: identifyPing(output, process.platform), description });
+    });
+  });
+}
+
+/** Why this ping cannot knock, as what to install; undefined when it can. */
+export function knockLayoutProblem(ping: DetectedPing): string | undefined {
+  return isKnockingPing(ping.flavour) ? undefined : knockProblem(ping.flavour);
+}
 
 export interface KnockRequest {
   readonly target: ResolvedHost;
@@ -8,43 +43,36 @@ export interface KnockRequest {
   readonly deadlineMs: number;
 }
 
-/** Between knocks while no reply has come; a lost knock costs this much, a lost reply too. */
-export const KNOCK_INTERVAL_SECONDS = 0.2;
-
 /**
- * Knocks with the system ping until the first echo reply or the deadline. `-c 1` with `-w` makes
- * iputils ping resend every interval and exit as soon as one reply came, so there is no fixed
- * sleep anywhere: success costs one round trip. ping's own output is discarded unread: it
- * prints the pattern, which is the secret.
+ * Knocks with the system ping until the first echo reply or the deadline; success costs one
+ * round trip, there is no fixed sleep. ping's stdout is discarded unread: it prints the
+ * pattern, which is the secret.
  */
-export function sendKnock(request: KnockRequest): Promise<void> {
+export async function sendKnock(request: KnockRequest): Promise<void> {
   const { target, patternHex, deadlineMs } = request;
-  const args = [
-    target.family === 6 ? '-6' : '-4',
-    '-n',
-    '-q',
-    '-c',
-    '1',
-    '-i',
-    String(KNOCK_INTERVAL_SECONDS),
-    '-w',
-    String(Math.max(1, Math.ceil(deadlineMs / 1000))),
-    '-p',
+  const ping = await detectPing();
+  if (!isKnockingPing(ping.flavour)) {
+    throw new PingknockError('pingUnavailable', knockProblem(ping.flavour));
+  }
+  const { file, args } = knockCommand({
+    ping: ping.flavour,
+    family: target.family === 6 ? 'ipv6' : 'ipv4',
+    address: target.address,
     patternHex,
-    target.address,
-  ];
-  return new Promise((resolve, reject) => {
-    const child = spawn('ping', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    deadlineMs,
+    privileged: process.getuid?.() === 0,
+  });
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (text: string) => {
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
       stderr += text;
     });
     const timer = setTimeout(() => child.kill('SIGTERM'), deadlineMs);
+    // Exiting for any reason (a signal included: the CLI turns those into exit) must not leave ping behind.
     const stopChild = (): void => {
       child.kill('SIGTERM');
     };
-    // If we are told to go away while ping runs, ping must not outlive us.
     process.once('exit', stopChild);
     const settle = (error?: PingknockError): void => {
       clearTimeout(timer);
@@ -53,11 +81,7 @@ export function sendKnock(request: KnockRequest): Promise<void> {
       else reject(error);
     };
     child.on('error', (error: NodeJS.ErrnoException) => {
-      settle(
-        error.code === 'ENOENT'
-          ? new PingknockError('pingUnavailable', 'ping not found; install iputils-ping (Debian/Ubuntu: apt-get install iputils-ping)')
-          : new PingknockError('pingUnavailable', `ping could not be started (${error.code ?? error.message})`),
-      );
+      settle(new PingknockError('pingUnavailable', error.code === 'ENOENT' ? PING_MISSING : `${file} could not be started (${error.code ?? error.message})`));
     });
     child.on('close', (code) => {
       if (code === 0) {
@@ -65,14 +89,12 @@ export function sendKnock(request: KnockRequest): Promise<void> {
         return;
       }
       const detail = firstLine(stderr).replaceAll(patternHex, '<pattern>');
-      if (code === 2 && detail !== '') {
-        settle(new PingknockError('noReply', `knock to ${target.address} failed: ${detail}`));
-        return;
-      }
       settle(
         new PingknockError(
           'noReply',
-          `no echo reply from ${target.address} within ${formatSeconds(deadlineMs)}: host down, ICMP blocked on the way, or the server's rules drop the knock`,
+          code === 2 && detail !== ''
+            ? `knock to ${target.address} failed: ${detail}`
+            : `no echo reply from ${target.address} within ${formatSeconds(deadlineMs)}: host down, ICMP blocked on the way, or the server's rules drop the knock`,
         ),
       );
     });

@@ -39,6 +39,6 @@ export function buildRuleModel(options: RuleOptions): KnockRuleModel {
     port: options.port,
     windowSeconds,
     families: options.families ?? ['ipv4', 'ipv6'],
-    layouts: [PING_LAYOUTS.iputils],
+    layouts: [PING_LAYOUTS.iputils, PING_LAYOUTS.bsd],
   };
 }
