@@ -9,6 +9,13 @@ export interface PingLayout {
   readonly name: KnockingPing;
   /** Byte offset in the ICMP echo payload of the first full copy of the pattern. */
   readonly patternOffset: number;
+  /**
+   * Payload bytes (offset, 4 long) that this ping always sends as zero. For iputils they are the
+   * high half of the little-endian tv_usec in its timestamp. Requiring them tells the layouts
+   * apart: BSD ping, which repeats the pattern every 16 bytes from byte 8, would otherwise put
+   * a secret rotated by 8 at iputils' offset 16, and that rotation would be let in.
+   */
+  readonly zeroWordOffset?: number;
 }
 
 /** The pings whose `-p` carries a 16-byte pattern. BusyBox's takes one byte, Windows' none. */
@@ -16,7 +23,7 @@ export type KnockingPing = 'iputils' | 'bsd';
 export type PingFlavour = KnockingPing | 'busybox' | 'unknown';
 
 export const PING_LAYOUTS: Readonly<Record<KnockingPing, PingLayout>> = {
-  iputils: { name: 'iputils', patternOffset: 16 },
+  iputils: { name: 'iputils', patternOffset: 16, zeroWordOffset: 12 },
   bsd: { name: 'bsd', patternOffset: 8 },
 };
 
@@ -27,17 +34,7 @@ export const IP_HEADER_BYTES = { ipv4: 20, ipv6: 40 } as const;
 
 export type Family = keyof typeof IP_HEADER_BYTES;
 
-/** Bit offset of the pattern for nftables' `@th` base, which starts at the ICMP header. */
-export function transportBitOffset(layout: PingLayout): number {
-  return (ICMP_HEADER_BYTES + layout.patternOffset) * 8;
-}
-
-/** Byte offset of the pattern from the ICMP header (u32's `@` jumps there over any IPv4 options). */
-export function transportByteOffset(layout: PingLayout): number {
-  return ICMP_HEADER_BYTES + layout.patternOffset;
-}
-
-/** Byte offset of the pattern from the start of the IP header, as iptables' `string --from` counts. */
-export function networkByteOffset(layout: PingLayout, family: Family): number {
-  return IP_HEADER_BYTES[family] + transportByteOffset(layout);
+/** Byte offset of a payload byte from the ICMP header (where nft's `@th` and u32's `@` start). */
+export function transportByteOffset(payloadOffset: number): number {
+  return ICMP_HEADER_BYTES + payloadOffset;
 }

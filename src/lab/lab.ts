@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PingknockError } from '../core/errors.js';
 import type { Secret } from '../core/secret.js';
 import { NFT_SETS, NFT_TABLE } from '../core/rules/nftables.js';
+import { RECENT_LISTS } from '../core/rules/xtables.js';
 import { findCommand, run, runChecked, type RunOptions, type RunResult } from './exec.js';
 
 /**
@@ -21,6 +22,8 @@ export interface LabOptions {
   readonly secret: Secret;
   readonly serverFirewall: ServerFirewall;
   readonly port?: number;
+  /** Run ufw in the server (enabled, default deny), with a private copy of /etc/ufw. */
+  readonly ufw?: boolean;
 }
 
 export interface Endpoint {
@@ -34,6 +37,7 @@ export const LAB_HOSTS = {
   knocked: 'knocked',
   knocked6: 'knocked6',
   direct: 'direct',
+  direct6: 'direct6',
 } as const;
 
 const REQUIRED_PROGRAMS = ['ip', 'nft', 'sshd', 'ssh', 'ssh-keygen', 'ping'] as const;
@@ -63,6 +67,8 @@ export class Lab {
   readonly server: Endpoint;
   readonly client: Endpoint;
   readonly env: NodeJS.ProcessEnv;
+  /** The server's private /etc/ufw, when the lab runs ufw. */
+  private readonly ufwDir: string | undefined;
   private sshd: ChildProcess | undefined;
   private sshdLog = '';
   private destroyed = false;
@@ -78,6 +84,7 @@ export class Lab {
     this.server = { netns: `pk-${this.id}-srv`, ipv4: '10.201.0.1', ipv6: 'fd70:6b::1' };
     this.client = { netns: `pk-${this.id}-cli`, ipv4: '10.201.0.2', ipv6: 'fd70:6b::2' };
     this.env = { ...process.env, HOME: this.home, PATH: `${PROJECT_BIN}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+    this.ufwDir = options.ufw === true ? join(this.dir, 'etc-ufw') : undefined;
     process.on('exit', this.destroyAtExit);
   }
 
@@ -85,7 +92,8 @@ export class Lab {
     if (process.getuid?.() !== 0) {
       throw new PingknockError('privilege', 'the lab needs root (network namespaces, nft, sshd): run it with sudo');
     }
-    const missing = REQUIRED_PROGRAMS.filter((name) => findCommand(name) === undefined);
+    const required = options.ufw === true ? [...REQUIRED_PROGRAMS, 'ufw', 'unshare'] : REQUIRED_PROGRAMS;
+    const missing = required.filter((name) => findCommand(name) === undefined);
     if (missing.length > 0) {
       throw new PingknockError('lab', `the lab needs ${missing.join(', ')}; install them with: ./install.sh --lab`);
     }
@@ -94,6 +102,7 @@ export class Lab {
       lab.buildNetwork();
       lab.writeFiles(options.secret);
       if (options.serverFirewall === 'existing') lab.loadServerRules(EXISTING_FIREWALL);
+      await lab.startUfw();
       await lab.startSshd();
       return lab;
     } catch (error) {
@@ -108,15 +117,35 @@ export class Lab {
     runChecked('ip', ['netns', 'exec', this.server.netns, 'nft', '-f', '-'], ruleset);
   }
 
-  /** Forgets every knock the server has seen, so the next test starts from a closed port. */
+  /** Forgets every knock the server has seen (nftables sets, xt_recent lists), so the port is closed again. */
   forgetKnocks(): void {
-    const flush = Object.values(NFT_SETS).map((set) => `flush set inet ${NFT_TABLE} ${set}\n`);
-    this.loadServerRules(flush.join(''));
+    const sets = Object.values(NFT_SETS).map((set) => `nft flush set inet ${NFT_TABLE} ${set}`);
+    const lists = Object.values(RECENT_LISTS).map((list) => `/proc/net/xt_recent/${list}`);
+    const script = [
+      `if nft list table inet ${NFT_TABLE} >/dev/null 2>&1; then ${sets.join('; ')}; fi`,
+      `for list in ${lists.join(' ')}; do if [ -e "$list" ]; then echo / >"$list"; fi; done`,
+    ].join('\n');
+    runChecked('ip', ['netns', 'exec', this.server.netns, 'sh', '-c', script]);
   }
 
-  /** The server's ruleset as `nft list ruleset` prints it (set elements left out: they expire). */
+  /**
+   * Every firewall rule in the server, nftables and legacy iptables alike, without what changes
+   * as traffic flows (counters, set elements, timestamps): equal listings mean equal rulesets.
+   */
   listServerRules(): string {
-    return runChecked('ip', ['netns', 'exec', this.server.netns, 'nft', '-s', 'list', 'ruleset']);
+    const inServer = (file: string, args: readonly string[]): string =>
+      runChecked('ip', ['netns', 'exec', this.server.netns, file, ...args]);
+    const listings = [
+      inServer('nft', ['-s', 'list', 'ruleset']),
+      inServer('iptables-legacy-save', []),
+      inServer('ip6tables-legacy-save', []),
+    ];
+    return listings
+      .join('\n')
+      .split('\n')
+      .filter((line) => !line.startsWith('#') && !/^\s*elements = /.test(line))
+      .map((line) => line.replace(/\[\d+:\d+\]/g, '[]').replace(/counter packets \d+ bytes \d+/g, 'counter'))
+      .join('\n');
   }
 
   /** Runs a program in the client namespace with the lab's HOME and PATH (pingknock on it). */
@@ -124,9 +153,10 @@ export class Lab {
     return run('ip', ['netns', 'exec', this.client.netns, file, ...args], { env: this.env, ...options });
   }
 
-  /** Runs a program in the server namespace. */
+  /** Runs a program in the server namespace (seeing the lab's /etc/ufw when it runs ufw). */
   onServer(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    return run('ip', ['netns', 'exec', this.server.netns, file, ...args], options);
+    const command = this.ufwDir === undefined ? [file, ...args] : ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /etc/ufw && exec "$@"', this.ufwDir, file, ...args];
+    return run('ip', ['netns', 'exec', this.server.netns, ...command], { env: this.env, ...options });
   }
 
   /** ssh from the client with the lab's config; `host` is one of LAB_HOSTS or an address. */
@@ -235,10 +265,28 @@ export class Lab {
         `  HostName ${this.server.ipv4}`,
         '  ConnectTimeout 3',
         ...common,
+        `Host ${LAB_HOSTS.direct6}`,
+        `  HostName ${this.server.ipv6}`,
+        '  ConnectTimeout 3',
+        ...common,
         '',
       ].join('\n'),
     );
     chmodSync(this.sshConfig, 0o600);
+  }
+
+  /** ufw in the server: a private copy of /etc/ufw (the host's stays untouched), enabled, deny incoming. */
+  private async startUfw(): Promise<void> {
+    if (this.ufwDir === undefined) return;
+    cpSync('/etc/ufw', this.ufwDir, { recursive: true });
+    // ufw's first start leaves out a few rules that every later reload has: reload once, so the
+    // server is in the state it keeps from then on.
+    for (const args of [['--force', 'enable'], ['reload']]) {
+      const result = await this.onServer('ufw', args);
+      if (result.code !== 0) {
+        throw new Error(`ufw ${args.join(' ')} failed: ${result.stderr.trim()}`);
+      }
+    }
   }
 
   private startSshd(): Promise<void> {

@@ -96,6 +96,21 @@ pending() { [ -f "$state/armed" ] && kill -0 "$(cat "$state/rollback.pid" 2>/dev
 `;
 }
 
+/**
+ * Writes a step as its own script in the state folder, carrying the variables it needs, so the
+ * detached rollback can run it later and `sh -e` can stop it at the first failing command.
+ */
+function stateScript(name: string, body: string): string {
+  const delimiter = uniqueDelimiter(body, `PINGKNOCK_${name.toUpperCase()}`);
+  return `{
+	printf "state='%s'\\nipt='%s'\\n" "$state" "$ipt"
+	cat <<'${delimiter}'
+${body}
+${delimiter}
+} >"$state/${name}"
+`;
+}
+
 export function applyScript(request: ApplyRequest): string {
   const steps = backendSteps(request.backend, request.ufwFiles ?? {});
   const delimiter = uniqueDelimiter(request.rules, 'PINGKNOCK_RULES');
@@ -114,13 +129,7 @@ fi
 cat >"$state/rules" <<'${delimiter}'
 ${request.rules.endsWith('\n') ? request.rules : `${request.rules}\n`}${delimiter}
 ${steps.save}
-{
-	printf "state='%s'\\nipt='%s'\\n" "$state" "$ipt"
-	cat <<'PINGKNOCK_RESTORE'
-${steps.restore}
-PINGKNOCK_RESTORE
-} >"$state/restore"
-${arm}if ! { ${steps.apply.replaceAll('\n', '; ')}; }; then
+${stateScript('restore', steps.restore)}${stateScript('apply', steps.apply)}${arm}if ! sh -e "$state/apply"; then
 	rm -f "$state/armed"
 	sh "$state/restore"
 	echo "applying failed; the previous rules are back" >&2

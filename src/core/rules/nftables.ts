@@ -1,6 +1,6 @@
 import type { KnockRuleModel } from './model.js';
 import type { Family } from '../layout.js';
-import { PATTERN_BYTES, transportBitOffset } from '../layout.js';
+import { PATTERN_BYTES, transportByteOffset, type PingLayout } from '../layout.js';
 
 export const NFT_TABLE = 'pingknock';
 /** The sets of knocked source addresses, one per family. */
@@ -20,7 +20,7 @@ export function renderNftables(model: KnockRuleModel): string {
   const knocks = families.flatMap((f) =>
     model.layouts.map(
       (layout) =>
-        `\t\t${f.echo} @th,${transportBitOffset(layout)},${PATTERN_BYTES * 8} 0x${model.patternHex} update @${f.set} { ${f.saddr} } accept comment "knock (${layout.name} ping)"\n`,
+        `\t\t${f.echo} ${payloadTest(layout, model.patternHex)} update @${f.set} { ${f.saddr} } accept comment "knock (${layout.name} ping)"\n`,
     ),
   );
   const opens = families.map((f) => `\t\ttcp dport ${model.port} ${f.saddr} @${f.set} accept comment "knocked"\n`);
@@ -41,6 +41,12 @@ export function renderNftables(model: KnockRuleModel): string {
     '\t}\n',
     '}\n',
   ].join('');
+}
+
+/** nft matches raw bits from the ICMP header (`@th`), so the same test serves IPv4 and IPv6. */
+function payloadTest(layout: PingLayout, patternHex: string): string {
+  const pattern = `@th,${transportByteOffset(layout.patternOffset) * 8},${PATTERN_BYTES * 8} 0x${patternHex}`;
+  return layout.zeroWordOffset === undefined ? pattern : `@th,${transportByteOffset(layout.zeroWordOffset) * 8},32 0x0 ${pattern}`;
 }
 
 function header(model: KnockRuleModel): string {

@@ -20,19 +20,18 @@ const ECHO_REQUEST: Readonly<Record<Family, readonly string[]>> = {
   ipv6: ['-p', 'ipv6-icmp', '--icmpv6-type', 'echo-request'],
 };
 
-/** The u32 test for the pattern at the layout's exact offset. */
+/** The u32 test for the pattern at the layout's exact offset (and the layout's zero word). */
 export function u32Expression(patternHex: string, layout: PingLayout, family: Family): string {
   const words = patternHex.match(/.{8}/g) ?? [];
   if (words.length !== PATTERN_BYTES / 4) {
     throw new RangeError(`pattern must be ${PATTERN_BYTES * 2} hex digits`);
   }
-  const base = transportByteOffset(layout);
-  return words
-    .map((word, index) => {
-      const offset = base + index * 4;
-      return family === 'ipv4' ? `0>>22&0x3C@${offset}=0x${word}` : `${IP_HEADER_BYTES.ipv6 + offset}=0x${word}`;
-    })
-    .join('&&');
+  const word = (payloadOffset: number, value: string): string => {
+    const offset = transportByteOffset(payloadOffset);
+    return family === 'ipv4' ? `0>>22&0x3C@${offset}=0x${value}` : `${IP_HEADER_BYTES.ipv6 + offset}=0x${value}`;
+  };
+  const zero = layout.zeroWordOffset === undefined ? [] : [word(layout.zeroWordOffset, '0')];
+  return [...zero, ...words.map((value, index) => word(layout.patternOffset + index * 4, value))].join('&&');
 }
 
 export interface XtChains {

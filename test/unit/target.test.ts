@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { PingknockError } from '../../src/core/errors.js';
+import { parseHost, parsePort, printable } from '../../src/core/target.js';
+
+function usageError(run: () => unknown): PingknockError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof PingknockError) return error;
+    throw error;
+  }
+  throw new Error('expected a PingknockError, nothing was thrown');
+}
+
+describe('parseHost accepts', () => {
+  it.each([
+    ['example.com', 'example.com'],
+    ['my-server', 'my-server'],
+    ['host_1.internal', 'host_1.internal'],
+    ['localhost', 'localhost'],
+    ['192.0.2.7', '192.0.2.7'],
+    ['::1', '::1'],
+    ['2001:db8::1', '2001:db8::1'],
+    ['::ffff:192.0.2.7', '::ffff:192.0.2.7'],
+    ['[2001:db8::1]', '2001:db8::1'],
+    ['[::1]', '::1'],
+    ['fe80::1%eth0', 'fe80::1%eth0'],
+    ['[fe80::1%eth0]', 'fe80::1%eth0'],
+  ])('%s', (input, expected) => {
+    expect(parseHost(input)).toBe(expected);
+  });
+
+  it('a name of exactly 253 characters', () => {
+    const name = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+    expect(name).toHaveLength(253);
+    expect(parseHost(name)).toBe(name);
+  });
+});
+
+describe('parseHost refuses with exit code 2', () => {
+  it.each([
+    '',
+    '[]',
+    '-oProxyCommand=x',
+    '[-oProxyCommand=x]',
+    '-x',
+    '-',
+    'a b',
+    'a;b',
+    '$(x)',
+    '`x`',
+    'a|b',
+    "a'b",
+    'a"b',
+    'a&b',
+    'a>b',
+    'a/b',
+    'a\nb',
+    'a\0b',
+    'héllo.example',
+    '[[::1]]',
+    '1:2:zz',
+    '1:2:3',
+    'example.com:22',
+    'fe80::zz%eth0',
+  ])('%j', (input) => {
+    const error = usageError(() => parseHost(input));
+    expect(error.exitCode).toBe(2);
+    // The message quotes the host escaped: a hostile host cannot break the line.
+    expect(error.message).not.toMatch(/[\u0000-\u001f]/);
+  });
+
+  it('a name longer than 253 characters', () => {
+    const name = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(62)}`;
+    expect(name).toHaveLength(254);
+    expect(usageError(() => parseHost(name)).exitCode).toBe(2);
+    expect(usageError(() => parseHost('a'.repeat(1000))).exitCode).toBe(2);
+  });
+
+  it('a leading dash with a message that says so', () => {
+    expect(usageError(() => parseHost('-oProxyCommand=x')).message).toContain('starts with "-"');
+  });
+});
+
+describe('parsePort', () => {
+  it.each([
+    ['22', 22],
+    [22, 22],
+    ['1', 1],
+    ['65535', 65535],
+    [65535, 65535],
+    ['2222', 2222],
+  ])('accepts %j', (input, expected) => {
+    expect(parsePort(input)).toBe(expected);
+  });
+
+  it.each(['0', 0, '65536', '70000', 70000, 'ssh', '-1', -1, '22.5', 22.5, '', ' 22', '22 ', '+22', '0x16', '1e3', '123456', NaN, Infinity, '٢٢'])(
+    'refuses %j with exit code 2',
+    (input) => {
+      expect(usageError(() => parsePort(input)).exitCode).toBe(2);
+    },
+  );
+});
+
+describe('printable', () => {
+  it.each([
+    ['a\nb', 'a\\nb'],
+    ['a\rb', 'a\\rb'],
+    ['a\tb', 'a\\tb'],
+    ['a\0b', 'a\\u0000b'],
+    ['\x1b[31mred', '\\u001b[31mred'],
+    ['say "hi"', 'say \\"hi\\"'],
+    ['plain-host.example', 'plain-host.example'],
+  ])('%j -> %j', (input, expected) => {
+    expect(printable(input)).toBe(expected);
+  });
+
+  it('leaves no C0 control character in any output', () => {
+    let all = '';
+    for (let code = 0; code < 0x20; code++) all += String.fromCharCode(code);
+    const shown = printable(all);
+    expect(shown).not.toMatch(/[\u0000-\u001f]/);
+    expect(JSON.parse(`"${shown}"`)).toBe(all);
+  });
+
+  it('shortens text over 80 characters to 80 and an ellipsis', () => {
+    expect(printable('x'.repeat(80))).toBe('x'.repeat(80));
+    expect(printable('x'.repeat(81))).toBe(`${'x'.repeat(80)}…`);
+  });
+});
