@@ -1,9 +1,10 @@
 import { isIP } from 'node:net';
 import { PingknockError } from './errors.js';
 
-// Letters, digits, dots, dashes and underscores for names; colons and a zone (%eth0) for IPv6
-// literals. Everything else (spaces, quotes, shell metacharacters, options) is refused up front.
-const HOST_PATTERN = /^[A-Za-z0-9._:%-]+$/;
+// Letters, digits, dots, dashes and underscores for names and IPv4; IPv6 literals may add a zone
+// (fe80::1%eth0). Everything else (spaces, quotes, shell metacharacters, options) is refused up front.
+const NAME_PATTERN = /^[A-Za-z0-9._-]+$/;
+const ZONE_PATTERN = /^[A-Za-z0-9._-]+$/;
 const MAX_HOST_LENGTH = 253;
 
 /** Validates a host as ssh's %h gives it; the result is never mistaken for a command-line option. */
@@ -15,11 +16,16 @@ export function parseHost(input: string): string {
   if (host.startsWith('-')) {
     throw new PingknockError('usage', `host "${printable(host)}" starts with "-"; a host name never does`);
   }
-  if (host.length > MAX_HOST_LENGTH || !HOST_PATTERN.test(host)) {
-    throw new PingknockError('usage', `host "${printable(host)}" is not a valid host name or address`);
+  if (host.includes(':') || host.includes('%')) {
+    const [address = '', zone, ...rest] = host.split('%');
+    const zoneOk = zone === undefined || (ZONE_PATTERN.test(zone) && rest.length === 0);
+    if (isIP(address) !== 6 || !zoneOk) {
+      throw new PingknockError('usage', `host "${printable(host)}" is not a valid IPv6 address`);
+    }
+    return host;
   }
-  if (host.includes(':') && isIP(host.split('%')[0] ?? '') !== 6) {
-    throw new PingknockError('usage', `host "${printable(host)}" is not a valid IPv6 address`);
+  if (host.length > MAX_HOST_LENGTH || !NAME_PATTERN.test(host)) {
+    throw new PingknockError('usage', `host "${printable(host)}" is not a valid host name or address`);
   }
   return host;
 }
@@ -37,8 +43,14 @@ export function parsePort(input: string | number): number {
   return port;
 }
 
-/** Shows user input safely in a one-line message: control characters become escapes. */
+/**
+ * Shows user input safely in a one-line message: anything but printable ASCII becomes a \u{…}
+ * escape, so no control, C1, line-separator or bidi character can reach the terminal.
+ */
 export function printable(text: string): string {
-  const shown = JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
-  return shown.slice(1, -1);
+  const shown = [...text].slice(0, 80).map((character) => {
+    const code = character.codePointAt(0) ?? 0;
+    return code >= 0x20 && code <= 0x7e ? character : `\\u{${code.toString(16)}}`;
+  });
+  return shown.join('') + ([...text].length > 80 ? '...' : '');
 }

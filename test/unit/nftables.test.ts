@@ -15,10 +15,10 @@ function render(port: number, windowSeconds: number, families?: readonly Family[
 const EXPECTED_22_60_BOTH = `#!/usr/sbin/nft -f
 # pingknock rules for nftables: TCP port 22 opens only to hosts that knocked with a ping.
 #
-# What it does: an ICMP echo request (ipv4, ipv6) whose payload carries the secret
-# at byte 16 (where Linux iputils \`ping -p\` puts it) adds its source address to a set for
-# 60 s and is answered. New connections to port 22 are accepted from
-# addresses in that set, established ones are kept, all others are dropped.
+# What it does: an ICMP echo request (ipv4, ipv6) carrying the secret at its exact
+# place adds its source address to a set for 60 s and is answered. New connections to
+# port 22 are accepted from addresses in that set, established ones are kept, all others
+# are dropped. Where the secret is looked for: Linux iputils ping: payload byte 16; BSD/macOS ping: payload byte 8.
 #
 # Load:    nft -f FILE   (loading it again replaces the table: the result is the same)
 # Remove:  nft delete table inet pingknock
@@ -105,7 +105,7 @@ describe('renderNftables', () => {
     expect(text).not.toContain('icmpv6');
     expect(text).not.toContain('knocked6');
     expect(text).not.toContain('ip6');
-    expect(text).toContain('an ICMP echo request (ipv4) whose payload');
+    expect(text).toContain('an ICMP echo request (ipv4) carrying the secret');
     expect(text).toContain('tcp dport 22 drop');
   });
 
@@ -129,7 +129,7 @@ describe('renderNftables', () => {
     expect(text).toContain('tcp dport 2222 drop');
     expect(text.match(/\ttimeout 5s\n/g)).toHaveLength(2);
     expect(text).toContain('TCP port 2222 opens');
-    expect(text).toContain('\n# 5 s and is answered. New connections to port 2222 are accepted');
+    expect(text).toContain('to a set for 5 s and is answered. New connections to\n# port 2222 are accepted');
     expect(text).toContain('only ever drops port 2222;');
     expect(text).toContain('echo requests and port 2222 (');
     expect(text).not.toMatch(/\b22\b/);

@@ -31,8 +31,9 @@ export function renderIptables(model: KnockRuleModel, family: Family): string {
 # pingknock rules for ${tool}: TCP port ${model.port} opens only to hosts that knocked with a ping.
 #
 # What it does: chain \`${knock}\`, jumped from the top of INPUT, looks for the secret in ICMP${family === 'ipv6' ? 'v6' : ''} echo
-# requests at its exact place (${describeLayouts(model)}), remembers the sender for ${model.windowSeconds} s
-# (\`recent\` list "${RECENT_LISTS[family]}"), logs "${LOG_PREFIX}" and accepts the ping so it is answered.
+# requests at its exact place, remembers the sender for ${model.windowSeconds} s (\`recent\` list "${RECENT_LISTS[family]}"),
+# logs "${LOG_PREFIX}" and accepts the ping so it is answered.
+# Where the secret is looked for: ${describeLayouts(model)}.
 # Port ${model.port}: established connections are kept, new ones from a knocked address go to chain
 # \`${knockOk}\`, which accepts them, and all others are dropped.
 #

@@ -1,4 +1,5 @@
 import type { KnockRuleModel } from './model.js';
+import { describeLayouts, manualKnock } from './describe.js';
 import type { Family } from '../layout.js';
 import { PATTERN_BYTES, transportByteOffset, type PingLayout } from '../layout.js';
 
@@ -50,19 +51,17 @@ function payloadTest(layout: PingLayout, patternHex: string): string {
 }
 
 function header(model: KnockRuleModel): string {
-  const [first] = model.layouts;
-  const offset = first === undefined ? 0 : first.patternOffset;
   return `#!/usr/sbin/nft -f
 # pingknock rules for nftables: TCP port ${model.port} opens only to hosts that knocked with a ping.
 #
-# What it does: an ICMP echo request (${model.families.join(', ')}) whose payload carries the secret
-# at byte ${offset} (where Linux iputils \`ping -p\` puts it) adds its source address to a set for
-# ${model.windowSeconds} s and is answered. New connections to port ${model.port} are accepted from
-# addresses in that set, established ones are kept, all others are dropped.
+# What it does: an ICMP echo request (${model.families.join(', ')}) carrying the secret at its exact
+# place adds its source address to a set for ${model.windowSeconds} s and is answered. New connections to
+# port ${model.port} are accepted from addresses in that set, established ones are kept, all others
+# are dropped. Where the secret is looked for: ${describeLayouts(model)}.
 #
 # Load:    nft -f FILE   (loading it again replaces the table: the result is the same)
 # Remove:  nft delete table inet ${NFT_TABLE}
-# Knock by hand, without pingknock:  ping -c1 -p ${model.patternHex} HOST
+# Knock by hand, without pingknock:  ${manualKnock(model, 'ipv4')}
 #
 # With an existing firewall: this table adds its own base chain on the input hook. nftables runs
 # every base chain on a hook and a packet must pass all of them: an accept here does not override

@@ -46,9 +46,10 @@ ${renderUfwBlock(model, family)}`;
   });
   return `# pingknock rules for ufw: TCP port ${model.port} opens only to hosts that knocked with a ping.
 #
-# What it does: an ICMP echo request carrying the secret at its exact place (${describeLayouts(model)})
-# puts its sender on a \`recent\` list for ${model.windowSeconds} s, is logged ("KNOCK-OK: ") and answered. Port ${model.port}:
-# established connections are kept, new ones from a knocked address accepted, all others dropped.
+# What it does: an ICMP echo request carrying the secret at its exact place puts its sender on a
+# \`recent\` list for ${model.windowSeconds} s, is logged ("KNOCK-OK: ") and answered. Port ${model.port}: established
+# connections are kept, new ones from a knocked address accepted, all others dropped.
+# Where the secret is looked for: ${describeLayouts(model)}.
 # Do not also open the port with \`ufw allow\`; the knock is what opens it.
 #
 # Load:    paste each block where it says, then: ufw reload    (or: pingknock rules --backend ufw --apply)
