@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { PingknockError } from '../core/errors.js';
+import { ExitCode, PingknockError } from '../core/errors.js';
 import { parsePort } from '../core/target.js';
 import { knock } from '../knock.js';
 import { createProgress } from '../edge/progress.js';
@@ -34,6 +34,7 @@ export async function handler(argv: Args): Promise<void> {
   }
   const port = parsePort(argv.port);
   const connectTimeoutMs = secondsOption('connect-timeout', argv.connectTimeout);
+  exitWhenOrphaned();
   const progress = await createProgress({ stderr: process.stderr, env: process.env, verbose: argv.verbose });
   let socket;
   try {
@@ -52,4 +53,19 @@ export async function handler(argv: Args): Promise<void> {
   // stdout is the ssh byte stream. Our own stream on fd 1 can really close it, so ssh sees the
   // server's EOF even while its own data still flows the other way.
   await relay(process.stdin, socket, createWriteStream('', { fd: 1 }));
+}
+
+/** How often to check that ssh is still there; its death must end us (and ping) within 2 s. */
+const PARENT_CHECK_MS = 250;
+
+/**
+ * When ssh dies without a word (SIGKILL), nothing tells the proxy: stdin is not read while
+ * knocking, and a blocked server may never close. Being re-parented is the sign: then exit,
+ * which also stops a running ping.
+ */
+function exitWhenOrphaned(): void {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(ExitCode.connectionLost);
+  }, PARENT_CHECK_MS).unref();
 }
