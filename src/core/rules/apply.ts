@@ -47,8 +47,8 @@ function backendSteps(backend: Backend, ufwFiles: UfwFiles): BackendSteps {
       const paths = Object.keys(ufwFiles);
       const writes = Object.entries(ufwFiles).map(([path, content], index) => writeFileStep(path, content, index));
       return {
-        save: paths.map((path, index) => `cp -p '${path}' "$state/ufw.${index}"`).join('\n'),
-        restore: `${paths.map((path, index) => `cp -p "$state/ufw.${index}" '${path}'`).join('\n')}\nufw reload >/dev/null`,
+        save: paths.map((path, index) => `cp -p ${shellQuote(path)} "$state/ufw.${index}"`).join('\n'),
+        restore: `${paths.map((path, index) => `cp -p "$state/ufw.${index}" ${shellQuote(path)}`).join('\n')}\nufw reload >/dev/null`,
         apply: `${writes.join('\n')}\nufw reload >/dev/null`,
         remove: `${writes.join('\n')}\nufw reload >/dev/null`,
       };
@@ -59,10 +59,18 @@ function backendSteps(backend: Backend, ufwFiles: UfwFiles): BackendSteps {
 /** Replaces a file atomically, keeping its owner and mode (cp -p onto a temporary copy, then mv). */
 function writeFileStep(path: string, content: string, index: number): string {
   const delimiter = uniqueDelimiter(content, `PINGKNOCK_FILE_${index}`);
-  return `cp -p '${path}' '${path}.pingknock-new'
-cat >'${path}.pingknock-new' <<'${delimiter}'
-${content.endsWith('\n') ? content : `${content}\n`}${delimiter}
-mv -f '${path}.pingknock-new' '${path}'`;
+  const next = shellQuote(`${path}.pingknock-new`);
+  // A here-document always ends in a newline; a file without a final one is written through
+  // printf, whose command substitution drops exactly that newline.
+  const write = content.endsWith('\n')
+    ? `cat >${next} <<'${delimiter}'\n${content}${delimiter}`
+    : `printf '%s' "$(cat <<'${delimiter}'\n${content}\n${delimiter}\n)" >${next}`;
+  return `cp -p ${shellQuote(path)} ${next}\n${write}\nmv -f ${next} ${shellQuote(path)}`;
+}
+
+/** One word for sh, whatever it contains. */
+export function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 function uniqueDelimiter(content: string, base: string): string {
@@ -86,13 +94,18 @@ export interface ApplyRequest {
 /** Exit codes of the scripts, mapped to messages by the caller. */
 export const SCRIPT_EXIT = { applyFailed: 20, rollbackPending: 21, nothingToConfirm: 22 } as const;
 
-function prologue(stateDir: string, tool: string | undefined): string {
+/** The iptables program: as asked, else the backend's own name. */
+function iptablesTool(backend: Backend, tool: string | undefined): string {
+  return tool ?? (backend === 'iptables' || backend === 'ip6tables' ? backend : '');
+}
+
+function prologue(stateDir: string, tool: string): string {
   return `set -eu
 umask 077
-state='${stateDir}'
-ipt='${tool ?? ''}'
+state=${shellQuote(stateDir)}
+ipt=${shellQuote(tool)}
 mkdir -p "$state"
-pending() { [ -f "$state/armed" ] && kill -0 "$(cat "$state/rollback.pid" 2>/dev/null || echo 0)" 2>/dev/null; }
+pending() { [ -f "$state/armed" ] && [ -f "$state/rollback.pid" ] && kill -0 "$(cat "$state/rollback.pid")" 2>/dev/null; }
 `;
 }
 
@@ -122,7 +135,7 @@ $detach sh -c 'sleep "$1"; if [ -f "$2/armed" ]; then rm -f "$2/armed"; sh "$2/r
 echo $! >"$state/rollback.pid"
 `
       : 'rm -f "$state/armed"\n';
-  return `${prologue(request.stateDir, request.tool)}if pending; then
+  return `${prologue(request.stateDir, iptablesTool(request.backend, request.tool))}if pending; then
 	echo "a rollback from an earlier apply is pending: confirm it first (pingknock rules --confirm)" >&2
 	exit ${SCRIPT_EXIT.rollbackPending}
 fi
@@ -140,7 +153,7 @@ fi
 
 /** Disarms a pending rollback, keeping the applied rules. */
 export function confirmScript(stateDir: string): string {
-  return `${prologue(stateDir, undefined)}if ! pending; then
+  return `${prologue(stateDir, '')}if ! pending; then
 	echo "no rollback is pending" >&2
 	exit ${SCRIPT_EXIT.nothingToConfirm}
 fi
@@ -153,5 +166,5 @@ kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || :
 
 /** Takes away what pingknock added for this backend, and nothing else. */
 export function removeScript(request: Omit<ApplyRequest, 'rollbackSeconds' | 'rules'>): string {
-  return `${prologue(request.stateDir, request.tool)}${backendSteps(request.backend, request.ufwFiles ?? {}).remove}\n`;
+  return `${prologue(request.stateDir, iptablesTool(request.backend, request.tool))}${backendSteps(request.backend, request.ufwFiles ?? {}).remove}\n`;
 }

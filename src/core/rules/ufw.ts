@@ -72,7 +72,7 @@ export function insertUfwBlock(rulesFile: string, block: string, family: Family)
   if (at < 0) {
     throw new RangeError(`no *filter section with COMMIT in ${UFW_TARGETS[family].file}`);
   }
-  const newline = lines[at]?.endsWith('\r\n') ? '\r\n' : '\n';
+  const newline = lines.some((line) => line.endsWith('\r\n')) ? '\r\n' : '\n';
   return [...lines.slice(0, at), block.replaceAll('\n', newline), ...lines.slice(at)].join('');
 }
 

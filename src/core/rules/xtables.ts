@@ -22,10 +22,10 @@ const ECHO_REQUEST: Readonly<Record<Family, readonly string[]>> = {
 
 /** The u32 test for the pattern at the layout's exact offset (and the layout's zero word). */
 export function u32Expression(patternHex: string, layout: PingLayout, family: Family): string {
-  const words = patternHex.match(/.{8}/g) ?? [];
-  if (words.length !== PATTERN_BYTES / 4) {
-    throw new RangeError(`pattern must be ${PATTERN_BYTES * 2} hex digits`);
+  if (!new RegExp(`^[0-9a-f]{${PATTERN_BYTES * 2}}$`).test(patternHex)) {
+    throw new RangeError(`pattern must be ${PATTERN_BYTES * 2} lowercase hex digits`);
   }
+  const words = patternHex.match(/.{8}/g) ?? [];
   const word = (payloadOffset: number, value: string): string => {
     const offset = transportByteOffset(payloadOffset);
     return family === 'ipv4' ? `0>>22&0x3C@${offset}=0x${value}` : `${IP_HEADER_BYTES.ipv6 + offset}=0x${value}`;
