@@ -62,5 +62,5 @@ npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build
 
 mkdir -p "$bindir"
-ln -sf "$here/bin/pingknock" "$bindir/pingknock"
+ln -sf "$here/bin/pingknock.cjs" "$bindir/pingknock"
 say "pingknock is $bindir/pingknock ($("$bindir/pingknock" --version))"

@@ -1,30 +1,50 @@
 import type { Argv } from 'yargs';
 import { PingknockError } from '../core/errors.js';
 
+/**
+ * Option definitions as plain data, so that yargs (for every command and for --help) and the
+ * proxy's own start-up path (node:util parseArgs, which loads in a fraction of yargs' time) read
+ * the same definitions.
+ */
+export interface OptionSpec {
+  readonly type: 'string' | 'number' | 'boolean';
+  readonly describe: string;
+  readonly default?: number | boolean;
+  readonly requiresArg?: boolean;
+}
+
 /** Options every command that needs the secret accepts, in the order they are consulted. */
+export const SECRET_OPTIONS = {
+  'secret-file': { type: 'string', describe: 'file holding the secret (- reads standard input)', requiresArg: true },
+  name: {
+    type: 'string',
+    describe: 'ssh host name (%n) whose secret is ~/.ssh/pingknock/NAME; defaults to the host',
+    requiresArg: true,
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+export const KNOCK_OPTIONS = {
+  ...SECRET_OPTIONS,
+  deadline: { type: 'number', default: 3, describe: 'seconds to keep knocking until an echo reply comes', requiresArg: true },
+  verbose: { type: 'boolean', default: false, describe: 'report each step on stderr' },
+} as const satisfies Record<string, OptionSpec>;
+
+export const PROXY_OPTIONS = {
+  ...KNOCK_OPTIONS,
+  'connect-timeout': {
+    type: 'number',
+    default: 5,
+    describe: 'seconds to wait for the port once the knock was answered',
+    requiresArg: true,
+  },
+} as const satisfies Record<string, OptionSpec>;
+
 export function withSecretOptions<T>(yargs: Argv<T>) {
-  return yargs
-    .option('secret-file', {
-      type: 'string',
-      describe: 'file holding the secret (- reads standard input)',
-      requiresArg: true,
-    })
-    .option('name', {
-      type: 'string',
-      describe: 'ssh host name (%n) whose secret is ~/.ssh/pingknock/NAME; defaults to the host',
-      requiresArg: true,
-    });
+  return yargs.options(SECRET_OPTIONS);
 }
 
 export function withKnockOptions<T>(yargs: Argv<T>) {
-  return withSecretOptions(yargs)
-    .option('deadline', {
-      type: 'number',
-      default: 3,
-      describe: 'seconds to keep knocking until an echo reply comes',
-      requiresArg: true,
-    })
-    .option('verbose', { type: 'boolean', default: false, describe: 'report each step on stderr' });
+  return yargs.options(KNOCK_OPTIONS);
 }
 
 /** Seconds from the command line as milliseconds, refusing what no clock can wait for. */

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { PingknockError } from '../core/errors.js';
-import type { PingFlavour } from '../core/layout.js';
+import { ExitCode, PingknockError } from '../core/errors.js';
+import type { KnockingPing, PingFlavour } from '../core/layout.js';
 import { identifyPing, isKnockingPing, knockCommand, knockProblem } from '../core/ping-command.js';
 import type { ResolvedHost } from './resolve.js';
 
@@ -45,24 +45,37 @@ export interface KnockRequest {
 
 /**
  * Knocks with the system ping until the first echo reply or the deadline; success costs one
- * round trip, there is no fixed sleep. ping's stdout is discarded unread: it prints the
- * pattern, which is the secret.
+ * round trip, there is no fixed sleep. The platform says which ping to expect (BSD ping on the
+ * BSDs and macOS, iputils on Linux); only when a knock fails is the local ping asked what it is,
+ * so a BusyBox or other ping gets a clear message without a `ping -V` before every connection.
  */
 export async function sendKnock(request: KnockRequest): Promise<void> {
-  const { target, patternHex, deadlineMs } = request;
-  const ping = await detectPing();
-  if (!isKnockingPing(ping.flavour)) {
-    throw new PingknockError('pingUnavailable', knockProblem(ping.flavour));
+  const expected: KnockingPing = identifyPing('', process.platform) === 'bsd' ? 'bsd' : 'iputils';
+  try {
+    await knockWith(expected, request);
+  } catch (error) {
+    if (error instanceof PingknockError && error.exitCode === ExitCode.noReply) {
+      const detected = await detectPing();
+      if (!isKnockingPing(detected.flavour)) {
+        throw new PingknockError('pingUnavailable', knockProblem(detected.flavour));
+      }
+    }
+    throw error;
   }
+}
+
+/** ping's stdout is discarded unread: it prints the pattern, which is the secret. */
+function knockWith(ping: KnockingPing, request: KnockRequest): Promise<void> {
+  const { target, patternHex, deadlineMs } = request;
   const { file, args } = knockCommand({
-    ping: ping.flavour,
+    ping,
     family: target.family === 6 ? 'ipv6' : 'ipv4',
     address: target.address,
     patternHex,
     deadlineMs,
     privileged: process.getuid?.() === 0,
   });
-  await new Promise<void>((resolve, reject) => {
+  return new Promise<void>((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (text: string) => {
