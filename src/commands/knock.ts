@@ -16,16 +16,16 @@ type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;
 
 export async function handler(argv: Args): Promise<void> {
   const progress = await createProgress({ stderr: process.stderr, env: process.env, verbose: argv.verbose });
+  let target;
   try {
-    const target = await knock({
+    target = await knock({
       host: argv.host,
       secret: { secretFile: argv.secretFile, name: argv.name ?? argv.host, env: process.env, stdin: process.stdin },
       deadlineMs: secondsOption('deadline', argv.deadline),
       progress,
     });
-    progress.stop();
-    process.stderr.write(`pingknock: ${target.address} answered the knock\n`);
   } finally {
     progress.stop();
   }
+  process.stderr.write(`pingknock: ${target.address} answered the knock\n`);
 }
