@@ -4,10 +4,12 @@ import { hideBin } from 'yargs/helpers';
 import { PingknockError } from './core/errors.js';
 import { exitOnSignals, reportFailure } from './report.js';
 import * as demo from './commands/demo.js';
+import * as doctor from './commands/doctor.js';
 import * as knock from './commands/knock.js';
 import * as proxy from './commands/proxy.js';
 import * as rules from './commands/rules.js';
 import * as secret from './commands/secret.js';
+import * as setup from './commands/setup.js';
 
 function version(): string {
   const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -23,6 +25,8 @@ async function main(): Promise<void> {
     .command(knock)
     .command(secret)
     .command(rules)
+    .command(setup)
+    .command(doctor)
     .command(demo)
     .demandCommand(1, 'say which command: pingknock --help lists them')
     .recommendCommands()

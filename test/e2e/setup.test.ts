@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lab } from '../../src/lab/lab.js';
+import { parseSecret, secretToHex } from '../../src/core/secret.js';
+import { PROXY_COMMAND } from '../../src/core/ssh-config-edit.js';
+import { newSecret, nftRules, sha256File } from './fixture.js';
+
+const ALIAS = 'target';
+
+/**
+ * A user's own ssh config in the lab's client namespace, set up by `pingknock setup`: the secret
+ * is made by setup, so the server's rules are loaded afterwards, from that secret. Then plain
+ * ssh, scp and rsync with that config must get in through the knock, and nothing else.
+ */
+describe('pingknock setup in a lab, then plain ssh, scp and rsync', () => {
+  let lab: Lab;
+  let config: string;
+  let original: string;
+  let setupStdout: string;
+
+  beforeAll(async () => {
+    // The lab's own secret is for its own hosts; setup makes the one for ALIAS.
+    lab = await Lab.create({ secret: newSecret(), serverFirewall: 'existing' });
+    config = join(lab.dir, 'user_ssh_config');
+    original = [
+      '# my ssh config',
+      'Host plain',
+      `    HostName ${lab.server.ipv4}`,
+      '    ConnectTimeout 3',
+      '',
+      'Host *',
+      '    User root',
+      `    IdentityFile ${join(lab.dir, 'user_key')}`,
+      '    IdentitiesOnly yes',
+      `    UserKnownHostsFile ${join(lab.dir, 'known_hosts')}`,
+      '    StrictHostKeyChecking accept-new',
+      '    BatchMode yes',
+      '    LogLevel ERROR',
+      '',
+    ].join('\n');
+    writeFileSync(config, original, { mode: 0o644 });
+
+    const setup = await lab.onClient('pingknock', ['setup', ALIAS, '--hostname', lab.server.ipv4, '--config', config, '--yes'], { timeoutMs: 30_000 });
+    if (setup.code !== 0) throw new Error(`pingknock setup failed (${setup.code}): ${setup.stderr}`);
+    setupStdout = setup.stdout.toString();
+    const secret = parseSecret(readFileSync(join(lab.home, '.ssh', 'pingknock', ALIAS)), 'the secret setup made');
+    lab.loadServerRules(nftRules(secret));
+  });
+  afterAll(() => lab?.destroy());
+
+  it('added only the Host block, before the catch-all defaults, and kept the mode', () => {
+    // The comment right above `Host plain` belongs to it, so the new block goes above both.
+    expect(readFileSync(config, 'utf8')).toBe(`Host ${ALIAS}\n    HostName ${lab.server.ipv4}\n    ProxyCommand ${PROXY_COMMAND}\n\n${original}`);
+    expect(statSync(config).mode & 0o777).toBe(0o644);
+    expect(readFileSync(`${config}.pingknock-backup`, 'utf8')).toBe(original);
+  });
+
+  it('keeps the port closed without a knock', async () => {
+    lab.forgetKnocks();
+    const result = await lab.onClient('ssh', ['-F', config, 'plain', 'true'], { timeoutMs: 20_000 });
+    expect(result.code, result.stderr).toBe(255);
+    expect(result.stderr).toMatch(/timed out/);
+  });
+
+  it('lets plain `ssh -F config ALIAS` in through the knock', async () => {
+    lab.forgetKnocks();
+    const result = await lab.onClient('ssh', ['-F', config, ALIAS, 'echo "in as $(id -un)"'], { timeoutMs: 20_000 });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout.toString()).toBe('in as root\n');
+  });
+
+  it('moves files byte-exact with scp and rsync', async () => {
+    lab.forgetKnocks();
+    const source = join(lab.dir, 'setup-payload.bin');
+    writeFileSync(source, randomBytes(2 * 1024 * 1024 + 5));
+    const viaScp = join(lab.dir, 'setup-via-scp.bin');
+    const viaRsync = join(lab.dir, 'setup-via-rsync.bin');
+    const scp = await lab.onClient('scp', ['-q', '-F', config, source, `${ALIAS}:${viaScp}`], { timeoutMs: 60_000 });
+    expect(scp.code, scp.stderr).toBe(0);
+    lab.forgetKnocks();
+    const rsync = await lab.onClient('rsync', ['-a', '-e', `ssh -F ${config}`, source, `${ALIAS}:${viaRsync}`], { timeoutMs: 60_000 });
+    expect(rsync.code, rsync.stderr).toBe(0);
+    const expected = await sha256File(source);
+    expect(await sha256File(viaScp)).toBe(expected);
+    expect(await sha256File(viaRsync)).toBe(expected);
+  });
+
+  it('printed a manual fallback that works: the ping it shows, then ssh without the ProxyCommand', async () => {
+    lab.forgetKnocks();
+    const secret = parseSecret(readFileSync(join(lab.home, '.ssh', 'pingknock', ALIAS)), 'secret');
+    const pingLine = setupStdout.split('\n').find((line) => line.trim().startsWith('ping '));
+    expect(pingLine?.trim()).toBe(`ping -c 1 -p ${secretToHex(secret)} ${lab.server.ipv4}`);
+    const sshLine = setupStdout.split('\n').find((line) => line.includes('ProxyCommand=none'));
+    expect(sshLine?.trim()).toBe(`ssh -F ${config} -o ProxyCommand=none ${ALIAS}`);
+    const [ping, ...pingArgs] = (pingLine ?? '').trim().split(' ');
+    const knocked = await lab.onClient(ping ?? 'ping', ['-W', '2', ...pingArgs], { timeoutMs: 10_000 });
+    expect(knocked.code, knocked.stderr).toBe(0);
+    const [ssh, ...sshArgs] = (sshLine ?? '').trim().split(' ');
+    const result = await lab.onClient(ssh ?? 'ssh', [...sshArgs, 'echo by-hand'], { timeoutMs: 20_000 });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.toString()).toBe('by-hand\n');
+  });
+
+  it('changes nothing when run again', async () => {
+    const before = readFileSync(config);
+    const again = await lab.onClient('pingknock', ['setup', ALIAS, '--hostname', lab.server.ipv4, '--config', config, '--yes'], { timeoutMs: 30_000 });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/nothing changed/);
+    expect(readFileSync(config).equals(before)).toBe(true);
+  });
+
+  it('doctor finds everything in order, down to a live knock and the open port', async () => {
+    lab.forgetKnocks();
+    const result = await lab.onClient('pingknock', ['doctor', ALIAS, '--config', config], { timeoutMs: 30_000 });
+    expect(result.code, result.stdout.toString() + result.stderr).toBe(0);
+    const lines = result.stdout.toString().trim().split('\n');
+    expect(lines.map((line) => line.split(':')[0])).toEqual(['ok    ping', 'ok    pingknock', 'ok    secret', 'ok    ssh config', 'ok    name', 'ok    knock', 'ok    port']);
+    expect(lines.at(-1)).toBe(`ok    port: ${lab.server.ipv4}:22 accepted a connection after the knock`);
+  });
+
+  it('doctor says when the port stays closed after the knock: the rules do not match', async () => {
+    lab.loadServerRules(nftRules(newSecret()));
+    try {
+      lab.forgetKnocks();
+      const result = await lab.onClient('pingknock', ['doctor', ALIAS, '--config', config, '--connect-timeout', '2'], { timeoutMs: 30_000 });
+      expect(result.code).toBe(6);
+      expect(result.stdout.toString()).toMatch(/^ok    knock: .*\nFAIL  port: .*did not answer within 2 s.*rules may not match/m);
+    } finally {
+      lab.loadServerRules(nftRules(parseSecret(readFileSync(join(lab.home, '.ssh', 'pingknock', ALIAS)), 'secret')));
+    }
+  });
+});

@@ -1,0 +1,288 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ExitCode } from '../../src/core/errors.js';
+import { PROXY_COMMAND, REPLACED_MARK } from '../../src/core/ssh-config-edit.js';
+import { BIN, pingknock, ROOT } from '../support/cli.js';
+
+const FIXTURES = join(ROOT, 'test', 'fixtures', 'ssh-config');
+const PROXY_LINE = `ProxyCommand ${PROXY_COMMAND}`;
+const SECRET = 'Abcdefgh12345678';
+
+let dir: string;
+let home: string;
+let config: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'pingknock-setup-'));
+  home = join(dir, 'home');
+  mkdirSync(home);
+  config = join(dir, 'config');
+});
+
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const setup = (args: readonly string[], input?: string) =>
+  pingknock(['setup', ...args, '--config', config], input === undefined ? { home } : { home, input });
+const secretPath = (alias: string) => join(home, '.ssh', 'pingknock', alias);
+
+function useFixture(name: string): Buffer {
+  copyFileSync(join(FIXTURES, name), config);
+  return readFileSync(config);
+}
+
+/** A refusal leaves everything as it was: the config, no backup, no secret. */
+function expectRefused(result: ReturnType<typeof setup>, original: Buffer, alias: string, code: number = ExitCode.usage): void {
+  expect(result.status, result.stderr).toBe(code);
+  expect(result.stdout).toBe('');
+  expect(result.stderr).toMatch(/^pingknock: \S[^]*\n$/);
+  expect(readFileSync(config).equals(original)).toBe(true);
+  expect(existsSync(`${config}.pingknock-backup`)).toBe(false);
+  expect(existsSync(secretPath(alias))).toBe(false);
+}
+
+describe('a host that already has another proxy', () => {
+  it('is refused when a later block gives it a ProxyJump, naming the line; --force overrides it for this host only', () => {
+    const original = useFixture('jump-hosts.conf');
+    const refused = setup(['prod-web', '--yes']);
+    expectRefused(refused, original, 'prod-web');
+    expect(refused.stderr).toContain('line 7 "ProxyJump bastion"');
+    expect(refused.stderr).toContain('--force');
+
+    const forced = setup(['prod-web', '--yes', '--force']);
+    expect(forced.status, forced.stderr).toBe(0);
+    expect(forced.stderr).toContain('overrides line 7 for this host only (other hosts keep it): ProxyJump bastion');
+    const text = readFileSync(config, 'utf8');
+    expect(text.startsWith(`Host prod-web\n    ${PROXY_LINE}\n\n${original.toString()}`)).toBe(true);
+    expect(readFileSync(`${config}.pingknock-backup`).equals(original)).toBe(true);
+    expect(setup(['prod-web', '--yes', '--force']).stderr).toMatch(/nothing changed/);
+    expect(readFileSync(config, 'utf8')).toBe(text);
+  });
+
+  it("is refused when its own block has another ProxyCommand; --force comments that line out and says so", () => {
+    const original = useFixture('quoted-values.conf');
+    const refused = setup(['legacy', '--yes']);
+    expectRefused(refused, original, 'legacy');
+    expect(refused.stderr).toMatch(/line 8 "ProxyCommand ssh -W .*%h:%p.* gateway\.example\.org"/);
+
+    const forced = setup(['legacy', '--yes', '--force']);
+    expect(forced.status, forced.stderr).toBe(0);
+    expect(forced.stderr).toContain('replaced line 8 (now commented out): ProxyCommand ssh -W "%h:%p" gateway.example.org');
+    const lines = readFileSync(config, 'utf8').split('\n');
+    expect(lines[7]).toBe(`    ${REPLACED_MARK}ProxyCommand ssh -W "%h:%p" gateway.example.org`);
+    expect(lines[9]).toBe(`    ${PROXY_LINE}`);
+  });
+
+  it('is refused when an earlier block wins for it, even with --force: pingknock does not edit lines other hosts use', () => {
+    writeFileSync(config, 'Host *.corp\n    ProxyJump gw\n\nHost app.corp\n    User me\n');
+    const original = readFileSync(config);
+    for (const extra of [[], ['--force']]) {
+      const result = setup(['app.corp', '--yes', ...extra]);
+      expectRefused(result, original, 'app.corp');
+      expect(result.stderr).toContain('line 2 "ProxyJump gw" comes first for app.corp');
+    }
+  });
+
+  it('is refused when an included file gives it one, which only ssh -G can see', () => {
+    const included = join(dir, 'included');
+    mkdirSync(included);
+    writeFileSync(join(included, 'work.conf'), 'Host inc-target\n    ProxyJump jumper\n');
+    writeFileSync(config, `Include ${included}/*.conf\n\nHost other\n    User x\n`);
+    const original = readFileSync(config);
+    const refused = setup(['inc-target', '--yes']);
+    expectRefused(refused, original, 'inc-target');
+    expect(refused.stderr).toContain('ssh -G inc-target already uses ProxyJump jumper, set by an included file or a Match block');
+    // The Include comes before any Host block, so no place in this file can win over it.
+    const forced = setup(['inc-target', '--yes', '--force']);
+    expectRefused(forced, original, 'inc-target');
+    expect(forced.stderr).toContain('would still use ProxyJump jumper');
+    expect(forced.stderr).toContain('nothing was written');
+  });
+
+  it('is refused when a Match block that applies comes before the host\'s block, even with --force', () => {
+    writeFileSync(config, 'Match exec "true"\n    ProxyJump jumper\n\nHost m\n    User me\n');
+    const original = readFileSync(config);
+    expectRefused(setup(['m', '--yes']), original, 'm');
+    const forced = setup(['m', '--yes', '--force']);
+    expectRefused(forced, original, 'm');
+    expect(forced.stderr).toContain('would still use ProxyJump jumper');
+  });
+
+  it('with --force puts a new block above such a Match block, where it does win', () => {
+    writeFileSync(config, 'Match exec "true"\n    ProxyJump jumper\n');
+    expectRefused(setup(['m', '--yes']), readFileSync(config), 'm');
+    const forced = setup(['m', '--yes', '--force']);
+    expect(forced.status, forced.stderr).toBe(0);
+    expect(forced.stderr).toContain('ssh m used ProxyJump jumper until now (ssh -G); pingknock\'s ProxyCommand takes its place');
+    expect(readFileSync(config, 'utf8')).toBe(`Host m\n    ${PROXY_LINE}\n\nMatch exec "true"\n    ProxyJump jumper\n`);
+  });
+});
+
+describe('configs pingknock will not touch', () => {
+  it.each([
+    ['ssh-config cannot parse it', 'Match host\n', ExitCode.io, /cannot be edited safely/],
+    ['ssh refuses it as it is', 'Host a\n    NoSuchOption yes\n', ExitCode.io, /ssh cannot read .* as it is: .*line 2: Bad configuration option: nosuchoption/i],
+    ['it is a folder', undefined, ExitCode.io, /is not a regular file/],
+  ])('%s', (_name, text, code, message) => {
+    if (text === undefined) mkdirSync(config);
+    else writeFileSync(config, text);
+    const result = setup(['box', '--yes']);
+    expect(result.status, result.stderr).toBe(code);
+    expect(result.stderr).toMatch(message);
+    expect(existsSync(secretPath('box'))).toBe(false);
+    if (text !== undefined) expect(readFileSync(config, 'utf8')).toBe(text);
+  });
+
+  it.each([
+    [['-oProxyCommand=touch /tmp/x'], /Not enough non-option arguments|Unknown argument/],
+    [['--', '-oProxyCommand=x'], /Not enough non-option arguments|starts with "-"/],
+    [['web*'], /not a plain ssh host name/],
+    [['box', '--hostname', 'a b'], /not a valid host name/],
+    [['box', '--user', 'a\nProxyCommand x'], /not a valid user name/],
+    [['box', '--port', '70000'], /out of range/],
+  ])('refuses %j as usage', (args, message) => {
+    writeFileSync(config, '');
+    const result = setup([...args, '--yes']);
+    expect(result.status, result.stderr).toBe(ExitCode.usage);
+    expect(result.stderr).toMatch(message);
+    expect(readFileSync(config, 'utf8')).toBe('');
+  });
+});
+
+describe('the secret', () => {
+  it('is kept when one exists, and a badly kept one stops setup before the config is touched', () => {
+    mkdirSync(join(home, '.ssh', 'pingknock'), { recursive: true, mode: 0o700 });
+    writeFileSync(secretPath('box'), `${SECRET}\n`, { mode: 0o600 });
+    const kept = setup(['box', '--yes']);
+    expect(kept.status, kept.stderr).toBe(0);
+    expect(kept.stderr).toContain('using the existing secret');
+    expect(readFileSync(secretPath('box'), 'utf8')).toBe(`${SECRET}\n`);
+    expect(kept.stdout).toContain(`ping -c 1 -p ${Buffer.from(SECRET).toString('hex')} box`);
+
+    writeFileSync(secretPath('open'), `${SECRET}\n`);
+    chmodSync(secretPath('open'), 0o644);
+    const before = readFileSync(config);
+    const refused = setup(['open', '--yes']);
+    expect(refused.status).toBe(ExitCode.secret);
+    expect(refused.stderr).toContain('chmod 600');
+    expect(readFileSync(config).equals(before)).toBe(true);
+  });
+
+  it('comes from --secret-file when given, and is never put over a different one', () => {
+    const given = join(dir, 'given.key');
+    writeFileSync(given, `${SECRET}\n`, { mode: 0o600 });
+    const first = setup(['box', '--secret-file', given, '--yes']);
+    expect(first.status, first.stderr).toBe(0);
+    expect(readFileSync(secretPath('box'), 'utf8')).toBe(`${SECRET}\n`);
+
+    const other = join(dir, 'other.key');
+    writeFileSync(other, 'Zyxwvuts98765432\n', { mode: 0o600 });
+    const clash = setup(['box', '--secret-file', other, '--yes']);
+    expect(clash.status).toBe(ExitCode.secret);
+    expect(clash.stderr).toContain('already holds a different secret; not overwriting it');
+    expect(readFileSync(secretPath('box'), 'utf8')).toBe(`${SECRET}\n`);
+    expect(`${clash.stdout}${clash.stderr}`).not.toContain('Zyxwvuts');
+  });
+
+  it('reaches stdout only as the knock pattern, and stderr not at all', () => {
+    const result = setup(['box', '--hostname', '192.0.2.10', '--port', '2200', '--yes']);
+    expect(result.status, result.stderr).toBe(0);
+    const secret = readFileSync(secretPath('box'), 'utf8').trim();
+    const hex = Buffer.from(secret).toString('hex');
+    expect(result.stderr).not.toContain(secret);
+    expect(result.stderr).not.toContain(hex);
+    expect(result.stdout).not.toContain(secret);
+    expect(result.stdout).toBe(
+      [
+        'Next, protect box (192.0.2.10): make its firewall rules here and load them there, from a session you keep open',
+        'until a new login works:',
+        '  pingknock rules --secret-file ~/.ssh/pingknock/box --port 2200 > pingknock.nft',
+        `  scp -F ${config} pingknock.nft box: && ssh -F ${config} box 'sudo nft -f pingknock.nft'`,
+        'Without pingknock at hand, knock by hand and connect within 60 s:',
+        `  ping -c 1 -p ${hex} 192.0.2.10`,
+        `  ssh -F ${config} -o ProxyCommand=none box`,
+        '',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('asking', () => {
+  it('never happens without a terminal, even without --yes', () => {
+    const result = setup(['box']);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).not.toContain('[Y/n]');
+    expect(readFileSync(config, 'utf8')).toContain(PROXY_LINE);
+  });
+
+  /** setup on a terminal (script(1) gives it one), answering `answer`. */
+  function onTerminal(extra: string, answer: string): { status: number | null; output: string } {
+    const command = `${process.execPath} ${BIN} setup box --config ${config}${extra}`;
+    const result = spawnSync('script', ['-qec', command, '/dev/null'], {
+      env: { ...process.env, HOME: home },
+      input: answer,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    if (result.error !== undefined) throw result.error;
+    return { status: result.status, output: result.stdout };
+  }
+
+  it('shows the lines on a terminal and writes nothing when the answer is no', () => {
+    writeFileSync(config, 'Host web\n    User www\n');
+    const result = onTerminal('', 'n\n');
+    expect(result.status, result.output).toBe(0);
+    expect(result.output).toContain('Host box');
+    expect(result.output).toContain('[Y/n]');
+    expect(result.output).toContain('unchanged');
+    expect(readFileSync(config, 'utf8')).toBe('Host web\n    User www\n');
+    expect(existsSync(secretPath('box'))).toBe(false);
+  });
+
+  /** setup on a terminal; `key` is typed once the question is on screen. */
+  async function keyAtQuestion(key: string): Promise<string> {
+    const command = `${process.execPath} ${BIN} setup box --config ${config}; echo EXIT=$?`;
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...process.env, HOME: home }, stdio: ['pipe', 'pipe', 'ignore'] });
+    let output = '';
+    let typed = false;
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      output += text;
+      if (!typed && output.includes('[Y/n]')) {
+        typed = true;
+        child.stdin.write(key);
+      }
+    });
+    await new Promise((resolve) => child.on('close', resolve));
+    return output;
+  }
+
+  it('stops on Ctrl-C at the question with exit 130, having written nothing', async () => {
+    writeFileSync(config, 'Host web\n    User www\n');
+    const output = await keyAtQuestion('\u0003');
+    expect(output).toMatch(/EXIT=130/);
+    expect(readFileSync(config, 'utf8')).toBe('Host web\n    User www\n');
+    expect(existsSync(secretPath('box'))).toBe(false);
+  });
+
+  it('takes the end of input (Ctrl-D) at the question as a no', async () => {
+    writeFileSync(config, 'Host web\n    User www\n');
+    const output = await keyAtQuestion('\u0004');
+    expect(output).toMatch(/left .* unchanged[^]*EXIT=0/);
+    expect(readFileSync(config, 'utf8')).toBe('Host web\n    User www\n');
+  });
+
+  it('writes them when the answer is yes, and --yes does not ask', () => {
+    writeFileSync(config, '');
+    expect(onTerminal('', 'y\n').status).toBe(0);
+    expect(readFileSync(config, 'utf8')).toContain(PROXY_LINE);
+    writeFileSync(config, '');
+    const unasked = onTerminal(' --yes', '');
+    expect(unasked.status, unasked.output).toBe(0);
+    expect(unasked.output).not.toContain('[Y/n]');
+    expect(readFileSync(config, 'utf8')).toContain(PROXY_LINE);
+  });
+});
