@@ -85,7 +85,7 @@ export function backendSuite(testCase: BackendCase): void {
     /** Waits for an armed rollback to have fired and finished restoring (ufw's reload takes a while). */
     const waitForRollback = async (seconds: number): Promise<void> => {
       expect(await rollbackSleepers(seconds)).not.toBe('');
-      for (let waited = 0; waited < 20_000 && (await rollbackSleepers(seconds)) !== ''; waited += 200) await sleep(200);
+      for (let waited = 0; waited < 30_000 && (await rollbackSleepers(seconds)) !== ''; waited += 200) await sleep(200);
       expect(await rollbackSleepers(seconds)).toBe('');
     };
 
@@ -156,10 +156,10 @@ export function backendSuite(testCase: BackendCase): void {
     });
 
     it('--rollback restores the previous ruleset unless confirmed in time', async () => {
-      await apply('--rollback', '8');
+      await apply('--rollback', '15');
       const applied = await settledRules();
       expect(applied).not.toBe(pristine);
-      await waitForRollback(8);
+      await waitForRollback(15);
       expect(await settledRules()).toBe(pristine);
 
       await apply('--rollback', '60');
@@ -170,6 +170,6 @@ export function backendSuite(testCase: BackendCase): void {
       expect(await settledRules()).toBe(applied);
       expect((await rules('--remove')).code).toBe(0);
       expect(await settledRules()).toBe(pristine);
-    });
+    }, 120_000);
   });
 }
