@@ -29,7 +29,10 @@ const newSecret = {
 };
 
 export function builder(yargs: Argv) {
-  return yargs.command(newSecret).demandCommand(1, 'say what to do: pingknock secret new');
+  return yargs
+    .command(newSecret)
+    .demandCommand(1, 'say what to do: pingknock secret new')
+    .example('$0 secret new --out ~/.ssh/pingknock/myserver', 'a new secret, stored like an ssh key');
 }
 
 export function handler(): void {
