@@ -1,9 +1,8 @@
-import { createWriteStream } from 'node:fs';
 import { ExitCode, PingknockError } from './core/errors.js';
 import { parsePort } from './core/target.js';
 import { knock } from './knock.js';
 import { createProgress } from './edge/progress.js';
-import { connectTcp, relay } from './edge/tcp.js';
+import { connectTcp, openStdout, relay } from './edge/tcp.js';
 import { secondsOption } from './commands/options.js';
 
 export interface ProxyRequest {
@@ -40,9 +39,7 @@ export async function runProxy(request: ProxyRequest): Promise<void> {
     // Cleared before the first byte flows: nothing may share the terminal with ssh's prompts.
     progress.stop();
   }
-  // stdout is the ssh byte stream. Our own stream on fd 1 can really close it, so ssh sees the
-  // server's EOF even while its own data still flows the other way.
-  await relay(process.stdin, socket, createWriteStream('', { fd: 1 }));
+  await relay(process.stdin, socket, openStdout());
 }
 
 /** How often to check that ssh is still there; its death must end us (and ping) within 2 s. */

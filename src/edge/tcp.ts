@@ -1,4 +1,5 @@
-import { createConnection, type Socket } from 'node:net';
+import { createWriteStream, fstatSync } from 'node:fs';
+import { createConnection, Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { PingknockError } from '../core/errors.js';
 import { formatSeconds } from './ping.js';
@@ -71,4 +72,18 @@ export function relay(input: Readable, socket: Socket, output: Writable): Promis
     input.pipe(socket);
     socket.pipe(output);
   });
+}
+
+/**
+ * stdout as the ssh byte stream, on a handle of our own that can really close fd 1, so ssh sees
+ * the server's EOF while its own data still flows the other way. ssh gives a pipe (or a socket):
+ * a net.Socket on it waits out a slow reader in the event loop (fd 1 is non-blocking once
+ * anything touches process.stdout, and an fs stream gives up on EAGAIN). A file gets an fs
+ * stream; a terminal keeps process.stdout.
+ */
+export function openStdout(): Writable {
+  const stats = fstatSync(1);
+  if (stats.isFIFO() || stats.isSocket()) return new Socket({ fd: 1, readable: false, writable: true });
+  if (stats.isFile()) return createWriteStream('', { fd: 1 });
+  return process.stdout;
 }
