@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import { ExitCode, PingknockError } from './core/errors.js';
 import { parsePort } from './core/target.js';
 import { knock } from './knock.js';
@@ -23,7 +24,15 @@ export async function runProxy(request: ProxyRequest): Promise<void> {
   const port = parsePort(request.port);
   const deadlineMs = secondsOption('deadline', request.deadline);
   const connectTimeoutMs = secondsOption('connect-timeout', request.connectTimeout);
-  exitWhenOrphaned();
+  // Read ssh's bytes from the start (they wait in the pass-through until the socket is up), so
+  // that ssh's death is seen even while knocking: its end of the pipe closes.
+  const input = new PassThrough();
+  let inputEnded = false;
+  process.stdin.once('end', () => {
+    inputEnded = true;
+  });
+  process.stdin.pipe(input);
+  exitWhenOrphaned(() => inputEnded);
   const progress = await createProgress({ stderr: process.stderr, env: process.env, verbose: request.verbose });
   let socket;
   try {
@@ -35,24 +44,30 @@ export async function runProxy(request: ProxyRequest): Promise<void> {
     });
     progress.step(`connecting to port ${port}`);
     socket = await connectTcp(target, port, connectTimeoutMs);
+  } catch (error) {
+    // Nothing will be relayed: stop reading ssh's input, or it would keep the proxy alive.
+    process.stdin.destroy();
+    throw error;
   } finally {
     // Cleared before the first byte flows: nothing may share the terminal with ssh's prompts.
     progress.stop();
   }
-  await relay(process.stdin, socket, openStdout());
+  await relay(input, socket, openStdout());
 }
 
 /** How often to check that ssh is still there; its death must end us (and ping) within 2 s. */
 const PARENT_CHECK_MS = 250;
 
 /**
- * When ssh dies without a word (SIGKILL), nothing tells the proxy: stdin is not read while
- * knocking, and a blocked server may never close. Being re-parented is the sign: then exit,
- * which also stops a running ping.
+ * ssh ends its ProxyCommand with SIGHUP when it exits; when ssh is killed outright (SIGKILL),
+ * nothing tells the proxy but its input's EOF, and a server that never closes would keep it
+ * waiting. Re-parented with the input closed means ssh is gone: exit, which also stops a running
+ * ping. Re-parenting alone is not enough: `ssh -f` and ControlPersist fork away from the proxy's
+ * parent and keep its pipes, and then the proxy must live on.
  */
-function exitWhenOrphaned(): void {
+function exitWhenOrphaned(inputEnded: () => boolean): void {
   const parent = process.ppid;
   setInterval(() => {
-    if (process.ppid !== parent) process.exit(ExitCode.connectionLost);
+    if (process.ppid !== parent && inputEnded()) process.exit(ExitCode.connectionLost);
   }, PARENT_CHECK_MS).unref();
 }

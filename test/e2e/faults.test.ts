@@ -171,12 +171,15 @@ async function waitFor<T>(what: string, probe: () => T | undefined | false, time
  * exit code of its first child, which it also reports on stderr.
  *
  * MODE run: the first child is the command (ssh, say).
- * MODE parent-shares-pipes: the first child is a stand-in for ssh that starts the command with the
- *   reaper's own stdin and stdout (the test's pipes), so they stay open when it dies.
- * MODE parent-owns-pipes: the stand-in gives the command pipes of its own, which close when it dies.
+ * MODE parent-owns-pipes: the first child is a stand-in for ssh: it gives the command pipes of its
+ *   own, which close when it dies, and on SIGTERM or SIGHUP it ends the command with SIGHUP before
+ *   it exits, as ssh does with its ProxyCommand.
+ * MODE parent-shares-pipes: the stand-in starts the command with the reaper's own stdin and stdout
+ *   (the test's pipes), so they stay open when it dies: what \`ssh -f\` and ControlPersist do when
+ *   they fork away from the ProxyCommand's parent and keep its pipes.
  */
 const REAPER = String.raw`
-import ctypes, os, subprocess, sys
+import ctypes, os, signal, subprocess, sys
 if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:
     sys.exit('reaper: prctl(PR_SET_CHILD_SUBREAPER) failed')
 mode, command = sys.argv[1], sys.argv[2:]
@@ -187,6 +190,12 @@ else:
     if first == 0:
         pipes = subprocess.PIPE if mode == 'parent-owns-pipes' else None
         child = subprocess.Popen(command, stdin=pipes, stdout=pipes)
+        if mode == 'parent-owns-pipes':
+            def like_ssh(signum, frame):
+                child.send_signal(signal.SIGHUP)
+                os._exit(128 + signum)
+            signal.signal(signal.SIGTERM, like_ssh)
+            signal.signal(signal.SIGHUP, like_ssh)
         child.wait()
         os._exit(0)
 code = None
@@ -450,25 +459,33 @@ describe('over loopback, against servers of the test', () => {
   });
 
   describe('ssh killed while the proxy relays: proxy gone within 2 s, nothing left', () => {
-    const cases: { signal: NodeJS.Signals; mode: ReaperMode }[] = [
-      { signal: 'SIGKILL', mode: 'parent-shares-pipes' },
-      { signal: 'SIGTERM', mode: 'parent-shares-pipes' },
-      { signal: 'SIGHUP', mode: 'parent-shares-pipes' },
-      // stdin closed: ssh's ends of the pipes die with it.
-      { signal: 'SIGKILL', mode: 'parent-owns-pipes' },
-    ];
-    it.each(cases)('$signal, $mode', async ({ signal, mode }) => {
+    // SIGKILL: ssh's ends of the pipes die with it (stdin closed). SIGTERM, SIGHUP: ssh ends the proxy.
+    const cases: { signal: NodeJS.Signals }[] = [{ signal: 'SIGKILL' }, { signal: 'SIGTERM' }, { signal: 'SIGHUP' }];
+    it.each(cases)('$signal', async ({ signal }) => {
       const server = await loopbackServer((socket) => socket.write('hello\n'));
       try {
-        const reaper = underReaper(mode, [process.execPath, BIN, 'proxy', '--secret-file', secretFile, '127.0.0.1', String(server.port)], env);
+        const reaper = underReaper('parent-owns-pipes', [process.execPath, BIN, 'proxy', '--secret-file', secretFile, '127.0.0.1', String(server.port)], env);
         const { proxyPid, parent } = await proxyAndParent(reaper);
-        // Relaying: the server's greeting went through (or, when the parent owns the pipes, it connected).
-        if (mode === 'parent-shares-pipes') {
-          await waitFor('the greeting', () => reaper.stdout().toString() === 'hello\n');
-        } else {
-          await waitFor('the connection', () => server.connections.length > 0);
-        }
+        await waitFor('the connection', () => server.connections.length > 0);
         await expectAllGoneAfterKill(parent, signal, [proxyPid], reaper);
+      } finally {
+        await server.close();
+      }
+    });
+
+    it('but lives on, relaying, when its parent goes and the pipes stay (ssh -f, ControlPersist)', async () => {
+      const server = await loopbackServer((socket) => socket.write('hello\n'));
+      try {
+        const reaper = underReaper('parent-shares-pipes', [process.execPath, BIN, 'proxy', '--secret-file', secretFile, '127.0.0.1', String(server.port)], env);
+        const { proxyPid, parent } = await proxyAndParent(reaper);
+        await waitFor('the greeting', () => reaper.stdout().toString() === 'hello\n');
+        process.kill(parent, 'SIGKILL');
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        expect(processInfo(proxyPid)?.state, 'the proxy after its parent went').toMatch(/^[RS]/);
+        server.connections[0]?.write('still here\n');
+        await waitFor('more server bytes through the proxy', () => reaper.stdout().toString() === 'hello\nstill here\n');
+        process.kill(proxyPid, 'SIGTERM');
+        await reaper.done;
       } finally {
         await server.close();
       }
@@ -534,13 +551,9 @@ describe('in a namespace lab behind the rules', () => {
     start('ip', ['netns', 'exec', lab.client.netns, process.execPath, BIN, 'proxy', ...args], proxyEnv(lab.home, lab.env));
 
   describe('ssh killed while the proxy still knocks: proxy and ping gone within 2 s, nothing left', () => {
-    const cases: { signal: NodeJS.Signals; mode: ReaperMode }[] = [
-      { signal: 'SIGKILL', mode: 'parent-shares-pipes' },
-      { signal: 'SIGTERM', mode: 'parent-shares-pipes' },
-      { signal: 'SIGHUP', mode: 'parent-shares-pipes' },
-      { signal: 'SIGKILL', mode: 'parent-owns-pipes' },
-    ];
-    it.each(cases)('$signal, $mode', async ({ signal, mode }) => {
+    const cases: { signal: NodeJS.Signals }[] = [{ signal: 'SIGKILL' }, { signal: 'SIGTERM' }, { signal: 'SIGHUP' }];
+    it.each(cases)('$signal', async ({ signal }) => {
+      const mode: ReaperMode = 'parent-owns-pipes';
       // An address on the client's own link that nobody has: the knock never gets an answer.
       const silent = '10.201.0.99';
       const command = [process.execPath, BIN, 'proxy', '--secret-file', secretFile, '--deadline', '10', silent, '22'];
