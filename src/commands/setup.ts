@@ -7,7 +7,7 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { PingknockError } from '../core/errors.js';
 import { DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
 import { SECRET_RANDOM_BYTES, secretFromRandomBytes, secretToHex, type Secret } from '../core/secret.js';
-import type { SourceLine, SshConfigEditRequest } from '../core/ssh-config-edit.js';
+import type { SourceLine, SshConfigAddition, SshConfigEditRequest } from '../core/ssh-config-edit.js';
 import { parseHost, parsePort } from '../core/target.js';
 import { readSnapshot, replaceFile, writeNewFile } from '../edge/files.js';
 import { loadSecret, readSecretFile, secretPathFor } from '../edge/secret-source.js';
@@ -19,7 +19,8 @@ export const describe = "Set up a host once: make its secret and add pingknock's
 /** ssh refuses a user config that others may write; a new one is private like the rest of ~/.ssh. */
 const NEW_CONFIG_MODE = 0o600;
 
-export function builder(yargs: Argv) {
+/** Setup's arguments; `pingknock enroll` takes the same ones. */
+export function withSetupOptions<T>(yargs: Argv<T>) {
   return yargs
     .positional('alias', { type: 'string', demandOption: true, describe: 'the name you give ssh (ssh ALIAS)' })
     .option('hostname', { type: 'string', describe: 'HostName for a new Host block: the server name or address', requiresArg: true })
@@ -32,7 +33,11 @@ export function builder(yargs: Argv) {
       requiresArg: true,
     })
     .option('yes', { type: 'boolean', default: false, describe: 'ask nothing (for scripts); without a terminal nothing is asked anyway' })
-    .option('force', { type: 'boolean', default: false, describe: "replace the host's other ProxyCommand or ProxyJump, and say what was replaced" })
+    .option('force', { type: 'boolean', default: false, describe: "replace the host's other ProxyCommand or ProxyJump, and say what was replaced" });
+}
+
+export function builder(yargs: Argv) {
+  return withSetupOptions(yargs)
     .example('$0 setup myserver --hostname myserver.example.org', 'secret in ~/.ssh/pingknock/myserver, Host block in ~/.ssh/config')
     .example('$0 setup web --hostname 203.0.113.7 --user deploy --yes', 'the same from a script')
     .example('$0 setup lab --config ./ssh_config --hostname 10.0.0.2', 'then: ssh -F ./ssh_config lab');
@@ -54,7 +59,40 @@ export const loadSshConfigModules = async () => {
 };
 
 export async function handler(argv: Args): Promise<void> {
-  const { editSshConfig, parseAlias, parseSshUser } = await loadSshConfigModules();
+  process.stdout.write((await runSetup(argv)).instructions);
+}
+
+/** What setup is asked to do: its command line, as given. */
+export interface SetupRequest {
+  readonly alias: string;
+  readonly hostname?: string | undefined;
+  readonly port?: string | undefined;
+  readonly user?: string | undefined;
+  readonly config?: string | undefined;
+  readonly secretFile?: string | undefined;
+  readonly yes: boolean;
+  readonly force: boolean;
+}
+
+export interface SetupOutcome {
+  readonly alias: string;
+  /** The config edited (or found set up already), absolute. */
+  readonly configPath: string;
+  /** false: the user said no at the prompt, and nothing was written. */
+  readonly written: boolean;
+  /** The lines added now; undefined when none were. */
+  readonly addition: SshConfigAddition | undefined;
+  readonly secret: Secret;
+  /** Where ssh will connect for the alias (ssh -G when it could be asked). */
+  readonly host: string;
+  readonly port: number;
+  /** What is left to do on the server, for stdout: it holds the secret's pattern. */
+  readonly instructions: string;
+}
+
+/** The whole of `pingknock setup`, for its command and for `pingknock enroll`. */
+export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
+  const { additionOf, editSshConfig, parseAlias, parseSshUser } = await loadSshConfigModules();
   const alias = parseAlias(argv.alias);
   const request: SshConfigEditRequest = {
     alias,
@@ -90,7 +128,7 @@ export async function handler(argv: Args): Promise<void> {
       for (const line of edit.replaced) info(`  replacing line ${line.number}: ${line.text.trim()}`);
       if (!(await confirm('write them?'))) {
         info(`left ${shownAs} unchanged`);
-        return;
+        return { alias, configPath, written: false, addition: undefined, secret: plannedSecret.secret, host: request.hostName ?? alias, port: request.port ?? 22, instructions: '' };
       }
     }
     await createSecretIfPlanned(secretPath, plannedSecret);
@@ -104,16 +142,25 @@ export async function handler(argv: Args): Promise<void> {
     info(`${shownAs} already sends ssh ${alias} through pingknock; nothing changed`);
   }
 
-  process.stdout.write(
-    serverInstructions({
+  const host = effective?.get('hostname') ?? request.hostName ?? alias;
+  const port = Number(effective?.get('port') ?? request.port ?? 22);
+  return {
+    alias,
+    configPath,
+    written: true,
+    addition: edit.kind === 'changed' ? additionOf(edit) : undefined,
+    secret: plannedSecret.secret,
+    host,
+    port,
+    instructions: serverInstructions({
       alias,
       secret: plannedSecret.secret,
       secretPath,
-      host: effective?.get('hostname') ?? request.hostName ?? alias,
-      port: Number(effective?.get('port') ?? request.port ?? 22),
+      host,
+      port,
       configArgs: configPath === defaultConfig ? '' : ` -F ${shellWord(configPath)}`,
     }),
-  );
+  };
 }
 
 interface PlannedSecret {

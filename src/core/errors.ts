@@ -16,6 +16,7 @@ export const ExitCode = {
   io: 10,
   lab: 11,
   firewall: 12,
+  server: 13,
 } as const;
 
 export type ExitCodeName = keyof typeof ExitCode;

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +14,7 @@ export interface CliRun {
 
 export interface CliOptions {
   readonly home: string;
-  readonly env?: Readonly<Record<string, string>>;
+  readonly env?: Readonly<Record<string, string | undefined>>;
   readonly input?: string;
   readonly cwd?: string;
 }
@@ -32,4 +33,13 @@ export function pingknock(args: readonly string[], options: CliOptions): CliRun 
   if (result.error !== undefined) throw result.error;
   if (result.signal !== null) throw new Error(`pingknock ${args.join(' ')} was killed by ${result.signal}`);
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** A `ping` that only records its arguments, in `log`: a test that finds no log proves ping never ran. */
+export function recordingPing(folder: string): { readonly bin: string; readonly log: string } {
+  const bin = join(folder, 'fake-bin');
+  const log = join(folder, 'ping-argv');
+  mkdirSync(bin);
+  writeFileSync(join(bin, 'ping'), `#!/bin/sh\nprintf '%s\\n' "$@" >> '${log}'\nexit 1\n`, { mode: 0o755 });
+  return { bin, log };
 }

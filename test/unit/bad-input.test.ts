@@ -1,10 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
-import { BIN, ROOT } from '../support/cli.js';
+import { pingknock, recordingPing, ROOT } from '../support/cli.js';
 
 /**
  * Bad input, as ssh or a user can hand it to pingknock: each row must end with a clear one-line
@@ -48,7 +47,7 @@ const ROWS: readonly Row[] = [
   { name: 'host -oProxyCommand=x after --', argv: proxy('--', '-oProxyCommand=x', '22'), exit: ExitCode.usage, stderr: /host "-oProxyCommand=x" starts with "-"/ },
   { name: 'host -oProxyCommand=x bracketed', argv: proxy('[-oProxyCommand=x]', '22'), exit: ExitCode.usage, stderr: /starts with "-"/ },
   { name: 'host -oProxyCommand=x without --', argv: proxy('-oProxyCommand=x', '22'), exit: ExitCode.usage, stderr: /unknown (option|argument)/i },
-  { name: 'knock host -oProxyCommand=x after --', argv: knock('--', '-oProxyCommand=x'), exit: ExitCode.usage, stderr: /starts with "-"/ },
+  { name: 'knock host -oProxyCommand=x after --', argv: knock('--', '-oProxyCommand=x'), exit: ExitCode.usage, stderr: /nothing after "--" is read, and a host never starts with "-"/ },
   { name: 'knock host -oProxyCommand=x bracketed', argv: knock('[-oProxyCommand=x]'), exit: ExitCode.usage, stderr: /starts with "-"/ },
   { name: 'host "-" after --', argv: proxy('--', '-', '22'), exit: ExitCode.usage, stderr: /starts with "-"/ },
   { name: 'empty host', argv: proxy('', '22'), exit: ExitCode.usage, stderr: /host is empty/ },
@@ -97,10 +96,7 @@ let pingLog: string;
 beforeEach(() => {
   home = mkdtempSync(join(tmpdir(), 'pingknock-bad-input-'));
   // A `ping` that only records its arguments: no row may get as far as running it.
-  fakeBin = join(home, 'fake-bin');
-  pingLog = join(home, 'ping-argv');
-  mkdirSync(fakeBin);
-  writeFileSync(join(fakeBin, 'ping'), `#!/bin/sh\nprintf '%s\\n' "$@" >> '${pingLog}'\nexit 0\n`, { mode: 0o755 });
+  ({ bin: fakeBin, log: pingLog } = recordingPing(home));
   // A PATH with node and nothing else: no ping, no shell.
   noPingBin = join(home, 'no-ping-bin');
   mkdirSync(noPingBin);
@@ -167,19 +163,9 @@ describe('bad input: a message, an exit code, nothing on stdout, no ping', () =>
   it.each(ROWS)('$name -> exit $exit', (row) => {
     const context: Context = { home, secretFile: join(home, 'secret.key') };
     prepareSecretFile(context.secretFile, row.secretFile ?? secretFile(`${GOOD}\n`));
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      HOME: home,
-      PATH: row.path === 'no-ping' ? noPingBin : `${fakeBin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-      ...row.env,
-    };
-    if (row.env?.PINGKNOCK_SECRET === undefined) delete env.PINGKNOCK_SECRET;
+    const path = row.path === 'no-ping' ? noPingBin : `${fakeBin}:${process.env.PATH ?? '/usr/bin:/bin'}`;
     // No terminal anywhere: no spinner may write to stderr.
-    delete env.TERM;
-    const argv = row.argv(context);
-    const result = spawnSync(process.execPath, [BIN, ...argv], { cwd: home, env, input: '', encoding: 'utf8', timeout: 30_000 });
-    if (result.error !== undefined) throw result.error;
-    expect(result.signal, 'pingknock was killed (a hang?)').toBeNull();
+    const result = pingknock(row.argv(context), { home, env: { PATH: path, TERM: undefined, ...row.env } });
 
     expect({ exit: result.status, stdout: result.stdout }).toEqual({ exit: row.exit, stdout: '' });
     // One line, ours, no stack trace.

@@ -1,16 +1,13 @@
-import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Family } from '../../src/core/layout.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';
 import { renderNftables } from '../../src/core/rules/nftables.js';
 import { parseSecret } from '../../src/core/secret.js';
+import { pingknock, recordingPing } from '../support/cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'pingknock');
 const SECRET = 'ABCDEFGHIJKLMNOP';
 
 interface Run {
@@ -25,11 +22,8 @@ let pingLog: string;
 
 beforeEach(() => {
   home = mkdtempSync(join(tmpdir(), 'pingknock-cli-'));
-  // A `ping` that only records that it ran: no test here may get as far as knocking.
-  fakeBin = join(home, 'fake-bin');
-  pingLog = join(home, 'ping-ran');
-  mkdirSync(fakeBin);
-  writeFileSync(join(fakeBin, 'ping'), `#!/bin/sh\necho "$@" >> '${pingLog}'\nexit 1\n`, { mode: 0o755 });
+  // No test here may get as far as knocking.
+  ({ bin: fakeBin, log: pingLog } = recordingPing(home));
 });
 
 afterEach(() => {
@@ -37,12 +31,7 @@ afterEach(() => {
 });
 
 function run(args: readonly string[], extraEnv: Readonly<Record<string, string>> = {}): Run {
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, PATH: `${fakeBin}:${process.env.PATH ?? ''}`, ...extraEnv };
-  if (!('PINGKNOCK_SECRET' in extraEnv)) delete env.PINGKNOCK_SECRET;
-  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: home, env, input: '', encoding: 'utf8', timeout: 30_000 });
-  if (result.error !== undefined) throw result.error;
-  expect(result.signal, `pingknock ${args.join(' ')} was killed`).toBeNull();
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  return pingknock(args, { home, env: { PATH: `${fakeBin}:${process.env.PATH ?? ''}`, ...extraEnv } });
 }
 
 /** A failure as the interface promises: the exit code, nothing on stdout, a `pingknock: ` message and no stack trace. */

@@ -1,0 +1,249 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PingknockError } from '../core/errors.js';
+import { parseAlias } from '../core/ssh-config-edit.js';
+import { printable } from '../core/target.js';
+import { run, type RunResult } from '../lab/exec.js';
+
+/**
+ * The server side of `pingknock enroll` and `unenroll`, reached with the user's own ssh: one
+ * control master connection that stays up while the firewall changes (the rules keep
+ * established connections), sessions multiplexed over it, and fresh connections that prove what
+ * a new client meets. ssh always gets an argument array with the alias, validated, after `--`;
+ * scripts go to the remote `sh -s` on stdin, so nothing but fixed words reaches the remote shell.
+ */
+
+export interface SshTarget {
+  readonly alias: string;
+  /** `--config FILE`: ssh reads this file instead of its default ones (ssh -F). */
+  readonly configFile?: string | undefined;
+}
+
+export type SshConnection =
+  /** Opens the control master; `knock: false` goes around the config's ProxyCommand. */
+  | { readonly kind: 'open-master'; readonly controlPath: string; readonly logFile: string; readonly knock: boolean }
+  /** A session over the master. Should the master be gone, ssh connects anew, directly. */
+  | { readonly kind: 'master'; readonly controlPath: string }
+  /** Asks the master whether it is up (ssh -O check). */
+  | { readonly kind: 'check'; readonly controlPath: string }
+  /** A fresh connection through the config's ProxyCommand, as `ssh ALIAS` makes it. */
+  | { readonly kind: 'knocked' }
+  /** A fresh connection without a knock, as anyone else would make it. */
+  | { readonly kind: 'unknocked' };
+
+/** How long the no-knock proof waits for the port before calling it closed. */
+export const UNKNOCKED_CONNECT_TIMEOUT_SECONDS = 5;
+
+/**
+ * Options for every connection that runs something: no terminal, and none of the user's
+ * RemoteCommand or forwardings, which would clash with a command or hold ports.
+ */
+const SESSION = ['-T', '-o', 'RemoteCommand=none', '-o', 'ClearAllForwardings=yes'] as const;
+/** A fresh connection must not ride on a master the user's config keeps (ControlMaster auto). */
+const NO_MULTIPLEXING = ['-o', 'ControlMaster=no', '-o', 'ControlPath=none'] as const;
+
+export function sshArgs(target: SshTarget, connection: SshConnection, command: readonly string[] = []): string[] {
+  const alias = parseAlias(target.alias);
+  const config = target.configFile === undefined ? [] : ['-F', target.configFile];
+  return [...config, ...connectionOptions(connection), '--', alias, ...command];
+}
+
+function connectionOptions(connection: SshConnection): readonly string[] {
+  switch (connection.kind) {
+    case 'open-master':
+      return [
+        '-o', 'ControlMaster=yes',
+        '-o', `ControlPath=${connection.controlPath}`,
+        // It ends when pingknock closes it, not on its own and not with the first session.
+        '-o', 'ControlPersist=no',
+        ...(connection.knock ? [] : ['-o', 'ProxyCommand=none']),
+        '-o', 'ConnectTimeout=15',
+        '-o', 'RemoteCommand=none',
+        '-o', 'ClearAllForwardings=yes',
+        '-E', connection.logFile,
+        '-N',
+      ];
+    case 'master':
+      return ['-o', 'ControlMaster=no', '-o', `ControlPath=${connection.controlPath}`, '-o', 'ProxyCommand=none', '-o', 'ConnectTimeout=5', ...SESSION];
+    case 'check':
+      return ['-o', `ControlPath=${connection.controlPath}`, '-O', 'check'];
+    case 'knocked':
+      return [...NO_MULTIPLEXING, ...SESSION];
+    case 'unknocked':
+      return [
+        ...NO_MULTIPLEXING,
+        '-o', 'ProxyCommand=none',
+        '-o', `ConnectTimeout=${UNKNOCKED_CONNECT_TIMEOUT_SECONDS}`,
+        '-o', 'BatchMode=yes',
+        ...SESSION,
+      ];
+  }
+}
+
+export type ProbeOutcome = { readonly kind: 'closed' } | { readonly kind: 'open'; readonly detail: string };
+
+/**
+ * Reads the no-knock proof: only a connection that timed out met the rules' drop. A login, a
+ * refused login (the port answered) or a refused connection (something else is wrong) is not
+ * the closed port the rules promise.
+ */
+export function probeOutcome(result: { readonly code: number | null; readonly stderr: string }): ProbeOutcome {
+  if (result.code === 255 && /timed out/i.test(result.stderr)) return { kind: 'closed' };
+  return { kind: 'open', detail: result.code === 0 ? 'it logged in' : lastLines(result.stderr) || `ssh exited with ${result.code}` };
+}
+
+/** The end of a program's complaint, on one line: what the user needs to see of it. */
+export function lastLines(text: string, count = 3): string {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .slice(-count)
+    .map(printable)
+    .join('; ');
+}
+
+const MASTER_TIMEOUT_MS = 60_000;
+const MASTER_POLL_MS = 100;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const SCRIPT_TIMEOUT_MS = 120_000;
+
+export type Route = 'master' | 'knocked';
+
+/** A server logged in to over a control master, with root (directly or through `sudo -n`) checked. */
+export class RemoteServer {
+  private readonly killAtExit = (): void => this.killMaster();
+  /** The login is not root: root's commands go through `sudo -n`. */
+  private sudo = false;
+  private master: ChildProcess | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly target: SshTarget,
+    private readonly dir: string,
+  ) {}
+
+  private get controlPath(): string {
+    return join(this.dir, 'cm');
+  }
+
+  /** Logs in and keeps the connection; `knock: false` connects around the ProxyCommand (the port is still open). */
+  static async open(target: SshTarget, options: { readonly knock: boolean }): Promise<RemoteServer> {
+    // A private folder: the control socket is a login to the server for whoever can reach it.
+    // ssh reads ControlPath as words with %-tokens: a TMPDIR it could misread is not used.
+    const base = /^[A-Za-z0-9._/-]+$/.test(tmpdir()) ? tmpdir() : '/tmp';
+    const server = new RemoteServer(target, await fs.mkdtemp(join(base, 'pingknock-ssh-')));
+    try {
+      await server.openMaster(options.knock);
+      server.sudo = await server.needsSudo();
+      return server;
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+  }
+
+  get alias(): string {
+    return this.target.alias;
+  }
+
+  /** Runs a command over the master (words fixed by pingknock, never user input). */
+  command(words: readonly string[], timeoutMs = SCRIPT_TIMEOUT_MS): Promise<RunResult> {
+    return run('ssh', sshArgs(this.target, { kind: 'master', controlPath: this.controlPath }, words), { timeoutMs });
+  }
+
+  /** Runs a script as root on the server: over the master, or over a fresh knocked connection. */
+  script(script: string, route: Route, timeoutMs = SCRIPT_TIMEOUT_MS): Promise<RunResult> {
+    const connection: SshConnection = route === 'master' ? { kind: 'master', controlPath: this.controlPath } : { kind: 'knocked' };
+    return run('ssh', sshArgs(this.target, connection, this.asRoot(['sh', '-s'])), { input: script, timeoutMs });
+  }
+
+  /** A fresh login without a knock: it must time out once the rules are in place. */
+  async probeUnknocked(): Promise<ProbeOutcome> {
+    const result = await run('ssh', sshArgs(this.target, { kind: 'unknocked' }, ['true']), { timeoutMs: (UNKNOCKED_CONNECT_TIMEOUT_SECONDS + 25) * 1000 });
+    return probeOutcome({ code: result.code, stderr: result.stderr });
+  }
+
+  /** Reads a file on the server as root. */
+  async readFile(path: string): Promise<string> {
+    const result = await this.command(this.asRoot(['cat', '--', path]));
+    if (result.code !== 0) {
+      throw new PingknockError('server', `cannot read ${path} on ${this.alias}: ${lastLines(result.stderr) || `exit ${result.code}`}`);
+    }
+    return result.stdout.toString('utf8');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    process.removeListener('exit', this.killAtExit);
+    if (this.master !== undefined) {
+      const master = this.master;
+      const gone = new Promise((resolve) => (master.exitCode !== null || master.signalCode !== null ? resolve(undefined) : master.once('exit', resolve)));
+      this.killMaster();
+      await gone;
+    }
+    await fs.rm(this.dir, { recursive: true, force: true });
+  }
+
+  private async openMaster(knock: boolean): Promise<void> {
+    const logFile = join(this.dir, 'log');
+    const args = sshArgs(this.target, { kind: 'open-master', controlPath: this.controlPath, logFile, knock });
+    // In the foreground, not `ssh -f`: forking away would orphan the ProxyCommand, and pingknock
+    // proxy ends when orphaned. Its messages go to the log (-E); a password prompt uses /dev/tty.
+    const master = spawn('ssh', args, { stdio: 'ignore' });
+    this.master = master;
+    process.on('exit', this.killAtExit);
+    const exited = new Promise<string>((resolve) => {
+      master.on('error', (error: NodeJS.ErrnoException) =>
+        resolve(error.code === 'ENOENT' ? 'ssh not found (Debian/Ubuntu: apt-get install openssh-client)' : `ssh could not be started (${error.code ?? error.message})`),
+      );
+      master.on('exit', (code) => resolve(lastLines(readLog(logFile)) || `ssh exited with ${code}`));
+    });
+    const failed = (reason: string): PingknockError =>
+      new PingknockError('server', `cannot log in to ${this.alias} ${knock ? 'through the knock' : 'without a knock'}: ${reason}`);
+    // Up once ssh answers on the control socket, which it opens after logging in.
+    for (const started = Date.now(); ; ) {
+      const ended = await Promise.race([exited, sleep(MASTER_POLL_MS).then(() => undefined)]);
+      if (ended !== undefined) throw failed(ended);
+      const check = await run('ssh', sshArgs(this.target, { kind: 'check', controlPath: this.controlPath }), { timeoutMs: 10_000 });
+      if (check.code === 0) return;
+      if (Date.now() - started > MASTER_TIMEOUT_MS) {
+        this.killMaster();
+        throw failed(`no login within ${MASTER_TIMEOUT_MS / 1000} s`);
+      }
+    }
+  }
+
+  private asRoot(words: readonly string[]): readonly string[] {
+    return this.sudo ? ['sudo', '-n', ...words] : words;
+  }
+
+  private async needsSudo(): Promise<boolean> {
+    const id = await this.command(['id', '-u']);
+    if (id.code !== 0) throw new PingknockError('server', `cannot run commands on ${this.alias}: ${lastLines(id.stderr) || `exit ${id.code}`}`);
+    if (id.stdout.toString().trim() === '0') return false;
+    const sudo = await this.command(['sudo', '-n', 'true']);
+    if (sudo.code !== 0) {
+      throw new PingknockError(
+        'server',
+        `changing the firewall on ${this.alias} needs root: the login user is not root, and sudo -n does not work (${lastLines(sudo.stderr) || `exit ${sudo.code}`}); log in as root, or allow this user sudo without a password`,
+      );
+    }
+    return true;
+  }
+
+  private killMaster(): void {
+    if (this.master?.exitCode === null && this.master.signalCode === null) this.master.kill('SIGTERM');
+  }
+}
+
+function readLog(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
