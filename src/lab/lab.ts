@@ -164,6 +164,20 @@ export class Lab {
     return this.onClient('ssh', ['-F', this.sshConfig, ...args], options);
   }
 
+  /** The ssh client options that log in to the lab's server (root, the lab's key and known hosts), one per line. */
+  sshClientOptions(): string[] {
+    return [
+      'User root',
+      `Port ${this.port}`,
+      `IdentityFile ${join(this.dir, 'user_key')}`,
+      'IdentitiesOnly yes',
+      `UserKnownHostsFile ${join(this.dir, 'known_hosts')}`,
+      'StrictHostKeyChecking accept-new',
+      'BatchMode yes',
+      'LogLevel ERROR',
+    ];
+  }
+
   /** What sshd logged so far: for failure messages. */
   serverLog(): string {
     return this.sshdLog;
@@ -239,16 +253,7 @@ export class Lab {
         '',
       ].join('\n'),
     );
-    const common = [
-      '  User root',
-      `  Port ${this.port}`,
-      `  IdentityFile ${join(this.dir, 'user_key')}`,
-      '  IdentitiesOnly yes',
-      `  UserKnownHostsFile ${join(this.dir, 'known_hosts')}`,
-      '  StrictHostKeyChecking accept-new',
-      '  BatchMode yes',
-      '  LogLevel ERROR',
-    ];
+    const common = this.sshClientOptions().map((line) => `  ${line}`);
     const proxy = '  ProxyCommand pingknock proxy --name %n %h %p';
     writeFileSync(
       this.sshConfig,

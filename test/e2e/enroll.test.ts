@@ -47,13 +47,7 @@ function userConfig(lab: Lab): string {
   return [
     '# my ssh config',
     'Host *',
-    '    User root',
-    `    IdentityFile ${join(lab.dir, 'user_key')}`,
-    '    IdentitiesOnly yes',
-    `    UserKnownHostsFile ${join(lab.dir, 'known_hosts')}`,
-    '    StrictHostKeyChecking accept-new',
-    '    BatchMode yes',
-    '    LogLevel ERROR',
+    ...lab.sshClientOptions().map((line) => `    ${line}`),
     '',
   ].join('\n');
 }

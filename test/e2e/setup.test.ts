@@ -31,13 +31,7 @@ describe('pingknock setup in a lab, then plain ssh, scp and rsync', () => {
       '    ConnectTimeout 3',
       '',
       'Host *',
-      '    User root',
-      `    IdentityFile ${join(lab.dir, 'user_key')}`,
-      '    IdentitiesOnly yes',
-      `    UserKnownHostsFile ${join(lab.dir, 'known_hosts')}`,
-      '    StrictHostKeyChecking accept-new',
-      '    BatchMode yes',
-      '    LogLevel ERROR',
+      ...lab.sshClientOptions().map((line) => `    ${line}`),
       '',
     ].join('\n');
     writeFileSync(config, original, { mode: 0o644 });
