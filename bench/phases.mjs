@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// Where pingknock proxy's start-up time goes: `sudo node bench/phases.mjs [N]` (needs strace).
+//
+// Runs `pingknock proxy --secret-file F 127.0.0.1 PORT` against a local TCP server that closes at
+// once (as row 2 of bench/run.mjs does) and `node -e 0`, alternately, N times each (default 15),
+// under `strace -f --seccomp-bpf -ttt` tracing only a handful of syscalls, and prints the median
+// length of each phase between those syscalls. strace stops the process at each traced call, so
+// every figure is a little high; compare phases with each other and with node -e 0's total.
+// Information only: nothing here passes or fails.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BIN = join(ROOT, 'bin', 'pingknock');
+const N = Number(process.argv[2] ?? 15);
+const TRACED = 'execve,clone,clone3,vfork,connect,sendto,recvmsg,exit_group,openat';
+
+if (spawnSync('strace', ['-V']).status !== 0) {
+  process.stderr.write('phases: needs strace (apt-get install strace)\n');
+  process.exit(2);
+}
+
+const work = mkdtempSync('/dev/shm/pingknock-phases-');
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+process.once('SIGINT', () => process.exit(130));
+const secretFile = join(work, 'secret');
+writeFileSync(secretFile, 'AAAAAAAAAAAAAAAA\n', { mode: 0o600 });
+
+const server = spawn(
+  process.execPath,
+  ['-e', "const s=require('net').createServer(c=>{c.on('error',()=>{});c.end()});s.listen(0,'127.0.0.1',()=>console.log(s.address().port))"],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
+process.on('exit', () => server.kill('SIGKILL'));
+const port = await new Promise((resolve) => server.stdout.setEncoding('utf8').once('data', (t) => resolve(Number(t.trim()))));
+
+function trace(args) {
+  const out = join(work, 'trace.txt');
+  const result = spawnSync('strace', ['-f', '--seccomp-bpf', '-ttt', '-e', `trace=${TRACED}`, '-o', out, ...args], { stdio: 'ignore', cwd: ROOT });
+  if (result.status !== 0) throw new Error(`${args.join(' ')} exited ${result.status}`);
+  return readFileSync(out, 'utf8')
+    .split('\n')
+    .map((line) => /^(\d+)\s+(\d+\.\d+)\s+(.*)$/.exec(line))
+    .filter(Boolean)
+    .map(([, pid, t, call]) => ({ pid: Number(pid), ms: Number(t) * 1000, call }));
+}
+
+/** The marks of one proxy run, in ms since its first execve. */
+function proxyMarks(events) {
+  const main = events[0].pid;
+  const t0 = events[0].ms;
+  const at = (predicate) => {
+    const event = events.find(predicate);
+    return event === undefined ? Number.NaN : event.ms - t0;
+  };
+  const pingExec = events.find((e) => e.pid !== main && /^execve\("[^"]*\/ping"/.test(e.call));
+  const ping = pingExec?.pid;
+  return {
+    nodeExec: at((e) => e.pid === main && /^execve\("[^"]*\/node"/.test(e.call)),
+    entry: at((e) => /^openat\(.*\/bin\/pingknock/.test(e.call)),
+    secret: at((e) => e.call.includes(`"${secretFile}"`)),
+    pingFork: at((e) => e.pid === main && /^clone3?\(/.test(e.call) && !e.call.includes('CLONE_THREAD')),
+    pingExec: pingExec === undefined ? Number.NaN : pingExec.ms - t0,
+    echo: at((e) => e.pid === ping && e.call.startsWith('sendto(')),
+    reply: at((e) => e.pid === ping && e.call.startsWith('recvmsg(')),
+    pingExit: at((e) => e.pid === ping && e.call.startsWith('exit_group(')),
+    connect: at((e) => e.pid === main && e.call.startsWith('connect(') && e.call.includes(`htons(${port})`)),
+    exit: at((e) => e.pid === main && e.call.startsWith('exit_group(')),
+  };
+}
+
+const proxyRuns = [];
+const nodeRuns = [];
+for (let i = -1; i < N; i += 1) {
+  const proxy = proxyMarks(trace([BIN, 'proxy', '--secret-file', secretFile, '127.0.0.1', String(port)]));
+  const node = trace([process.execPath, '-e', '0']);
+  if (i < 0) continue; // warm-up
+  proxyRuns.push(proxy);
+  const mainPid = node[0].pid;
+  nodeRuns.push(node.find((e) => e.pid === mainPid && e.call.startsWith('exit_group(')).ms - node[0].ms);
+}
+server.kill('SIGKILL');
+
+const median = (values) => {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  const mid = sorted.length / 2;
+  return Number.isInteger(mid) ? (sorted[mid - 1] + sorted[mid]) / 2 : sorted[Math.floor(mid)];
+};
+const phase = (from, to) => median(proxyRuns.map((m) => (to === 'start' ? Number.NaN : m[to]) - (from === 'start' ? 0 : m[from])));
+const rows = [
+  ['launcher: /usr/bin/env finds and execs node', phase('start', 'nodeExec')],
+  ['node boots, opens bin/pingknock', phase('nodeExec', 'entry')],
+  ['launcher + bundle load, parse args, open secret', phase('entry', 'secret')],
+  ['read secret, resolve, fork for ping', phase('secret', 'pingFork')],
+  ['fork -> ping exec (in the child)', phase('pingFork', 'pingExec')],
+  ['ping starts -> echo request sent', phase('pingExec', 'echo')],
+  ['echo request -> reply (loopback)', phase('echo', 'reply')],
+  ['reply -> ping exits', phase('reply', 'pingExit')],
+  ['ping exits -> connect() (reaction)', phase('pingExit', 'connect')],
+  ['connect -> relay both EOFs -> exit', phase('connect', 'exit')],
+  ['total: proxy (first execve -> exit_group)', median(proxyRuns.map((m) => m.exit))],
+  ['total: node -e 0', median(nodeRuns)],
+];
+const width = Math.max(...rows.map(([label]) => label.length));
+process.stdout.write(`pingknock proxy start-up phases, medians of ${N} runs under strace (ms)\n`);
+for (const [label, ms] of rows) process.stdout.write(`${label.padEnd(width)}  ${ms.toFixed(1).padStart(7)}\n`);

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Runs one program for bench/run.mjs and measures it from the outside.
+
+Usage: timed.py PROGRAM [ARG...]
+
+The program's stdin and stdout are /dev/null, its stderr is ours. Prints one line on stdout:
+
+    <exit status> <wall ms> <cpu ms> <max rss KiB> <fork, ns since epoch> <exit, ns since epoch>
+
+wall: fork to the program reaped (monotonic clock; this interpreter's own start-up is outside it).
+cpu: user + system time of the program and of all its descendants: this process is a child
+subreaper, so what the program leaves behind (ssh does not wait for its ProxyCommand) is reparented
+here and reaped (for up to 10 s) and counted too. max rss: the largest peak resident set among them.
+CPU time shrugs off most of what other load on the machine does to wall time.
+"""
+import ctypes
+import os
+import signal
+import sys
+import time
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def on_alarm(*_: object) -> None:
+    raise TimeoutError
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    devnull = os.open(os.devnull, os.O_RDWR)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    started = time.monotonic_ns()
+    started_real = time.time_ns()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.dup2(devnull, 0)
+            os.dup2(devnull, 1)
+            os.execvp(argv[0], argv)
+        except OSError as error:
+            os.write(2, f"timed.py: {argv[0]}: {error}\n".encode())
+        os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    wall_ms = (time.monotonic_ns() - started) / 1e6
+    ended_real = time.time_ns()
+    cpu_ms = (usage.ru_utime + usage.ru_stime) * 1000
+    max_rss = usage.ru_maxrss
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(10)
+    while True:
+        try:
+            _, _, orphan = os.wait4(-1, 0)
+        except (ChildProcessError, TimeoutError):
+            break
+        cpu_ms += (orphan.ru_utime + orphan.ru_stime) * 1000
+        max_rss = max(max_rss, orphan.ru_maxrss)
+    code = os.waitstatus_to_exitcode(status)
+    print(f"{code} {wall_ms:.3f} {cpu_ms:.3f} {max_rss} {started_real} {ended_real}")
+
+
+if __name__ == "__main__":
+    main()
