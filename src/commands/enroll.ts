@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { DEFAULT_PERSIST_DIR, ENROLL_BACKENDS } from '../core/rules/apply.js';
+import { checkedServerPath, DEFAULT_PERSIST_DIR, ENROLL_BACKENDS } from '../core/rules/apply.js';
 import { DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
 import { DEFAULT_STATE_DIR } from './rules.js';
 import { withSetupOptions } from './setup.js';
@@ -34,7 +34,7 @@ type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;
 
 export async function handler(argv: Args): Promise<void> {
   // Loaded here: cli.ts loads every command module on each run, the proxy's too.
-  const [{ runEnroll }, { checkedServerPath }] = await Promise.all([import('../enroll/enroll.js'), import('../enroll/record.js')]);
+  const { runEnroll } = await import('../enroll/enroll.js');
   await runEnroll({
     setup: argv,
     backend: argv.backend,

@@ -6,7 +6,7 @@ import type { Family } from '../core/layout.js';
 import { buildRuleModel, DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
 import { BACKENDS, FAMILY_CHOICES, backendFamilies, renderRules, type Backend } from '../core/rules/render.js';
 import { insertUfwBlock, removeUfwBlock, renderUfwBlock, UFW_TARGETS } from '../core/rules/ufw.js';
-import { applyScript, confirmScript, removeScript, SCRIPT_EXIT, type UfwFiles } from '../core/rules/apply.js';
+import { applyScript, checkedServerPath, confirmScript, removeScript, SCRIPT_EXIT, type UfwFiles } from '../core/rules/apply.js';
 import { loadSecret } from '../edge/secret-source.js';
 import { runScript } from '../edge/shell.js';
 import { withSecretOptions } from './options.js';
@@ -51,7 +51,7 @@ type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;
 export async function handler(argv: Args): Promise<void> {
   const backend = argv.backend;
   const families = backendFamilies(backend, argv.family);
-  const stateDir = checkedStateDir(argv.stateDir);
+  const stateDir = checkedServerPath('state-dir', argv.stateDir);
   const tool = checkedTool(backend, argv.tool);
   if (argv.rollback !== 0 && argv.apply !== true) {
     throw new PingknockError('usage', '--rollback goes with --apply');
@@ -123,13 +123,6 @@ async function editUfwFiles(families: readonly Family[], edit: (text: string, fa
     }
   }
   return files;
-}
-
-function checkedStateDir(path: string): string {
-  if (!/^\/[A-Za-z0-9._/-]*$/.test(path)) {
-    throw new PingknockError('usage', '--state-dir must be an absolute path of letters, digits and . _ - /');
-  }
-  return path;
 }
 
 function checkedTool(backend: Backend, tool: string | undefined): string | undefined {

@@ -1,4 +1,5 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { checkedServerPath } from '../core/rules/apply.js';
 import { ENROLL_BACKEND_CHOICES } from './enroll.js';
 
 export const command = 'unenroll <alias>';
@@ -24,7 +25,7 @@ type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;
 
 export async function handler(argv: Args): Promise<void> {
   // Loaded here: cli.ts loads every command module on each run, the proxy's too.
-  const [{ runUnenroll }, { checkedServerPath }] = await Promise.all([import('../enroll/unenroll.js'), import('../enroll/record.js')]);
+  const { runUnenroll } = await import('../enroll/unenroll.js');
   await runUnenroll({
     alias: argv.alias,
     config: argv.config,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { PingknockError } from '../core/errors.js';
-import { ENROLL_BACKENDS, type EnrollBackend } from '../core/rules/apply.js';
+import { ENROLL_BACKENDS, SERVER_PATH, type EnrollBackend } from '../core/rules/apply.js';
 import { parseAlias, type SshConfigAddition } from '../core/ssh-config-edit.js';
 import { secretDirectory } from '../edge/secret-source.js';
 
@@ -23,13 +23,6 @@ export interface EnrollmentRecord {
 
 const VERSION = 1;
 
-/** A folder on the server, as the scripts take it: absolute, and nothing a shell would read twice. */
-const SERVER_PATH = /^\/[A-Za-z0-9._/-]*$/;
-
-export function checkedServerPath(option: string, path: string): string {
-  if (!SERVER_PATH.test(path)) throw new PingknockError('usage', `--${option} must be an absolute path of letters, digits and . _ - /`);
-  return path;
-}
 
 export function recordPath(alias: string): string {
   return join(secretDirectory(), '.enrolled', `${parseAlias(alias)}.json`);

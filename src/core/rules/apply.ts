@@ -1,3 +1,4 @@
+import { PingknockError } from '../errors.js';
 import { NFT_TABLE } from './nftables.js';
 import { IPTABLES_REMOVAL, XT_CHAINS } from './iptables.js';
 import { UFW_TARGETS } from './ufw.js';
@@ -67,6 +68,14 @@ function writeFileStep(path: string, content: string, index: number): string {
     ? `cat >${next} <<'${delimiter}'\n${content}${delimiter}`
     : `printf '%s' "$(cat <<'${delimiter}'\n${content}\n${delimiter}\n)" >${next}`;
   return `cp -p ${shellQuote(path)} ${next}\n${write}\nmv -f ${next} ${shellQuote(path)}`;
+}
+
+/** A folder on the server, as the scripts take it: absolute, and nothing a shell would read twice. */
+export const SERVER_PATH = /^\/[A-Za-z0-9._/-]*$/;
+
+export function checkedServerPath(option: string, path: string): string {
+  if (!SERVER_PATH.test(path)) throw new PingknockError('usage', `--${option} must be an absolute path of letters, digits and . _ - /`);
+  return path;
 }
 
 /** One word for sh, whatever it contains. */
