@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -8,8 +7,7 @@ import { PingknockError } from '../core/errors.js';
 import { DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
 import { SECRET_RANDOM_BYTES, secretFromRandomBytes, secretToHex, type Secret } from '../core/secret.js';
 import type { SourceLine, SshConfigAddition, SshConfigEditRequest } from '../core/ssh-config-edit.js';
-import { parseHost, parsePort } from '../core/target.js';
-import { readSnapshot, replaceFile, writeNewFile } from '../edge/files.js';
+import { exists, readSnapshot, replaceFile, writeNewFile } from '../edge/files.js';
 import { loadSecret, readSecretFile, secretPathFor } from '../edge/secret-source.js';
 import type { EffectiveSshConfig } from '../edge/ssh.js';
 
@@ -92,15 +90,9 @@ export interface SetupOutcome {
 
 /** The whole of `pingknock setup`, for its command and for `pingknock enroll`. */
 export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
-  const { additionOf, editSshConfig, parseAlias, parseSshUser } = await loadSshConfigModules();
-  const alias = parseAlias(argv.alias);
-  const request: SshConfigEditRequest = {
-    alias,
-    hostName: argv.hostname === undefined ? undefined : parseHost(argv.hostname),
-    port: argv.port === undefined ? undefined : parsePort(argv.port),
-    user: argv.user === undefined ? undefined : parseSshUser(argv.user),
-    force: argv.force,
-  };
+  const { additionOf, checkedEditRequest, editSshConfig } = await loadSshConfigModules();
+  const request = checkedEditRequest({ alias: argv.alias, hostName: argv.hostname, port: argv.port, user: argv.user, force: argv.force });
+  const { alias } = request;
   const defaultConfig = join(homedir(), '.ssh', 'config');
   const configPath = resolve(argv.config ?? defaultConfig);
   const secretPath = secretPathFor(alias);
@@ -170,7 +162,7 @@ interface PlannedSecret {
 
 /** The secret for the alias: the one already there, the one given, or a new one. Never two different ones. */
 async function planSecret(secretPath: string, given: string | undefined): Promise<PlannedSecret> {
-  const present = await isPresent(secretPath);
+  const present = await exists(secretPath, 'secret');
   const existing = present ? await readSecretFile(secretPath) : undefined;
   if (given === undefined) {
     if (existing !== undefined) info(`using the existing secret in ${secretPath}`);
@@ -189,15 +181,6 @@ async function createSecretIfPlanned(secretPath: string, planned: PlannedSecret)
   info(`wrote a new secret to ${secretPath}`);
 }
 
-async function isPresent(path: string): Promise<boolean> {
-  try {
-    await fs.lstat(path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw new PingknockError('secret', `cannot check ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-}
 
 /**
  * The pure edit knows this file; ssh also knows the included files and evaluates Match. Both

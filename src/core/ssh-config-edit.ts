@@ -127,16 +127,26 @@ interface Want {
   readonly satisfiedBy: (directive: Directive) => boolean;
 }
 
-export function editSshConfig(original: string, unchecked: SshConfigEditRequest): SshConfigEdit {
-  // Whatever is written into the config is checked here too: a newline in a value would add directives.
-  const alias = parseAlias(unchecked.alias);
-  const request: SshConfigEditRequest = {
-    alias,
+/** A request as the command line gives it: the port may still be text. */
+export interface UncheckedEditRequest extends Omit<SshConfigEditRequest, 'port'> {
+  readonly port?: string | number | undefined;
+}
+
+/** Validates every value that would be written into the config: a newline in one would add directives. */
+export function checkedEditRequest(unchecked: UncheckedEditRequest): SshConfigEditRequest {
+  return {
+    alias: parseAlias(unchecked.alias),
     hostName: unchecked.hostName === undefined ? undefined : parseHost(unchecked.hostName),
     port: unchecked.port === undefined ? undefined : parsePort(unchecked.port),
     user: unchecked.user === undefined ? undefined : parseSshUser(unchecked.user),
     force: unchecked.force,
   };
+}
+
+export function editSshConfig(original: string, unchecked: SshConfigEditRequest): SshConfigEdit {
+  // Whatever is written into the config is checked here too, whoever built the request.
+  const request = checkedEditRequest(unchecked);
+  const { alias } = request;
   let model: ConfigModel;
   try {
     model = readModel(original);

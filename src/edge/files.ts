@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { PingknockError } from '../core/errors.js';
+import { PingknockError, type ExitCodeName } from '../core/errors.js';
 
 /**
  * Creates `path` with `content` and `mode`, all at once or not at all, and never over an
@@ -143,13 +143,14 @@ async function followSymlinks(path: string): Promise<string> {
   throw new PingknockError('io', `${path} is a chain of more than ${MAX_SYMLINKS} symlinks`);
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether anything (a dangling symlink too) is at `path`; other failures are errors of `kind`. */
+export async function exists(path: string, kind: ExitCodeName = 'io'): Promise<boolean> {
   try {
     await fs.lstat(path);
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw new PingknockError('io', `cannot check ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new PingknockError(kind, `cannot check ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
 }
 
