@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PingknockError } from '../core/errors.js';
@@ -40,7 +40,10 @@ export const LAB_HOSTS = {
   direct6: 'direct6',
 } as const;
 
-const REQUIRED_PROGRAMS = ['ip', 'nft', 'sshd', 'ssh', 'ssh-keygen', 'ping'] as const;
+const REQUIRED_PROGRAMS = ['ip', 'nft', 'sshd', 'ssh', 'ssh-keygen', 'ping', 'unshare', 'mount'] as const;
+
+/** Bind-mounts each `from to` pair given before `--`, then runs what follows it. */
+const BIND_THEN_EXEC = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec "$@"';
 const PROJECT_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin');
 
 /** A host firewall as many servers have it: policy drop, ssh, pings and established traffic allowed. */
@@ -69,6 +72,8 @@ export class Lab {
   readonly env: NodeJS.ProcessEnv;
   /** The server's private /etc/ufw, when the lab runs ufw. */
   private readonly ufwDir: string | undefined;
+  /** The server's home for the login user: sessions must not run the host user's dotfiles. */
+  private readonly serverHome: string;
   private sshd: ChildProcess | undefined;
   private sshdLog = '';
   private destroyed = false;
@@ -85,6 +90,7 @@ export class Lab {
     this.client = { netns: `pk-${this.id}-cli`, ipv4: '10.201.0.2', ipv6: 'fd70:6b::2' };
     this.env = { ...process.env, HOME: this.home, PATH: `${PROJECT_BIN}:${process.env.PATH ?? '/usr/bin:/bin'}` };
     this.ufwDir = options.ufw === true ? join(this.dir, 'etc-ufw') : undefined;
+    this.serverHome = join(this.dir, 'server-home');
     process.on('exit', this.destroyAtExit);
   }
 
@@ -92,7 +98,7 @@ export class Lab {
     if (process.getuid?.() !== 0) {
       throw new PingknockError('privilege', 'the lab needs root (network namespaces, nft, sshd): run it with sudo');
     }
-    const required = options.ufw === true ? [...REQUIRED_PROGRAMS, 'ufw', 'unshare'] : REQUIRED_PROGRAMS;
+    const required = options.ufw === true ? [...REQUIRED_PROGRAMS, 'ufw'] : REQUIRED_PROGRAMS;
     const missing = required.filter((name) => findCommand(name) === undefined);
     if (missing.length > 0) {
       throw new PingknockError('lab', `the lab needs ${missing.join(', ')}; install them with: ./install.sh --lab`);
@@ -153,10 +159,20 @@ export class Lab {
     return run('ip', ['netns', 'exec', this.client.netns, file, ...args], { env: this.env, ...options });
   }
 
-  /** Runs a program in the server namespace (seeing the lab's /etc/ufw when it runs ufw). */
+  /** Runs a program in the server namespace, with the server's view of the files. */
   onServer(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    const command = this.ufwDir === undefined ? [file, ...args] : ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /etc/ufw && exec "$@"', this.ufwDir, file, ...args];
-    return run('ip', ['netns', 'exec', this.server.netns, ...command], { env: this.env, ...options });
+    return run('ip', this.serverCommand(file, args), { env: this.env, ...options });
+  }
+
+  /**
+   * `ip` arguments that run a program in the server namespace, in a mount namespace of its own
+   * where the login user's home is the lab's server home and, with ufw, /etc/ufw is the lab's copy.
+   * The host's files stay untouched, and the host user's shell start-up files (a pyenv rehash
+   * taking a lock, say) never run in, or slow down, the server's sessions.
+   */
+  private serverCommand(file: string, args: readonly string[]): string[] {
+    const binds = [[this.serverHome, userInfo().homedir], ...(this.ufwDir === undefined ? [] : [[this.ufwDir, '/etc/ufw']])];
+    return ['netns', 'exec', this.server.netns, 'unshare', '-m', 'sh', '-c', BIND_THEN_EXEC, 'sh', ...binds.flat(), '--', file, ...args];
   }
 
   /** ssh from the client with the lab's config; `host` is one of LAB_HOSTS or an address. */
@@ -232,6 +248,7 @@ export class Lab {
     const authorizedKeys = join(this.dir, 'authorized_keys');
     writeFileSync(authorizedKeys, readFileSync(join(this.dir, 'user_key.pub')), { mode: 0o600 });
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+    mkdirSync(this.serverHome, { mode: 0o700 });
     writeFileSync(
       join(this.dir, 'sshd_config'),
       [
@@ -296,7 +313,7 @@ export class Lab {
 
   private startSshd(): Promise<void> {
     // sshd refuses to run unless started by its absolute path.
-    const sshd = spawn('ip', ['netns', 'exec', this.server.netns, findCommand('sshd') ?? '/usr/sbin/sshd', '-D', '-e', '-f', join(this.dir, 'sshd_config')], {
+    const sshd = spawn('ip', this.serverCommand(findCommand('sshd') ?? '/usr/sbin/sshd', ['-D', '-e', '-f', join(this.dir, 'sshd_config')]), {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.sshd = sshd;

@@ -37,6 +37,13 @@ describe.each(FIREWALLS)('through the knock, server firewall %s', (firewall) => 
     expect(result.stdout.toString()).toBe('knocked-in\n');
   });
 
+  it("starts the server's sessions in an empty home, so no host dotfiles run in them", async () => {
+    lab.forgetKnocks();
+    const result = await lab.ssh([LAB_HOSTS.knocked, 'cd && ls -A'], { timeoutMs: 20_000 });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.toString()).toBe('');
+  });
+
   it('logs in over IPv6', async () => {
     lab.forgetKnocks();
     const result = await lab.ssh([LAB_HOSTS.knocked6, 'echo $SSH_CONNECTION'], { timeoutMs: 20_000 });

@@ -219,11 +219,15 @@ describe('asking', () => {
     expect(readFileSync(config, 'utf8')).toContain(PROXY_LINE);
   });
 
+  // script(1) runs the command with $SHELL; `exec` makes setup the terminal's only foreground
+  // process, so Ctrl-C reaches setup alone and script's exit status is setup's, whatever the shell.
+  const terminalEnv = () => ({ ...process.env, HOME: home, SHELL: '/bin/sh' });
+
   /** setup on a terminal (script(1) gives it one), answering `answer`. */
   function onTerminal(extra: string, answer: string): { status: number | null; output: string } {
-    const command = `${process.execPath} ${BIN} setup box --config ${config}${extra}`;
+    const command = `exec ${process.execPath} ${BIN} setup box --config ${config}${extra}`;
     const result = spawnSync('script', ['-qec', command, '/dev/null'], {
-      env: { ...process.env, HOME: home },
+      env: terminalEnv(),
       input: answer,
       encoding: 'utf8',
       timeout: 30_000,
@@ -244,9 +248,9 @@ describe('asking', () => {
   });
 
   /** setup on a terminal; `key` is typed once the question is on screen. */
-  async function keyAtQuestion(key: string): Promise<string> {
-    const command = `${process.execPath} ${BIN} setup box --config ${config}; echo EXIT=$?`;
-    const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...process.env, HOME: home }, stdio: ['pipe', 'pipe', 'ignore'] });
+  async function keyAtQuestion(key: string): Promise<{ status: number | null; output: string }> {
+    const command = `exec ${process.execPath} ${BIN} setup box --config ${config}`;
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: terminalEnv(), stdio: ['pipe', 'pipe', 'ignore'] });
     let output = '';
     let typed = false;
     child.stdout.setEncoding('utf8').on('data', (text: string) => {
@@ -256,22 +260,23 @@ describe('asking', () => {
         child.stdin.write(key);
       }
     });
-    await new Promise((resolve) => child.on('close', resolve));
-    return output;
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    return { status, output };
   }
 
   it('stops on Ctrl-C at the question with exit 130, having written nothing', async () => {
     writeFileSync(config, 'Host web\n    User www\n');
-    const output = await keyAtQuestion('\u0003');
-    expect(output).toMatch(/EXIT=130/);
+    const result = await keyAtQuestion('\u0003');
+    expect(result.status, result.output).toBe(130);
     expect(readFileSync(config, 'utf8')).toBe('Host web\n    User www\n');
     expect(existsSync(secretPath('box'))).toBe(false);
   });
 
   it('takes the end of input (Ctrl-D) at the question as a no', async () => {
     writeFileSync(config, 'Host web\n    User www\n');
-    const output = await keyAtQuestion('\u0004');
-    expect(output).toMatch(/left .* unchanged[^]*EXIT=0/);
+    const result = await keyAtQuestion('\u0004');
+    expect(result.status, result.output).toBe(0);
+    expect(result.output).toMatch(/left .* unchanged/);
     expect(readFileSync(config, 'utf8')).toBe('Host web\n    User www\n');
   });
 
