@@ -1,9 +1,8 @@
-import { PassThrough } from 'node:stream';
 import { ExitCode, PingknockError } from './core/errors.js';
 import { parsePort } from './core/target.js';
 import { knock } from './knock.js';
 import { createProgress } from './edge/progress.js';
-import { connectTcp, openStdout, relay } from './edge/tcp.js';
+import { connectTcp, openStdout, Pump, readStdin, relay } from './edge/tcp.js';
 import { secondsOption } from './commands/options.js';
 
 export interface ProxyRequest {
@@ -24,35 +23,31 @@ export async function runProxy(request: ProxyRequest): Promise<void> {
   const port = parsePort(request.port);
   const deadlineMs = secondsOption('deadline', request.deadline);
   const connectTimeoutMs = secondsOption('connect-timeout', request.connectTimeout);
-  // Read ssh's bytes from the start (they wait in the pass-through until the socket is up), so
-  // that ssh's death is seen even while knocking: its end of the pipe closes.
-  const input = new PassThrough();
-  let inputEnded = false;
-  process.stdin.once('end', () => {
-    inputEnded = true;
-  });
-  process.stdin.pipe(input);
-  exitWhenOrphaned(() => inputEnded);
+  // Read ssh's bytes from the start (they are held until the socket is up), so that ssh's death
+  // is seen even while knocking: its end of the pipe closes.
+  const upstream = readStdin();
+  exitWhenOrphaned(() => upstream.ended);
   const progress = await createProgress({ stderr: process.stderr, env: process.env, verbose: request.verbose });
+  const downstream = new Pump();
   let socket;
   try {
     const target = await knock({
       host: request.host,
-      secret: { secretFile: request.secretFile, name: request.name ?? request.host, env: process.env, stdin: process.stdin },
+      secret: { secretFile: request.secretFile, name: request.name ?? request.host, env: process.env },
       deadlineMs,
       progress,
     });
     progress.step(`connecting to port ${port}`);
-    socket = await connectTcp(target, port, connectTimeoutMs);
+    socket = await connectTcp(target, port, connectTimeoutMs, downstream);
   } catch (error) {
     // Nothing will be relayed: stop reading ssh's input, or it would keep the proxy alive.
-    process.stdin.destroy();
+    upstream.stop();
     throw error;
   } finally {
     // Cleared before the first byte flows: nothing may share the terminal with ssh's prompts.
     progress.stop();
   }
-  await relay(input, socket, openStdout());
+  await relay(upstream, socket, downstream, openStdout());
 }
 
 /** How often to check that ssh is still there; its death must end us (and ping) within 2 s. */

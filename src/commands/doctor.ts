@@ -100,7 +100,7 @@ export async function handler(argv: Args): Promise<void> {
 
   let secret: Secret | undefined;
   try {
-    secret = await loadSecret({ name: alias, env: process.env, stdin: process.stdin });
+    secret = await loadSecret({ name: alias, env: process.env });
     checks.ok('secret', await describeSecretSource(alias));
   } catch (error) {
     checks.failWith('secret', error, 'secret');

@@ -20,7 +20,7 @@ export async function handler(argv: Args): Promise<void> {
   try {
     target = await knock({
       host: argv.host,
-      secret: { secretFile: argv.secretFile, name: argv.name ?? argv.host, env: process.env, stdin: process.stdin },
+      secret: { secretFile: argv.secretFile, name: argv.name ?? argv.host, env: process.env, stdin: () => process.stdin },
       deadlineMs: secondsOption('deadline', argv.deadline),
       progress,
     });

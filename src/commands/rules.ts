@@ -71,7 +71,7 @@ export async function handler(argv: Args): Promise<void> {
   }
 
   const model = buildRuleModel({
-    secret: await loadSecret({ secretFile: argv.secretFile, name: argv.name, env: process.env, stdin: process.stdin }),
+    secret: await loadSecret({ secretFile: argv.secretFile, name: argv.name, env: process.env, stdin: () => process.stdin }),
     port: parsePort(argv.port),
     windowSeconds: argv.window,
     families,

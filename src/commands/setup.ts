@@ -168,7 +168,7 @@ async function planSecret(secretPath: string, given: string | undefined): Promis
     if (existing !== undefined) info(`using the existing secret in ${secretPath}`);
     return existing !== undefined ? { secret: existing, create: false } : { secret: secretFromRandomBytes(randomBytes(SECRET_RANDOM_BYTES)), create: true };
   }
-  const secret = await loadSecret({ secretFile: given, env: process.env, stdin: process.stdin });
+  const secret = await loadSecret({ secretFile: given, env: process.env, stdin: () => process.stdin });
   if (existing !== undefined && existing !== secret) {
     throw new PingknockError('secret', `${secretPath} already holds a different secret; not overwriting it (remove it first if you mean to replace it)`);
   }

@@ -1,4 +1,4 @@
-import { constants, promises as fs } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -17,7 +17,8 @@ export interface SecretSource {
   /** `--name` (ssh's %n), else the host: picks `~/.ssh/pingknock/<name>`. */
   readonly name?: string | undefined;
   readonly env: NodeJS.ProcessEnv;
-  readonly stdin: Readable;
+  /** Standard input, asked for only when `-` names it; absent where it carries something else. */
+  readonly stdin?: (() => Readable) | undefined;
 }
 
 export function secretDirectory(): string {
@@ -35,7 +36,8 @@ export function secretPathFor(name: string): string {
 /** One way in for the secret: `--secret-file`, else $PINGKNOCK_SECRET, else the file for the name. */
 export async function loadSecret(source: SecretSource): Promise<Secret> {
   if (source.secretFile === '-') {
-    return parseSecret(await readLimited(source.stdin), 'standard input');
+    if (source.stdin === undefined) throw new PingknockError('usage', 'standard input cannot carry the secret here');
+    return parseSecret(await readLimited(source.stdin()), 'standard input');
   }
   if (source.secretFile !== undefined) {
     return readSecretFile(source.secretFile);
@@ -50,16 +52,20 @@ export async function loadSecret(source: SecretSource): Promise<Secret> {
   return readSecretFile(secretPathFor(source.name));
 }
 
-/** Reads a secret file the way ssh reads a private key: it must be private to its owner. */
+/**
+ * Reads a secret file the way ssh reads a private key: it must be private to its owner.
+ * Synchronous on purpose: reading 17 bytes does not need Node's thread pool, whose start-up
+ * costs the proxy ~5 ms before every connection.
+ */
 export async function readSecretFile(path: string): Promise<Secret> {
-  let handle: fs.FileHandle;
+  let fd: number;
   try {
-    handle = await fs.open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     throw fileError(path, error);
   }
   try {
-    const stats = await handle.stat();
+    const stats = fstatSync(fd);
     if (stats.isDirectory()) {
       throw new PingknockError('secret', `secret file ${path} is a directory`);
     }
@@ -74,10 +80,10 @@ export async function readSecretFile(path: string): Promise<Secret> {
       );
     }
     const buffer = Buffer.alloc(READ_LIMIT);
-    const { bytesRead } = await handle.read(buffer, 0, READ_LIMIT, 0);
+    const bytesRead = readSync(fd, buffer, 0, READ_LIMIT, 0);
     return parseSecret(buffer.subarray(0, bytesRead), path);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 

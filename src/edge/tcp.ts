@@ -1,5 +1,5 @@
 import { createWriteStream, fstatSync } from 'node:fs';
-import { createConnection, Socket } from 'node:net';
+import { createConnection, Socket, type SocketConstructorOpts } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { PingknockError } from '../core/errors.js';
 import { formatSeconds } from './ping.js';
@@ -8,10 +8,16 @@ import type { ResolvedHost } from './resolve.js';
 const NOT_MATCHING_HINT =
   "the knock got a reply, so the host is up: the server's rules may not match this client (secret, port, or ping layout; see `pingknock rules`)";
 
-/** Connects to the address the knock went to, keeping the socket half-open capable. */
-export function connectTcp(target: ResolvedHost, port: number, timeoutMs: number): Promise<Socket> {
+/** Connects to the address the knock went to; what the server sends goes to `downstream`. */
+export function connectTcp(target: ResolvedHost, port: number, timeoutMs: number, downstream?: Pump): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: target.address, port, family: target.family, allowHalfOpen: true });
+    const socket = createConnection({
+      host: target.address,
+      port,
+      family: target.family,
+      allowHalfOpen: true,
+      ...(downstream === undefined ? {} : { onread: downstream.onread }),
+    });
     const where = `${target.family === 6 ? `[${target.address}]` : target.address}:${port}`;
     const timer = setTimeout(() => {
       socket.destroy();
@@ -20,6 +26,7 @@ export function connectTcp(target: ResolvedHost, port: number, timeoutMs: number
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
+      downstream?.readFrom(socket, 'onread');
       resolve(socket);
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
@@ -30,13 +37,97 @@ export function connectTcp(target: ResolvedHost, port: number, timeoutMs: number
   });
 }
 
+/** One read's worth: what Node reads at a time from a socket or pipe anyway. */
+const CHUNK_BYTES = 64 * 1024;
+/** What the input may pile up before there is anywhere to send it (ssh sends a few hundred bytes). */
+const HELD_LIMIT = 64 * 1024;
+
 /**
- * Pipes input -> socket and socket -> output until both directions are done. Each direction ends
- * on its own: input EOF half-closes the socket's write side while the server's reply still flows
- * back, and the server's EOF ends the output while input may still flow to the server.
- * `pipe` applies backpressure both ways, so memory stays flat whatever the volume.
+ * One direction of the relay: chunks from a source to a sink, one at a time. A socket or pipe
+ * source reads into a single buffer, reused for every read (net's `onread`), and reads again
+ * only once the sink has taken the last chunk: memory stays at one buffer per direction, where a
+ * fresh 64 KiB Buffer per read piles up tens of MiB awaiting the garbage collector on a fast
+ * transfer. Backpressure is the same as `pipe`'s: a slow sink stops the reads. Until a sink is
+ * attached, chunks are copied aside (ssh's first bytes, sent while the proxy knocks), and the
+ * source is still read, so its end is seen. The sink must be done with a chunk when its write
+ * callback runs, as sockets, pipes, files and terminals are (a stream that buffers chunks is not).
  */
-export function relay(input: Readable, socket: Socket, output: Writable): Promise<void> {
+export class Pump {
+  /** The `onread` option for a socket created to be read by this pump. */
+  readonly onread = {
+    buffer: Buffer.allocUnsafe(CHUNK_BYTES),
+    callback: (bytes: number, buffer: Uint8Array): boolean => this.take(buffer.subarray(0, bytes)),
+  };
+  private source: Readable | undefined;
+  private sink: Writable | undefined;
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private sourceEnded = false;
+
+  /** Whether the source has ended (its writer closed its end). */
+  get ended(): boolean {
+    return this.sourceEnded;
+  }
+
+  /**
+   * Starts reading `source`: a socket created with this pump's `onread`, or any readable stream,
+   * whose chunks are then fresh buffers from 'data' events.
+   */
+  readFrom(source: Readable, how: 'onread' | 'data'): void {
+    this.source = source;
+    source.once('end', () => {
+      this.sourceEnded = true;
+      this.sink?.end();
+    });
+    if (how === 'data') {
+      source.on('data', (chunk: Buffer) => {
+        if (!this.take(chunk)) source.pause();
+      });
+    }
+  }
+
+  /** Sends what was held and everything from now on to `sink`, ending it when the source ends. */
+  into(sink: Writable): void {
+    this.sink = sink;
+    const held = Buffer.concat(this.held);
+    this.held = [];
+    this.heldBytes = 0;
+    if (held.length > 0) sink.write(held);
+    if (this.sourceEnded) sink.end();
+    else this.source?.resume();
+  }
+
+  /** Stops reading the source for good. */
+  stop(): void {
+    this.source?.destroy();
+  }
+
+  /** Takes one chunk; false asks the source to pause until the chunk is written. */
+  private take(chunk: Uint8Array): boolean {
+    const sink = this.sink;
+    if (sink === undefined) {
+      this.held.push(Buffer.from(chunk));
+      this.heldBytes += chunk.length;
+      return this.heldBytes < HELD_LIMIT;
+    }
+    let waiting = false;
+    sink.write(chunk, (error) => {
+      if (waiting && error == null) this.source?.resume();
+    });
+    // Nothing left queued means the sink's kernel buffer took the chunk during write(): the read
+    // buffer is free again at once. Otherwise the chunk is still ours to keep, so reads wait.
+    if (sink.writableLength === 0) return true;
+    waiting = true;
+    return false;
+  }
+}
+
+/**
+ * Relays upstream -> socket and socket -> output until both directions are done. Each direction
+ * ends on its own: input EOF half-closes the socket's write side while the server's reply still
+ * flows back, and the server's EOF ends the output while input may still flow to the server.
+ */
+export function relay(upstream: Pump, socket: Socket, downstream: Pump, output: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
     let upstreamDone = false;
     let downstreamDone = false;
@@ -44,8 +135,7 @@ export function relay(input: Readable, socket: Socket, output: Writable): Promis
       if (upstreamDone && downstreamDone) resolve();
     };
     const fail = (error: PingknockError): void => {
-      input.unpipe(socket);
-      socket.unpipe(output);
+      upstream.stop();
       socket.destroy();
       reject(error);
     };
@@ -69,9 +159,26 @@ export function relay(input: Readable, socket: Socket, output: Writable): Promis
         fail(new PingknockError('connectionLost', 'the server closed the connection before the client finished sending'));
       }
     });
-    input.pipe(socket);
-    socket.pipe(output);
+    upstream.into(socket);
+    downstream.into(output);
   });
+}
+
+/**
+ * stdin as the ssh byte stream, read by a pump. ssh gives a pipe (or a socket): a net.Socket of
+ * our own reads it into the pump's buffer. A file or a terminal is read through process.stdin.
+ */
+export function readStdin(): Pump {
+  const pump = new Pump();
+  const stats = fstatSync(0);
+  if (stats.isFIFO() || stats.isSocket()) {
+    // Node's Socket constructor takes `onread` (net.connect passes it through), its types do not.
+    const options = { fd: 0, readable: true, writable: false, allowHalfOpen: true, onread: pump.onread } as SocketConstructorOpts;
+    pump.readFrom(new Socket(options), 'onread');
+  } else {
+    pump.readFrom(process.stdin, 'data');
+  }
+  return pump;
 }
 
 /**
