@@ -62,5 +62,6 @@ npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build
 
 mkdir -p "$bindir"
-ln -sf "$here/bin/pingknock.cjs" "$bindir/pingknock"
+# The build's launcher starts this machine's node directly (no /usr/bin/env hop per connection).
+ln -sf "$here/dist/bin/pingknock" "$bindir/pingknock"
 say "pingknock is $bindir/pingknock ($("$bindir/pingknock" --version))"

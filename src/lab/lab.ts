@@ -44,7 +44,8 @@ const REQUIRED_PROGRAMS = ['ip', 'nft', 'sshd', 'ssh', 'ssh-keygen', 'ping', 'un
 
 /** Bind-mounts each `from to` pair given before `--`, then runs what follows it. */
 const BIND_THEN_EXEC = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec "$@"';
-const PROJECT_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin');
+/** The built `pingknock` command, as install.sh puts it on the PATH. */
+const PROJECT_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'bin');
 
 /** A host firewall as many servers have it: policy drop, ssh, pings and established traffic allowed. */
 const EXISTING_FIREWALL = `table inet host {
