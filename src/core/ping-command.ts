@@ -1,11 +1,18 @@
 import type { Family, KnockingPing, PingFlavour } from './layout.js';
 
+const BSD_PLATFORMS: readonly NodeJS.Platform[] = ['darwin', 'freebsd', 'openbsd', 'netbsd'];
+
 /** Tells the local ping apart from what `ping -V` printed (stdout and stderr together). */
 export function identifyPing(versionOutput: string, platform: NodeJS.Platform): PingFlavour {
   if (/iputils/i.test(versionOutput)) return 'iputils';
   if (/busybox/i.test(versionOutput)) return 'busybox';
-  if (['darwin', 'freebsd', 'openbsd', 'netbsd'].includes(platform)) return 'bsd';
+  if (BSD_PLATFORMS.includes(platform)) return 'bsd';
   return 'unknown';
+}
+
+/** The ping a platform comes with: BSD ping on the BSDs and macOS, iputils elsewhere (Linux). */
+export function platformPing(platform: NodeJS.Platform): KnockingPing {
+  return BSD_PLATFORMS.includes(platform) ? 'bsd' : 'iputils';
 }
 
 export function isKnockingPing(flavour: PingFlavour): flavour is KnockingPing {

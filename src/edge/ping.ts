@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { ExitCode, PingknockError } from '../core/errors.js';
 import type { KnockingPing, PingFlavour } from '../core/layout.js';
-import { identifyPing, isKnockingPing, knockCommand, knockProblem } from '../core/ping-command.js';
+import { identifyPing, isKnockingPing, knockCommand, knockProblem, platformPing } from '../core/ping-command.js';
 import type { ResolvedHost } from './resolve.js';
 
 export interface DetectedPing {
@@ -50,9 +50,8 @@ export interface KnockRequest {
  * so a BusyBox or other ping gets a clear message without a `ping -V` before every connection.
  */
 export async function sendKnock(request: KnockRequest): Promise<void> {
-  const expected: KnockingPing = identifyPing('', process.platform) === 'bsd' ? 'bsd' : 'iputils';
   try {
-    await knockWith(expected, request);
+    await knockWith(platformPing(process.platform), request);
   } catch (error) {
     if (error instanceof PingknockError && error.exitCode === ExitCode.noReply) {
       const detected = await detectPing();
@@ -77,10 +76,9 @@ function knockWith(ping: KnockingPing, request: KnockRequest): Promise<void> {
   });
   return new Promise<void>((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (text: string) => {
-      stderr += text;
-    });
+    // Kept as bytes, decoded only when there is an error to report.
+    const stderr: Buffer[] = [];
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
     const timer = setTimeout(() => child.kill('SIGTERM'), deadlineMs);
     // Exiting for any reason (a signal included: the CLI turns those into exit) must not leave ping behind.
     const stopChild = (): void => {
@@ -101,7 +99,7 @@ function knockWith(ping: KnockingPing, request: KnockRequest): Promise<void> {
         settle();
         return;
       }
-      const detail = firstLine(stderr).replaceAll(patternHex, '<pattern>');
+      const detail = firstLine(Buffer.concat(stderr).toString('utf8')).replaceAll(patternHex, '<pattern>');
       settle(
         new PingknockError(
           'noReply',

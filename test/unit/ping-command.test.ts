@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PingFlavour } from '../../src/core/layout.js';
-import { identifyPing, isKnockingPing, KNOCK_INTERVAL_SECONDS, knockCommand, knockProblem, type KnockCommandRequest } from '../../src/core/ping-command.js';
+import { identifyPing, isKnockingPing, KNOCK_INTERVAL_SECONDS, knockCommand, knockProblem, platformPing, type KnockCommandRequest } from '../../src/core/ping-command.js';
 
 const HEX = '4142434445464748494a4b4c4d4e4f50';
 const IPUTILS_V = 'ping from iputils 20221126\nlibcap: yes, IDN: yes, NLS: no, error.h: yes, getrandom(): yes, __fpending(): yes\n';
@@ -31,6 +31,19 @@ describe('identifyPing', () => {
   it.each<NodeJS.Platform>(['linux', 'win32', 'sunos', 'aix'])('calls an unrecognised ping on %s unknown', (platform) => {
     expect(identifyPing('ping: invalid option -- V\n', platform)).toBe('unknown');
     expect(identifyPing('', platform)).toBe('unknown');
+  });
+});
+
+describe('platformPing', () => {
+  it.each<[NodeJS.Platform, string]>([
+    ['linux', 'iputils'],
+    ['android', 'iputils'],
+    ['darwin', 'bsd'],
+    ['freebsd', 'bsd'],
+    ['openbsd', 'bsd'],
+    ['netbsd', 'bsd'],
+  ])('expects the ping %s comes with: %s', (platform, ping) => {
+    expect(platformPing(platform)).toBe(ping);
   });
 });
 
