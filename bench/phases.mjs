@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'pingknock');
+const BIN = join(ROOT, 'dist', 'bin', 'pingknock'); // the command install.sh puts on the PATH
 const N = Number(process.argv[2] ?? 15);
 const TRACED = 'execve,clone,clone3,vfork,connect,sendto,recvmsg,exit_group,openat';
 
@@ -59,7 +59,8 @@ function proxyMarks(events) {
   const pingExec = events.find((e) => e.pid !== main && /^execve\("[^"]*\/ping"/.test(e.call));
   const ping = pingExec?.pid;
   return {
-    nodeExec: at((e) => e.pid === main && /^execve\("[^"]*\/node"/.test(e.call)),
+    // The exec that succeeded: the first one for a launcher naming node's path, else env's.
+    nodeExec: at((e) => e.pid === main && e.call.startsWith('execve(') && / = 0$/.test(e.call)),
     entry: at((e) => /^openat\(.*\/bin\/pingknock/.test(e.call)),
     secret: at((e) => e.call.includes(`"${secretFile}"`)),
     pingFork: at((e) => e.pid === main && /^clone3?\(/.test(e.call) && !e.call.includes('CLONE_THREAD')),
@@ -91,7 +92,7 @@ const median = (values) => {
 };
 const phase = (from, to) => median(proxyRuns.map((m) => (to === 'start' ? Number.NaN : m[to]) - (from === 'start' ? 0 : m[from])));
 const rows = [
-  ['launcher: /usr/bin/env finds and execs node', phase('start', 'nodeExec')],
+  ['launcher: exec to node (a /usr/bin/env hop, if any)', phase('start', 'nodeExec')],
   ['node boots, opens bin/pingknock', phase('nodeExec', 'entry')],
   ['launcher + bundle load, parse args, open secret', phase('entry', 'secret')],
   ['read secret, resolve, fork for ping', phase('secret', 'pingFork')],

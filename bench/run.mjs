@@ -25,7 +25,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'pingknock');
+const BIN = join(ROOT, 'dist', 'bin', 'pingknock'); // the command install.sh puts on the PATH
+const MINIMAL_PROXY = join(ROOT, 'bench', 'minimal-proxy.cjs');
 const NODE = process.execPath;
 const MIB = 1024 * 1024;
 
@@ -115,9 +116,10 @@ const TIMED = join(ROOT, 'bench', 'timed.py');
 /**
  * Runs a program to its end with nothing else going on in this process, through bench/timed.py:
  * wall ms (fork to exit), CPU ms and peak RSS of its whole process tree. Throws on an unexpected status.
+ * `pipes`: stdin and stdout are pipes, as ssh gives its ProxyCommand, not /dev/null.
  */
-function timedSync(file, args, { status = 0, ...options } = {}) {
-  const result = spawnSync('/usr/bin/python3', ['-S', '-E', TIMED, file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', ...options });
+function timedSync(file, args, { status = 0, pipes = false, ...options } = {}) {
+  const result = spawnSync('/usr/bin/python3', ['-S', '-E', TIMED, ...(pipes ? ['--pipes'] : []), file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', ...options });
   if (result.error) throw new Error(`timed.py could not run: ${result.error.message}`);
   const fields = (result.stdout ?? '').trim().split(' ');
   const [code, wall, cpu, rssKib] = fields.slice(0, 4).map(Number);
@@ -341,7 +343,10 @@ function writeRandomFile(path, mib) {
 // ---------------------------------------------------------------------------------------------
 // Sections
 
-/** 2. pingknock's own start vs `node -e 0`, on the host loopback, both spawned the same way. */
+/**
+ * 2. pingknock's own start vs `node -e 0`, on the host loopback, both spawned the same way: with
+ * pipes for stdin (at EOF) and stdout, as ssh runs a ProxyCommand.
+ */
 async function benchStart(ctx) {
   const server = spawn(
     NODE,
@@ -357,6 +362,7 @@ async function benchStart(ctx) {
   const variants = [
     { key: 'pk', s: new Samples('pingknock proxy 127.0.0.1'), file: BIN, args: ['proxy', '--secret-file', ctx.secretFile, '127.0.0.1', String(port)] },
     { key: 'node', s: new Samples('node -e 0'), file: NODE, args: ['-e', '0'] },
+    { key: 'minimal', s: new Samples('minimal Node proxy'), file: NODE, args: [MINIMAL_PROXY, ctx.secretFile, '127.0.0.1', String(port)] },
     // Breakdown (information only): what the pieces of the proxy's start cost on their own.
     { key: 'parse', s: new Samples('pingknock proxy, port 0 (load+parse, exit 2)'), file: BIN, args: ['proxy', '--secret-file', ctx.secretFile, '127.0.0.1', '0'], status: 2 },
     { key: 'pingV', s: new Samples('ping -V'), file: 'ping', args: ['-V'] },
@@ -371,13 +377,13 @@ async function benchStart(ctx) {
   for (let round = -1; round < N; round += 1) {
     for (const v of variants) {
       await tick();
-      const options = { cwd: ROOT, env, status: v.status ?? 0 };
+      const options = { cwd: ROOT, env, status: v.status ?? 0, pipes: true };
       if (round < 0) {
         // Warm-up (page cache). The checked rows must work; an info row that fails shows in the end.
         try {
           timedSync(v.file, v.args, options);
         } catch (error) {
-          if (v.key === 'pk' || v.key === 'node') throw error;
+          if (v.key === 'pk' || v.key === 'node' || v.key === 'minimal') throw error;
           log(`warning: ${error.message}`);
         }
         continue;
@@ -413,6 +419,12 @@ async function benchConnect(ctx) {
     { key: 'pk', s: new Samples('ssh via pingknock proxy'), args: ssh('knocked', 'true'), before: () => lab.forgetKnocks() },
     { key: 'recipe', s: new Samples('ssh via sh -c ping && exec nc'), args: ssh('-o', recipe, 'knocked', 'true'), before: () => lab.forgetKnocks() },
     { key: 'direct', s: new Samples('ssh direct, port open'), args: ssh('direct', 'true'), before: knockByHand },
+    {
+      key: 'minimal',
+      s: new Samples('ssh via a minimal Node proxy'),
+      args: ssh('-o', `ProxyCommand=${NODE} ${MINIMAL_PROXY} ${ctx.secretFile} %h %p`, 'knocked', 'true'),
+      before: () => lab.forgetKnocks(),
+    },
   ];
   const windows = []; // { key, fromNs, toNs }
   log(`connect: ${N} rounds of ${variants.length} variants, round-robin, knock sniffed on ${clientLink}`);
@@ -451,6 +463,7 @@ async function benchConnect(ctx) {
   const ms = (from, to) => Number(to - from) / 1e6;
   for (const w of windows) {
     const target = knock[w.key];
+    if (target === undefined) continue; // the minimal proxy's runs count for row 1 only
     const inside = events.filter((e) => e.ns >= w.fromNs && e.ns <= w.toNs);
     const first = (kind) => inside.find((e) => e.kind === kind)?.ns;
     const req = first('req');
@@ -704,6 +717,12 @@ async function main() {
     const signed = (ms) => `${ms >= 0 ? '+' : ''}${ms.toFixed(1)}`;
     const over = (x, base = node, what = 'node -e 0') =>
       `${signed(x.median - base.median)} ms wall, ${signed(x.cpuMedian - base.cpuMedian)} ms CPU over ${what}`;
+    info2(
+      '   floor: minimal Node proxy, same knock',
+      fmtMs(s.minimal),
+      '',
+      `${(pick(s.minimal) / pick(node)).toFixed(2)}x node -e 0; pingknock ${signed(pick(pk) - pick(s.minimal))} ms over it`,
+    );
     info2('   proxy load+parse only (port 0, exit 2)', fmtMs(s.parse), '', over(s.parse));
     info2('   ping -V (cost of one trivial spawn)', fmtMs(s.pingV));
     info2('   ping -c1 -p HEX 127.0.0.1 (the knock)', fmtMs(s.ping));
@@ -722,6 +741,13 @@ async function main() {
       result: verdict(pick(pk) <= limitMs, [pk, recipe]),
     });
     info2('   direct ssh, port open (no proxy)', fmtMs(direct), '', `pingknock ${signedMs(pk.median - direct.median)}, recipe ${signedMs(recipe.median - direct.median)}`);
+    const minimal = results.connect.minimal;
+    info2(
+      '   floor: ssh via a minimal Node proxy',
+      fmtMs(minimal),
+      '',
+      `recipe + ${((pick(minimal) - pick(recipe)) / nodeMs).toFixed(2)}x node -e 0; pingknock ${signedMs(pick(pk) - pick(minimal))} over it`,
+    );
     const nodeCpu = results.start?.node.cpuMedian ?? Number.NaN;
     const cpuLimit = recipe.cpuMedian + CONNECT_NODE_FACTOR * nodeCpu;
     info2(

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Runs one program for bench/run.mjs and measures it from the outside.
 
-Usage: timed.py PROGRAM [ARG...]
+Usage: timed.py [--pipes] PROGRAM [ARG...]
 
-The program's stdin and stdout are /dev/null, its stderr is ours. Prints one line on stdout:
+The program's stdin and stdout are /dev/null, its stderr is ours. With --pipes they are pipes, as
+ssh gives its ProxyCommand: stdin ends at once (EOF), stdout is read and thrown away. Prints one
+line on stdout:
 
     <exit status> <wall ms> <cpu ms> <max rss KiB> <fork, ns since epoch> <exit, ns since epoch>
 
@@ -28,19 +30,30 @@ def on_alarm(*_: object) -> None:
 
 def main() -> None:
     argv = sys.argv[1:]
-    devnull = os.open(os.devnull, os.O_RDWR)
+    pipes = argv[:1] == ["--pipes"]
+    if pipes:
+        argv = argv[1:]
+        stdin_read, stdin_write = os.pipe()
+        stdout_read, stdout_write = os.pipe()
+    else:
+        stdin_read = stdout_write = os.open(os.devnull, os.O_RDWR)
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     started = time.monotonic_ns()
     started_real = time.time_ns()
     pid = os.fork()
     if pid == 0:
         try:
-            os.dup2(devnull, 0)
-            os.dup2(devnull, 1)
+            os.dup2(stdin_read, 0)
+            os.dup2(stdout_write, 1)
             os.execvp(argv[0], argv)
         except OSError as error:
             os.write(2, f"timed.py: {argv[0]}: {error}\n".encode())
         os._exit(127)
+    if pipes:
+        for fd in (stdin_read, stdin_write, stdout_write):
+            os.close(fd)
+        while os.read(stdout_read, 65536):
+            pass
     _, status, usage = os.wait4(pid, 0)
     wall_ms = (time.monotonic_ns() - started) / 1e6
     ended_real = time.time_ns()
