@@ -8,7 +8,7 @@
 //
 // Environment:
 //   BENCH_N          repeats for start-up and connect time (default 15)
-//   BENCH_N_XFER     repeats for scp/rsync throughput (default 3)
+//   BENCH_N_XFER     repeats for scp/rsync throughput (default 5)
 //   BENCH_SIZE_MIB   size of the big transfer (default 1024)
 //   BENCH_SMALL_MIB  size of the small transfer, for "flat with transfer size" (default 64)
 //   BENCH_PARALLEL   parallel sessions for the memory row (default 32)
@@ -36,7 +36,7 @@ const intEnv = (name, fallback) => {
   return value;
 };
 const N = intEnv('BENCH_N', 15);
-const N_XFER = intEnv('BENCH_N_XFER', 3);
+const N_XFER = intEnv('BENCH_N_XFER', 5);
 const SIZE_MIB = intEnv('BENCH_SIZE_MIB', 1024);
 const SMALL_MIB = intEnv('BENCH_SMALL_MIB', 64);
 const PARALLEL = intEnv('BENCH_PARALLEL', 32);
