@@ -294,3 +294,48 @@ describe('pingknock enroll --backend iptables, and unenroll', () => {
     await client.expectOpenWithoutKnock();
   }, 120_000);
 });
+
+describe('pingknock enroll on a server running ufw, and unenroll', () => {
+  let lab: Lab;
+  let client: EnrollLab;
+  const ufwFile = async (name: string): Promise<string> => {
+    const result = await lab.onServer('cat', [`/etc/ufw/${name}`]);
+    expect(result.code, result.stderr).toBe(0);
+    return result.stdout.toString();
+  };
+  let originals: Record<string, string> = {};
+
+  beforeAll(async () => {
+    // ufw enabled, incoming denied, ssh allowed: the usual server before the knock.
+    lab = await Lab.create({ secret: newSecret(), serverFirewall: 'bare', ufw: true });
+    client = new EnrollLab(lab);
+    const allowed = await lab.onServer('ufw', ['allow', `${lab.port}/tcp`]);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    originals = { 'before.rules': await ufwFile('before.rules'), 'before6.rules': await ufwFile('before6.rules') };
+  });
+  afterAll(() => lab?.destroy());
+
+  it('finds ufw, puts the block into before(6).rules with both proofs, and unenroll gives the files back byte for byte', async () => {
+    await client.expectOpenWithoutKnock();
+    const result = await client.enroll();
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain(`${ALIAS} uses ufw\n`);
+    expect(result.stderr).toContain('proof 1: a new connection without a knock times out');
+    expect(result.stderr).toContain('proof 2: a new connection through pingknock proxy logs in');
+    for (const name of ['before.rules', 'before6.rules']) {
+      const text = await ufwFile(name);
+      expect(text, name).toContain('# BEGIN pingknock');
+      expect(text.replace(/# BEGIN pingknock\n[^]*?# END pingknock\n/, ''), name).toBe(originals[name]);
+    }
+    // ufw's own `allow` for the port comes after the block: without a knock it is never reached.
+    await client.expectClosedWithoutKnock();
+    await client.expectKnockedLogin();
+
+    const removed = await client.unenroll();
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stderr).toContain(`${ALIAS} is unenrolled`);
+    for (const name of ['before.rules', 'before6.rules']) expect(await ufwFile(name), name).toBe(originals[name]);
+    expect(readFileSync(client.config, 'utf8')).toBe(client.originalConfig);
+    await client.expectOpenWithoutKnock();
+  }, 180_000);
+});
