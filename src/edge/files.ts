@@ -11,16 +11,9 @@ import { PingknockError, type ExitCodeName } from '../core/errors.js';
 export async function writeNewFile(path: string, content: string | Uint8Array, mode: number): Promise<void> {
   const folder = dirname(path);
   await fs.mkdir(folder, { recursive: true, mode: 0o700 });
-  const temporary = temporaryNameFor(path);
+  let temporary: string | undefined;
   try {
-    const handle = await fs.open(temporary, 'wx', mode);
-    try {
-      await handle.writeFile(content);
-      await handle.chmod(mode);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    temporary = await writeTemporaryBeside(path, content, mode);
     await fs.link(temporary, path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -29,7 +22,7 @@ export async function writeNewFile(path: string, content: string | Uint8Array, m
     }
     throw new PingknockError('io', `cannot write ${path} (${code ?? 'error'})`);
   } finally {
-    await fs.rm(temporary, { force: true });
+    if (temporary !== undefined) await fs.rm(temporary, { force: true });
   }
 }
 
@@ -103,21 +96,13 @@ export async function replaceFile(snapshot: FileSnapshot, content: string | Uint
       backupCreated = backup;
     }
   }
-  const mode = snapshot.mode ?? newFileMode;
-  const temporary = temporaryNameFor(target);
+  const owner = snapshot.uid !== undefined && snapshot.gid !== undefined ? { uid: snapshot.uid, gid: snapshot.gid } : undefined;
+  let temporary: string | undefined;
   try {
-    const handle = await fs.open(temporary, 'wx', mode);
-    try {
-      await handle.writeFile(content);
-      await handle.chmod(mode);
-      if (snapshot.uid !== undefined && snapshot.gid !== undefined) await keepOwner(handle, snapshot.uid, snapshot.gid);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    temporary = await writeTemporaryBeside(target, content, snapshot.mode ?? newFileMode, owner);
     await fs.rename(temporary, target);
   } catch (error) {
-    await fs.rm(temporary, { force: true });
+    if (temporary !== undefined) await fs.rm(temporary, { force: true });
     if (error instanceof PingknockError) throw error;
     throw new PingknockError('io', `cannot write ${target} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
@@ -175,6 +160,26 @@ async function syncFolder(folder: string): Promise<void> {
   }
 }
 
-function temporaryNameFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+/**
+ * Writes `content` to a new temporary file in `path`'s folder, with `mode` (and `owner`), synced
+ * to disk, for the caller to link or rename into place; returns its name. On failure nothing
+ * is left behind.
+ */
+async function writeTemporaryBeside(path: string, content: string | Uint8Array, mode: number, owner?: { uid: number; gid: number }): Promise<string> {
+  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const handle = await fs.open(temporary, 'wx', mode);
+    try {
+      await handle.writeFile(content);
+      await handle.chmod(mode);
+      if (owner !== undefined) await keepOwner(handle, owner.uid, owner.gid);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    await fs.rm(temporary, { force: true });
+    throw error;
+  }
+  return temporary;
 }
