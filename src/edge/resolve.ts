@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { PingknockError } from '../core/errors.js';
+import { literalFamily } from '../core/target.js';
 
 export interface ResolvedHost {
   readonly address: string;
@@ -12,8 +12,8 @@ export interface ResolvedHost {
  * connection both use this one address, so a round-robin name cannot split them.
  */
 export async function resolveHost(host: string): Promise<ResolvedHost> {
-  const literal = isIP(host.split('%')[0] ?? '');
-  if (literal === 4 || literal === 6) {
+  const literal = literalFamily(host);
+  if (literal !== 0) {
     return { address: host, family: literal };
   }
   try {

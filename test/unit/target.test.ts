@@ -1,6 +1,8 @@
+import { isIP } from 'node:net';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PingknockError } from '../../src/core/errors.js';
-import { parseHost, parsePort, printable } from '../../src/core/target.js';
+import { literalFamily, parseHost, parsePort, printable } from '../../src/core/target.js';
 
 function usageError(run: () => unknown): PingknockError {
   try {
@@ -135,5 +137,38 @@ describe('printable', () => {
   it('shortens text over 80 characters to 80 and an ellipsis', () => {
     expect(printable('x'.repeat(80))).toBe('x'.repeat(80));
     expect(printable('x'.repeat(81))).toBe(`${'x'.repeat(80)}...`);
+  });
+});
+
+describe('literalFamily', () => {
+  it.each([
+    ['192.0.2.10', 4],
+    ['2001:db8::1', 6],
+    ['::1', 6],
+    ['fe80::1%eth0', 6],
+    ['::ffff:192.0.2.1', 6],
+    ['example.com', 0],
+    ['localhost', 0],
+    ['1.2.3', 0],
+    ['256.1.1.1', 0],
+    ['dead:beef', 0],
+  ] as const)('%s is %i', (host, family) => {
+    expect(literalFamily(host)).toBe(family);
+  });
+
+  it("gives isIP's verdict on the host without its zone, for any host", () => {
+    const character = fc.constantFrom(...'0123456789abcdefABCDEF.:%-_xyz'.split(''));
+    const host = fc.oneof(
+      fc.array(character, { maxLength: 45 }).map((characters) => characters.join('')),
+      fc.ipV4(),
+      fc.ipV6(),
+      fc.tuple(fc.oneof(fc.ipV4(), fc.ipV6()), fc.stringMatching(/^[a-z0-9]{0,8}$/)).map(([address, zone]) => `${address}%${zone}`),
+    );
+    fc.assert(
+      fc.property(host, (text) => {
+        expect(literalFamily(text)).toBe(isIP(text.split('%')[0] ?? ''));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
