@@ -363,6 +363,7 @@ async function benchStart(ctx) {
     { key: 'pk', s: new Samples('pingknock proxy 127.0.0.1'), file: BIN, args: ['proxy', '--secret-file', ctx.secretFile, '127.0.0.1', String(port)] },
     { key: 'node', s: new Samples('node -e 0'), file: NODE, args: ['-e', '0'] },
     { key: 'minimal', s: new Samples('minimal Node proxy'), file: NODE, args: [MINIMAL_PROXY, ctx.secretFile, '127.0.0.1', String(port)] },
+    { key: 'knockOnly', s: new Samples('minimal Node proxy, knock only'), file: NODE, args: [MINIMAL_PROXY, ctx.secretFile, '127.0.0.1'] },
     // Breakdown (information only): what the pieces of the proxy's start cost on their own.
     { key: 'parse', s: new Samples('pingknock proxy, port 0 (load+parse, exit 2)'), file: BIN, args: ['proxy', '--secret-file', ctx.secretFile, '127.0.0.1', '0'], status: 2 },
     { key: 'pingV', s: new Samples('ping -V'), file: 'ping', args: ['-V'] },
@@ -383,7 +384,7 @@ async function benchStart(ctx) {
         try {
           timedSync(v.file, v.args, options);
         } catch (error) {
-          if (v.key === 'pk' || v.key === 'node' || v.key === 'minimal') throw error;
+          if (v.key === 'pk' || v.key === 'node' || v.key === 'minimal' || v.key === 'knockOnly') throw error;
           log(`warning: ${error.message}`);
         }
         continue;
@@ -631,6 +632,7 @@ function printTable(rows, info) {
   out.push(`pingknock bench  ${info.date}`);
   out.push(`machine: ${info.nproc} CPUs, ${info.model}, Linux ${info.kernel}, node ${info.node}, ${info.ssh}`);
   out.push(`load average at start: ${info.loadavg}; at end: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  if (info.unset) out.push(`environment: ${info.unset} unset for every run (Node would parse it at each start)`);
   const distNow = distFingerprint();
   const changed = distNow === info.dist ? '' : `  WARNING: dist/ changed during the run (now ${distNow}): the rows mix two builds`;
   out.push(`dist ${info.dist}${info.stale ? '  WARNING: src/ is newer than dist/: run npm run build' : ''}${changed}`);
@@ -674,6 +676,12 @@ async function main() {
 
   // The lab's ssh and proxies inherit this environment: the secret must come from the lab's files.
   delete process.env.PINGKNOCK_SECRET;
+  // Node parses this CA file at every start, before any script runs (~35 ms on the VM of
+  // RESULTS.md): it would inflate `node -e 0` and every proxy alike. A fresh machine has none.
+  if (process.env.NODE_EXTRA_CA_CERTS !== undefined) {
+    info.unset = 'NODE_EXTRA_CA_CERTS';
+    delete process.env.NODE_EXTRA_CA_CERTS;
+  }
   const secret = secretFromRandomBytes(randomBytes(SECRET_RANDOM_BYTES));
   const hex = Buffer.from(secret, 'ascii').toString('hex');
   const work = mkdtempSync('/dev/shm/pingknock-bench-');
@@ -722,6 +730,12 @@ async function main() {
       fmtMs(s.minimal),
       '',
       `${(pick(s.minimal) / pick(node)).toFixed(2)}x node -e 0; pingknock ${signed(pick(pk) - pick(s.minimal))} ms over it`,
+    );
+    info2(
+      '   floor, knock only: spawn ping, wait for it',
+      fmtMs(s.knockOnly),
+      '',
+      `${(pick(s.knockOnly) / pick(node)).toFixed(2)}x node -e 0: what any Node proxy pays before connecting`,
     );
     info2('   proxy load+parse only (port 0, exit 2)', fmtMs(s.parse), '', over(s.parse));
     info2('   ping -V (cost of one trivial spawn)', fmtMs(s.pingV));
