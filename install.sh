@@ -3,7 +3,7 @@
 #   ./install.sh          ping (iputils) if missing, Node packages, the build, /usr/local/bin/pingknock
 #   ./install.sh --lab    also what the demo, the tests and the benchmarks need:
 #                         iptables, nftables, ufw, openssh-server, openssh-client, rsync, iproute2,
-#                         netcat, python3 (a raw-socket knock sender for the tests)
+#                         netcat, python3 (a raw-socket knock sender for the tests), sudo
 # Run it as root (or with sudo) when packages are missing or /usr/local/bin is not writable.
 set -eu
 
@@ -25,7 +25,7 @@ say() { printf 'install.sh: %s\n' "$*" >&2; }
 # Debian package -> a program it provides; only missing ones are installed.
 wanted="iputils-ping:ping"
 if [ "$lab" = yes ]; then
-	wanted="$wanted iptables:iptables nftables:nft ufw:ufw openssh-server:sshd openssh-client:ssh rsync:rsync iproute2:ip netcat-openbsd:nc python3:python3"
+	wanted="$wanted iptables:iptables nftables:nft ufw:ufw openssh-server:sshd openssh-client:ssh rsync:rsync iproute2:ip netcat-openbsd:nc python3:python3 sudo:sudo"
 fi
 missing=
 for pair in $wanted; do

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,8 @@ export interface LabOptions {
   readonly port?: number;
   /** Run ufw in the server (enabled, default deny), with a private copy of /etc/ufw. */
   readonly ufw?: boolean;
+  /** Give the server the login accounts of LAB_ACCOUNTS besides root (needs sudo). */
+  readonly accounts?: boolean;
 }
 
 export interface Endpoint {
@@ -40,7 +42,20 @@ export const LAB_HOSTS = {
   direct6: 'direct6',
 } as const;
 
+/**
+ * Logins besides root on the server (LabOptions.accounts), as on servers where root may not log
+ * in: `sudoer` may run anything through sudo without a password, `plain` may not use sudo.
+ */
+export const LAB_ACCOUNTS = { sudoer: 'pkdeploy', plain: 'pkguest' } as const;
+
 const REQUIRED_PROGRAMS = ['ip', 'nft', 'sshd', 'ssh', 'ssh-keygen', 'ping', 'unshare', 'mount'] as const;
+
+/** sudo's policy in the server's view: only root and LAB_ACCOUNTS.sudoer; nothing from the host's sudoers.d. */
+const LAB_SUDOERS = `Defaults env_reset
+Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+root ALL=(ALL:ALL) ALL
+${LAB_ACCOUNTS.sudoer} ALL=(ALL:ALL) NOPASSWD: ALL
+`;
 
 /** Bind-mounts each `from to` pair given before `--`, then runs what follows it. */
 const BIND_THEN_EXEC = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec "$@"';
@@ -75,6 +90,8 @@ export class Lab {
   private readonly ufwDir: string | undefined;
   /** The server's home for the login user: sessions must not run the host user's dotfiles. */
   private readonly serverHome: string;
+  /** Files bound over the server's view of the host's (`from`, `to`), for the options that need them. */
+  private readonly serverFiles: [string, string][] = [];
   private sshd: ChildProcess | undefined;
   private sshdLog = '';
   private destroyed = false;
@@ -99,7 +116,7 @@ export class Lab {
     if (process.getuid?.() !== 0) {
       throw new PingknockError('privilege', 'the lab needs root (network namespaces, nft, sshd): run it with sudo');
     }
-    const required = options.ufw === true ? [...REQUIRED_PROGRAMS, 'ufw'] : REQUIRED_PROGRAMS;
+    const required = [...REQUIRED_PROGRAMS, ...(options.ufw === true ? ['ufw'] : []), ...(options.accounts === true ? ['sudo'] : [])];
     const missing = required.filter((name) => findCommand(name) === undefined);
     if (missing.length > 0) {
       throw new PingknockError('lab', `the lab needs ${missing.join(', ')}; install them with: ./install.sh --lab`);
@@ -108,6 +125,7 @@ export class Lab {
     try {
       lab.buildNetwork();
       lab.writeFiles(options.secret);
+      if (options.accounts === true) lab.writeAccounts();
       if (options.serverFirewall === 'existing') lab.loadServerRules(EXISTING_FIREWALL);
       await lab.startUfw();
       await lab.startSshd();
@@ -172,7 +190,7 @@ export class Lab {
    * taking a lock, say) never run in, or slow down, the server's sessions.
    */
   private serverCommand(file: string, args: readonly string[]): string[] {
-    const binds = [[this.serverHome, userInfo().homedir], ...(this.ufwDir === undefined ? [] : [[this.ufwDir, '/etc/ufw']])];
+    const binds = [[this.serverHome, userInfo().homedir], ...(this.ufwDir === undefined ? [] : [[this.ufwDir, '/etc/ufw']]), ...this.serverFiles];
     return ['netns', 'exec', this.server.netns, 'unshare', '-m', 'sh', '-c', BIND_THEN_EXEC, 'sh', ...binds.flat(), '--', file, ...args];
   }
 
@@ -257,7 +275,8 @@ export class Lab {
         'ListenAddress 0.0.0.0',
         'ListenAddress ::',
         `HostKey ${join(this.dir, 'host_key')}`,
-        `AuthorizedKeysFile ${authorizedKeys}`,
+        // The second file serves LAB_ACCOUNTS, which cannot read the first (root's, in a private folder).
+        `AuthorizedKeysFile ${authorizedKeys} .ssh/authorized_keys`,
         'PermitRootLogin prohibit-password',
         'PasswordAuthentication no',
         'KbdInteractiveAuthentication no',
@@ -299,6 +318,38 @@ export class Lab {
   }
 
   /** ufw in the server: a private copy of /etc/ufw (the host's stays untouched), enabled, deny incoming. */
+  /**
+   * LAB_ACCOUNTS in the server's view only: copies of /etc/passwd, group and shadow with the
+   * accounts added, homes under /home, and an /etc/sudoers of the lab's own, bound over the host's.
+   */
+  private writeAccounts(): void {
+    const etc = join(this.dir, 'server-accounts');
+    const homes = join(etc, 'home');
+    mkdirSync(homes, { recursive: true, mode: 0o755 });
+    chmodSync(etc, 0o755);
+    const files = { passwd: readFileSync('/etc/passwd', 'utf8'), group: readFileSync('/etc/group', 'utf8'), shadow: readFileSync('/etc/shadow', 'utf8') };
+    const taken = new Set([...`${files.passwd}${files.group}`.matchAll(/^[^:\n]*:[^:\n]*:(\d+):/gm)].map((match) => Number(match[1])));
+    let id = 4200;
+    for (const name of Object.values(LAB_ACCOUNTS)) {
+      while (taken.has(id)) id += 1;
+      taken.add(id);
+      const home = join(homes, name);
+      files.passwd = `${withNewline(files.passwd)}${name}:x:${id}:${id}:pingknock lab:/home/${name}:/bin/sh\n`;
+      files.group = `${withNewline(files.group)}${name}:x:${id}:\n`;
+      // '*': no password, yet not locked ('!'), which would refuse the key too.
+      files.shadow = `${withNewline(files.shadow)}${name}:*:19000:0:99999:7:::\n`;
+      mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o700 });
+      writeFileSync(join(home, '.ssh', 'authorized_keys'), readFileSync(join(this.dir, 'user_key.pub')), { mode: 0o600 });
+      for (const path of [home, join(home, '.ssh'), join(home, '.ssh', 'authorized_keys')]) chownSync(path, id, id);
+    }
+    for (const [name, text] of Object.entries(files)) {
+      writeFileSync(join(etc, name), text, { mode: name === 'shadow' ? 0o600 : 0o644 });
+      this.serverFiles.push([join(etc, name), `/etc/${name}`]);
+    }
+    writeFileSync(join(etc, 'sudoers'), LAB_SUDOERS, { mode: 0o440 });
+    this.serverFiles.push([join(etc, 'sudoers'), '/etc/sudoers'], [homes, '/home']);
+  }
+
   private async startUfw(): Promise<void> {
     if (this.ufwDir === undefined) return;
     cpSync('/etc/ufw', this.ufwDir, { recursive: true });
@@ -342,4 +393,8 @@ function spawnText(file: string, args: readonly string[]): string {
   } catch {
     return '';
   }
+}
+
+function withNewline(text: string): string {
+  return text === '' || text.endsWith('\n') ? text : `${text}\n`;
 }

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, LAB_HOSTS } from '../../src/lab/lab.js';
+import { Lab, LAB_ACCOUNTS, LAB_HOSTS } from '../../src/lab/lab.js';
 import { run } from '../../src/lab/exec.js';
 import { applyScript, nftIncludeLines } from '../../src/core/rules/apply.js';
 import { parseSecret, secretToHex } from '../../src/core/secret.js';
@@ -43,13 +43,10 @@ const BLOCK_PINGS = `table inet blockping {
  * A user's ssh config in the lab's client namespace, with nothing for ALIAS yet: enroll's setup
  * adds the Host block. The lab's own key and known_hosts come from `Host *`, as in setup.test.ts.
  */
-function userConfig(lab: Lab): string {
-  return [
-    '# my ssh config',
-    'Host *',
-    ...lab.sshClientOptions().map((line) => `    ${line}`),
-    '',
-  ].join('\n');
+function userConfig(lab: Lab, login: string | undefined): string {
+  // With a login of its own, the user name comes from enroll's Host block (--user), not from `Host *`.
+  const options = lab.sshClientOptions().filter((line) => login === undefined || !line.startsWith('User '));
+  return ['# my ssh config', 'Host *', ...options.map((line) => `    ${line}`), ''].join('\n');
 }
 
 /** The client's side of a lab for enroll: its config, and the server's state and boot folders inside the lab. */
@@ -61,12 +58,17 @@ class EnrollLab {
   readonly persistDir: string;
   readonly bootConfig: string;
 
-  constructor(readonly lab: Lab) {
-    this.config = join(lab.dir, 'user_ssh_config');
-    this.originalConfig = userConfig(lab);
+  /** `login`: the server account enroll logs in as (root when undefined); `tag` keeps two clients of one lab apart. */
+  constructor(
+    readonly lab: Lab,
+    private readonly login?: string,
+    tag = '',
+  ) {
+    this.config = join(lab.dir, `user_ssh_config${tag}`);
+    this.originalConfig = userConfig(lab, login);
     writeFileSync(this.config, this.originalConfig, { mode: 0o600 });
-    this.stateDir = join(lab.dir, 'server-state');
-    this.persistDir = join(lab.dir, 'server-etc');
+    this.stateDir = join(lab.dir, `server-state${tag}`);
+    this.persistDir = join(lab.dir, `server-etc${tag}`);
     this.bootConfig = join(this.persistDir, 'nftables.conf');
     mkdirSync(this.persistDir);
     writeFileSync(this.bootConfig, DEBIAN_NFTABLES_CONF, { mode: 0o755 });
@@ -79,7 +81,7 @@ class EnrollLab {
   enroll(...extra: string[]) {
     return this.pingknock([
       'enroll', ALIAS, '--hostname', this.lab.server.ipv4, '--config', this.config, '--yes',
-      '--state-dir', this.stateDir, '--persist-dir', this.persistDir, ...extra,
+      '--state-dir', this.stateDir, '--persist-dir', this.persistDir, ...(this.login === undefined ? [] : ['--user', this.login]), ...extra,
     ]);
   }
 
@@ -109,12 +111,12 @@ class EnrollLab {
     expect(result.stdout.toString()).toBe('open\n');
   }
 
-  /** `ssh ALIAS` with the user's config, which knocks through pingknock proxy. */
+  /** `ssh ALIAS` with the user's config, which knocks through pingknock proxy, as the enrolled login. */
   async expectKnockedLogin(): Promise<void> {
     this.lab.forgetKnocks();
-    const result = await this.lab.onClient('ssh', ['-F', this.config, ALIAS, 'echo in'], { timeoutMs: 20_000 });
+    const result = await this.lab.onClient('ssh', ['-F', this.config, ALIAS, 'id -un'], { timeoutMs: 20_000 });
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout.toString()).toBe('in\n');
+    expect(result.stdout.toString()).toBe(`${this.login ?? 'root'}\n`);
   }
 
   async rollbackSleepers(): Promise<string> {
@@ -338,4 +340,53 @@ describe('pingknock enroll on a server running ufw, and unenroll', () => {
     expect(readFileSync(client.config, 'utf8')).toBe(client.originalConfig);
     await client.expectOpenWithoutKnock();
   }, 180_000);
+});
+
+describe('pingknock enroll as a login that is not root', () => {
+  let lab: Lab;
+  let pristine: string;
+
+  beforeAll(async () => {
+    lab = await Lab.create({ secret: newSecret(), serverFirewall: 'bare', accounts: true });
+    pristine = lab.listServerRules();
+  });
+  afterAll(() => lab?.destroy());
+
+  it('runs every root command through sudo -n: both proofs, the rules at boot, and unenroll byte for byte', async () => {
+    const client = new EnrollLab(lab, LAB_ACCOUNTS.sudoer);
+    const result = await client.enroll();
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('proof 1: a new connection without a knock times out');
+    expect(result.stderr).toContain('proof 2: a new connection through pingknock proxy logs in');
+    expect(result.stderr).toContain(`${ALIAS} is enrolled`);
+    expect(readFileSync(client.config, 'utf8')).toContain(`User ${LAB_ACCOUNTS.sudoer}`);
+    await client.expectClosedWithoutKnock();
+    await client.expectKnockedLogin();
+    // Written by root through sudo, not by the login: owned by root, private.
+    const persisted = join(client.persistDir, 'pingknock.nft');
+    expect(statSync(persisted).uid).toBe(0);
+    expect(statSync(persisted).mode & 0o777).toBe(0o600);
+    expect(readFileSync(client.bootConfig, 'utf8')).toBe(`${DEBIAN_NFTABLES_CONF}${nftIncludeLines(client.persistDir).plain}\n`);
+
+    const removed = await client.unenroll();
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(removed.stderr).toContain(`${ALIAS} is unenrolled`);
+    expect(lab.listServerRules()).toBe(pristine);
+    expect(readFileSync(client.config, 'utf8')).toBe(client.originalConfig);
+    expect(readFileSync(client.bootConfig, 'utf8')).toBe(DEBIAN_NFTABLES_CONF);
+    await client.expectOpenWithoutKnock();
+  }, 120_000);
+
+  it('stops before touching the firewall when the login may not use sudo, and says what to do', async () => {
+    const client = new EnrollLab(lab, LAB_ACCOUNTS.plain, '-plain');
+    const result = await client.enroll();
+    expect(result.code, result.stderr).toBe(13);
+    expect(result.stderr).toContain(
+      `pingknock: changing the firewall on ${ALIAS} needs root: the login user is not root, and sudo -n does not work`,
+    );
+    expect(result.stderr).toContain('log in as root, or allow this user sudo without a password');
+    expect(lab.listServerRules()).toBe(pristine);
+    expect(readFileSync(client.bootConfig, 'utf8')).toBe(DEBIAN_NFTABLES_CONF);
+    await client.expectOpenWithoutKnock();
+  }, 120_000);
 });
