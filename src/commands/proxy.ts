@@ -20,4 +20,6 @@ type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;
 
 export async function handler(argv: Args): Promise<void> {
   await runProxy(argv);
+  // As in proxy-main.ts: both directions are done and flushed, so Node's teardown is only delay.
+  process.exit();
 }
