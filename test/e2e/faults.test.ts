@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
 import { run } from '../../src/lab/exec.js';
 import { LAB_HOSTS, type Lab } from '../../src/lab/lab.js';
-import { BIN } from '../support/cli.js';
+import { BIN, ROOT } from '../support/cli.js';
 import { newSecret, protectedLab } from './fixture.js';
 
 /**
@@ -336,10 +336,15 @@ describe('over loopback, against servers of the test', () => {
     if (home !== undefined) rmSync(home, { recursive: true, force: true });
   });
 
-  const proxy = (port: number, ...options: string[]): Started =>
-    start(process.execPath, [BIN, 'proxy', '--secret-file', secretFile, ...options, '127.0.0.1', String(port)], env);
+  const proxy = (port: number, ...options: string[]): Started => proxyFrom(BIN, port, ...options);
+  const proxyFrom = (entry: string, port: number, ...options: string[]): Started =>
+    start(process.execPath, [entry, 'proxy', '--secret-file', secretFile, ...options, '127.0.0.1', String(port)], env);
 
-  it('client EOF first: the server reads to EOF, then answers; every byte arrives both ways', async () => {
+  // The launcher starts the proxy without yargs; dist/cli.js, the full command line, has its own handler.
+  it.each([
+    ['the launcher', BIN],
+    ['the full command line', join(ROOT, 'dist', 'cli.js')],
+  ])('client EOF first, started by %s: the server reads to EOF, then answers; every byte arrives both ways', async (_, entry) => {
     const upstream = randomBytes(3 * 1024 * 1024 + 5);
     const downstream = randomBytes(5 * 1024 * 1024 + 11);
     let received: Promise<{ sha256: string; bytes: number }> | undefined;
@@ -349,7 +354,7 @@ describe('over loopback, against servers of the test', () => {
       void received.then(() => socket.end(downstream));
     });
     try {
-      const run = proxy(server.port);
+      const run = proxyFrom(entry, server.port);
       // A failed write shows as the proxy's exit and stderr, asserted below.
       await writeAll(run.child.stdin, upstream).catch(() => undefined);
       const result = await run.done;
