@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findCommand } from '../../src/lab/exec.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'pingknock');
@@ -17,13 +18,34 @@ export interface CliOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly input?: string;
   readonly cwd?: string;
+  /**
+   * Run in network and mount namespaces of its own, where the resolver asks 127.0.0.1 and only
+   * loopback exists: a name that is not in /etc/hosts fails at once, and no query leaves the machine.
+   */
+  readonly offline?: boolean;
+}
+
+/** Loopback up, the given resolv.conf over the system's, then the command. */
+const OFFLINE_THEN_EXEC = '"$1" link set lo up && "$2" --bind "$3" /etc/resolv.conf && shift 3 && exec "$@"';
+
+function offlineCommand(home: string, command: readonly string[]): string[] {
+  const tools = ['unshare', 'ip', 'mount'].map((name) => {
+    const path = findCommand(name);
+    if (path === undefined) throw new Error(`an offline CLI run needs ${name}`);
+    return path;
+  });
+  const resolvConf = join(home, 'offline-resolv.conf');
+  writeFileSync(resolvConf, 'nameserver 127.0.0.1\n');
+  const [unshare, ip, mount] = tools as [string, string, string];
+  return [unshare, '--user', '--map-root-user', '--net', '--mount', '/bin/sh', '-c', OFFLINE_THEN_EXEC, 'sh', ip, mount, resolvConf, ...command];
 }
 
 /** The real CLI, as a user runs it: HOME given, no PINGKNOCK_SECRET from the test's own environment, no terminal. */
 export function pingknock(args: readonly string[], options: CliOptions): CliRun {
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: options.home, ...options.env };
   if (options.env?.PINGKNOCK_SECRET === undefined) delete env.PINGKNOCK_SECRET;
-  const result = spawnSync(process.execPath, [BIN, ...args], {
+  const [file, ...argv] = options.offline === true ? offlineCommand(options.home, [process.execPath, BIN, ...args]) : [process.execPath, BIN, ...args];
+  const result = spawnSync(file as string, argv, {
     cwd: options.cwd ?? options.home,
     env,
     input: options.input ?? '',

@@ -32,6 +32,8 @@ interface Row {
   readonly secretFile?: SecretFileSetup;
   /** Extra environment; PINGKNOCK_SECRET is unset unless given here. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Looks a name up: run offline (CliOptions.offline), so the query stays on this machine. */
+  readonly offline?: true;
   /** `fake-ping`: a recording `ping` first on PATH (the default). `no-ping`: PATH holds only `node`. */
   readonly path?: 'fake-ping' | 'no-ping';
   readonly exit: number;
@@ -58,8 +60,8 @@ const ROWS: readonly Row[] = [
   { name: 'host with backquotes', argv: (c) => ['proxy', '--secret-file', c.secretFile, `\`touch ${join(c.home, 'pwned')}\``, '22'], exit: ExitCode.usage, stderr: /not a valid host name/ },
   { name: 'host with a pipe and &&', argv: proxy('a|b&&c', '22'), exit: ExitCode.usage, stderr: /not a valid host name/ },
   { name: 'host with a newline', argv: proxy('good.example\n-oProxyCommand=x', '22'), exit: ExitCode.usage, stderr: /not a valid host name/ },
-  { name: 'unresolvable name', argv: proxy('no-such-host.invalid', '22'), exit: ExitCode.resolve, stderr: /cannot resolve host "no-such-host\.invalid"/ },
-  { name: 'knock an unresolvable name', argv: knock('no-such-host.invalid'), exit: ExitCode.resolve, stderr: /cannot resolve host "no-such-host\.invalid"/ },
+  { name: 'unresolvable name', argv: proxy('no-such-host.invalid', '22'), offline: true, exit: ExitCode.resolve, stderr: /cannot resolve host "no-such-host\.invalid"/ },
+  { name: 'knock an unresolvable name', argv: knock('no-such-host.invalid'), offline: true, exit: ExitCode.resolve, stderr: /cannot resolve host "no-such-host\.invalid"/ },
   // Ports: numbers from 1 to 65535 only.
   { name: 'port 0', argv: proxy('127.0.0.1', '0'), exit: ExitCode.usage, stderr: /port 0 is out of range 1-65535/ },
   { name: 'port 70000', argv: proxy('127.0.0.1', '70000'), exit: ExitCode.usage, stderr: /port 70000 is out of range 1-65535/ },
@@ -165,7 +167,7 @@ describe('bad input: a message, an exit code, nothing on stdout, no ping', () =>
     prepareSecretFile(context.secretFile, row.secretFile ?? secretFile(`${GOOD}\n`));
     const path = row.path === 'no-ping' ? noPingBin : `${fakeBin}:${process.env.PATH ?? '/usr/bin:/bin'}`;
     // No terminal anywhere: no spinner may write to stderr.
-    const result = pingknock(row.argv(context), { home, env: { PATH: path, TERM: undefined, ...row.env } });
+    const result = pingknock(row.argv(context), { home, env: { PATH: path, TERM: undefined, ...row.env }, offline: row.offline === true });
 
     expect({ exit: result.status, stdout: result.stdout }).toEqual({ exit: row.exit, stdout: '' });
     // One line, ours, no stack trace.
