@@ -90,8 +90,11 @@ export class Lab {
   private readonly ufwDir: string | undefined;
   /** The server's home for the login user: sessions must not run the host user's dotfiles. */
   private readonly serverHome: string;
-  /** Files bound over the server's view of the host's (`from`, `to`), for the options that need them. */
-  private readonly serverFiles: [string, string][] = [];
+  /**
+   * What the server sees instead of the host's files (`from`, `to`): its own home for the login
+   * user, and what the options add (ufw's /etc/ufw, the accounts' files).
+   */
+  private readonly serverBinds: [string, string][];
   private sshd: ChildProcess | undefined;
   private sshdLog = '';
   private destroyed = false;
@@ -109,6 +112,7 @@ export class Lab {
     this.env = { ...process.env, HOME: this.home, PATH: `${PROJECT_BIN}:${process.env.PATH ?? '/usr/bin:/bin'}` };
     this.ufwDir = options.ufw === true ? join(this.dir, 'etc-ufw') : undefined;
     this.serverHome = join(this.dir, 'server-home');
+    this.serverBinds = [[this.serverHome, userInfo().homedir], ...(this.ufwDir === undefined ? [] : [[this.ufwDir, '/etc/ufw'] as [string, string]])];
     process.on('exit', this.destroyAtExit);
   }
 
@@ -185,13 +189,12 @@ export class Lab {
 
   /**
    * `ip` arguments that run a program in the server namespace, in a mount namespace of its own
-   * where the login user's home is the lab's server home and, with ufw, /etc/ufw is the lab's copy.
-   * The host's files stay untouched, and the host user's shell start-up files (a pyenv rehash
+   * where serverBinds stand in for the host's files (the login user's home, /etc/ufw with ufw, the
+   * accounts' files). The host's files stay untouched, and the host user's shell start-up files (a pyenv rehash
    * taking a lock, say) never run in, or slow down, the server's sessions.
    */
   private serverCommand(file: string, args: readonly string[]): string[] {
-    const binds = [[this.serverHome, userInfo().homedir], ...(this.ufwDir === undefined ? [] : [[this.ufwDir, '/etc/ufw']]), ...this.serverFiles];
-    return ['netns', 'exec', this.server.netns, 'unshare', '-m', 'sh', '-c', BIND_THEN_EXEC, 'sh', ...binds.flat(), '--', file, ...args];
+    return ['netns', 'exec', this.server.netns, 'unshare', '-m', 'sh', '-c', BIND_THEN_EXEC, 'sh', ...this.serverBinds.flat(), '--', file, ...args];
   }
 
   /** ssh from the client with the lab's config; `host` is one of LAB_HOSTS or an address. */
@@ -317,7 +320,6 @@ export class Lab {
     chmodSync(this.sshConfig, 0o600);
   }
 
-  /** ufw in the server: a private copy of /etc/ufw (the host's stays untouched), enabled, deny incoming. */
   /**
    * LAB_ACCOUNTS in the server's view only: copies of /etc/passwd, group and shadow with the
    * accounts added, homes under /home, and an /etc/sudoers of the lab's own, bound over the host's.
@@ -344,12 +346,13 @@ export class Lab {
     }
     for (const [name, text] of Object.entries(files)) {
       writeFileSync(join(etc, name), text, { mode: name === 'shadow' ? 0o600 : 0o644 });
-      this.serverFiles.push([join(etc, name), `/etc/${name}`]);
+      this.serverBinds.push([join(etc, name), `/etc/${name}`]);
     }
     writeFileSync(join(etc, 'sudoers'), LAB_SUDOERS, { mode: 0o440 });
-    this.serverFiles.push([join(etc, 'sudoers'), '/etc/sudoers'], [homes, '/home']);
+    this.serverBinds.push([join(etc, 'sudoers'), '/etc/sudoers'], [homes, '/home']);
   }
 
+  /** ufw in the server: a private copy of /etc/ufw (the host's stays untouched), enabled, deny incoming. */
   private async startUfw(): Promise<void> {
     if (this.ufwDir === undefined) return;
     cpSync('/etc/ufw', this.ufwDir, { recursive: true });
