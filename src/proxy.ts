@@ -2,7 +2,8 @@ import { ExitCode, PingknockError } from './core/errors.js';
 import { parsePort } from './core/target.js';
 import { knock } from './knock.js';
 import { createProgress } from './edge/progress.js';
-import { connectTcp, openStdout, Pump, readStdin, relay } from './edge/tcp.js';
+import { connectTcp, Pump, relay } from './edge/tcp.js';
+import { claimStdio } from './edge/stdio.js';
 import { secondsOption } from './commands/options.js';
 
 export interface ProxyRequest {
@@ -25,7 +26,7 @@ export async function runProxy(request: ProxyRequest): Promise<void> {
   const connectTimeoutMs = secondsOption('connect-timeout', request.connectTimeout);
   // Read ssh's bytes from the start (they are held until the socket is up), so that ssh's death
   // is seen even while knocking: its end of the pipe closes.
-  const upstream = readStdin();
+  const { input: upstream, output } = claimStdio();
   exitWhenOrphaned(() => upstream.ended);
   const progress = await createProgress({ stderr: process.stderr, env: process.env, verbose: request.verbose });
   const downstream = new Pump();
@@ -47,7 +48,7 @@ export async function runProxy(request: ProxyRequest): Promise<void> {
     // Cleared before the first byte flows: nothing may share the terminal with ssh's prompts.
     progress.stop();
   }
-  await relay(upstream, socket, downstream, openStdout());
+  await relay(upstream, socket, downstream, output);
 }
 
 /** How often to check that ssh is still there; its death must end us (and ping) within 2 s. */

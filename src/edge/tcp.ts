@@ -1,5 +1,4 @@
-import { createWriteStream, fstatSync } from 'node:fs';
-import { createConnection, Socket, type SocketConstructorOpts } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { PingknockError } from '../core/errors.js';
 import { formatSeconds } from './ping.js';
@@ -162,35 +161,4 @@ export function relay(upstream: Pump, socket: Socket, downstream: Pump, output: 
     upstream.into(socket);
     downstream.into(output);
   });
-}
-
-/**
- * stdin as the ssh byte stream, read by a pump. ssh gives a pipe (or a socket): a net.Socket of
- * our own reads it into the pump's buffer. A file or a terminal is read through process.stdin.
- */
-export function readStdin(): Pump {
-  const pump = new Pump();
-  const stats = fstatSync(0);
-  if (stats.isFIFO() || stats.isSocket()) {
-    // Node's Socket constructor takes `onread` (net.connect passes it through), its types do not.
-    const options = { fd: 0, readable: true, writable: false, allowHalfOpen: true, onread: pump.onread } as SocketConstructorOpts;
-    pump.readFrom(new Socket(options), 'onread');
-  } else {
-    pump.readFrom(process.stdin, 'data');
-  }
-  return pump;
-}
-
-/**
- * stdout as the ssh byte stream, on a handle of our own that can really close fd 1, so ssh sees
- * the server's EOF while its own data still flows the other way. ssh gives a pipe (or a socket):
- * a net.Socket on it waits out a slow reader in the event loop (fd 1 is non-blocking once
- * anything touches process.stdout, and an fs stream gives up on EAGAIN). A file gets an fs
- * stream; a terminal keeps process.stdout.
- */
-export function openStdout(): Writable {
-  const stats = fstatSync(1);
-  if (stats.isFIFO() || stats.isSocket()) return new Socket({ fd: 1, readable: false, writable: true });
-  if (stats.isFile()) return createWriteStream('', { fd: 1 });
-  return process.stdout;
 }
