@@ -6,6 +6,7 @@ import { PingknockError } from '../core/errors.js';
 import { SECRET_RANDOM_BYTES, secretFromRandomBytes } from '../core/secret.js';
 import { buildRuleModel, DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
 import { renderNftables } from '../core/rules/nftables.js';
+import { proxyCommandFor } from '../core/ssh-config-edit.js';
 import { formatSeconds } from '../edge/ping.js';
 import { Lab, LAB_HOSTS } from '../lab/lab.js';
 
@@ -36,7 +37,7 @@ export async function handler(argv: Args): Promise<void> {
     lab.loadServerRules(renderNftables(buildRuleModel({ secret, port: lab.port, windowSeconds: DEFAULT_WINDOW_SECONDS })));
     say(`  server ${lab.server.netns}: ${lab.server.ipv4}, real sshd on port ${lab.port}, rules from \`pingknock rules\` loaded with nft`);
     say(`  client ${lab.client.netns}: ${lab.client.ipv4}, secret in ~/.ssh/pingknock/${LAB_HOSTS.knocked}, ssh config:`);
-    say(`      Host ${LAB_HOSTS.knocked}\n        HostName ${lab.server.ipv4}\n        ProxyCommand pingknock proxy --name %n %h %p`);
+    say(`      Host ${LAB_HOSTS.knocked}\n        HostName ${lab.server.ipv4}\n        ProxyCommand ${proxyCommandFor(LAB_HOSTS.knocked)}`);
 
     say('[1/3] ssh without a knock (ConnectTimeout 3)');
     const refused = await lab.ssh([LAB_HOSTS.direct, 'true'], { timeoutMs: 15_000 });

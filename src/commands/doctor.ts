@@ -65,7 +65,7 @@ class Checklist {
 }
 
 export async function handler(argv: Args): Promise<void> {
-  const { effectiveMismatches, effectiveSshConfig, parseAlias } = await loadSshConfigModules();
+  const { effectiveMismatches, effectiveSshConfig, parseAlias, pingknockProxyForm } = await loadSshConfigModules();
   const alias = argv.alias === undefined ? undefined : parseAlias(argv.alias);
   const deadlineMs = secondsOption('deadline', argv.deadline);
   const connectTimeoutMs = secondsOption('connect-timeout', argv.connectTimeout);
@@ -113,11 +113,13 @@ export async function handler(argv: Args): Promise<void> {
   if (answer.kind === 'ok') {
     host = answer.config.get('hostname') ?? alias;
     port = Number(answer.config.get('port') ?? 22);
-    const mismatches = effectiveMismatches(answer.config);
+    const mismatches = effectiveMismatches(answer.config, alias);
+    const setup = `pingknock setup ${alias}${argv.config === undefined ? '' : ` --config ${argv.config}`}`;
     if (mismatches.length === 0) {
-      checks.ok('ssh config', `${sshCommand} goes to ${host} port ${port} through ProxyCommand ${answer.config.get('proxycommand') ?? ''}`);
+      const proxy = answer.config.get('proxycommand') ?? '';
+      const legacy = pingknockProxyForm(proxy, alias) === 'legacy' ? `; only OpenSSH expands its %n, so Fabric and paramiko cannot use it: ${setup} writes the alias instead` : '';
+      checks.ok('ssh config', `${sshCommand} goes to ${host} port ${port} through ProxyCommand ${proxy}${legacy}`);
     } else {
-      const setup = `pingknock setup ${alias}${argv.config === undefined ? '' : ` --config ${argv.config}`}`;
       checks.fail('ssh config', `${sshCommand} uses ${mismatches.join(' and ')}, so it does not knock; run: ${setup}`, 'usage');
     }
   } else {

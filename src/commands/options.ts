@@ -18,7 +18,7 @@ export const SECRET_OPTIONS = {
   'secret-file': { type: 'string', describe: 'file holding the secret (- reads standard input)', requiresArg: true },
   name: {
     type: 'string',
-    describe: 'ssh host name (%n) whose secret is ~/.ssh/pingknock/NAME; defaults to the host',
+    describe: 'ssh host alias whose secret is ~/.ssh/pingknock/NAME; defaults to the host',
     requiresArg: true,
   },
 } as const satisfies Record<string, OptionSpec>;

@@ -12,8 +12,8 @@ export function builder(yargs: Argv) {
     .positional('host', { type: 'string', demandOption: true, describe: 'host name or address (ssh: %h)' })
     .positional('port', { type: 'string', demandOption: true, describe: 'TCP port (ssh: %p)' })
     .options(PROXY_OPTIONS)
-    .example('ProxyCommand pingknock proxy --name %n %h %p', 'in ~/.ssh/config, for the hosts behind the knock')
-    .example("ssh -o ProxyCommand='pingknock proxy --name %n %h %p' myserver", 'once, without editing the config');
+    .example('ProxyCommand pingknock proxy --name myserver %h %p', 'in ~/.ssh/config, in the block for Host myserver')
+    .example("ssh -o ProxyCommand='pingknock proxy --name myserver %h %p' myserver", 'once, without editing the config');
 }
 
 type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;

@@ -207,7 +207,7 @@ async function checkWithSsh(alias: string, request: SshConfigEditRequest, plan: 
   if (now.kind === 'failed') {
     throw new PingknockError('io', `ssh cannot read ${configPath} as it is: ${now.message}; fix that first`);
   }
-  const other = changed ? effectiveMismatches(now.config).filter((mismatch) => mismatch.startsWith('Proxy')) : [];
+  const other = changed ? effectiveMismatches(now.config, alias).filter((mismatch) => mismatch.startsWith('Proxy')) : [];
   if (other.length > 0 && !request.force) {
     throw new PingknockError(
       'usage',
@@ -218,7 +218,7 @@ async function checkWithSsh(alias: string, request: SshConfigEditRequest, plan: 
   if (result.kind !== 'ok') {
     throw new PingknockError('io', `ssh cannot read ${configPath} after the edit, so nothing was written: ${result.kind === 'failed' ? result.message : result.reason}`);
   }
-  const mismatches = effectiveMismatches(result.config, request);
+  const mismatches = effectiveMismatches(result.config, alias, request);
   if (mismatches.length > 0) {
     throw new PingknockError(
       'usage',

@@ -10,8 +10,13 @@ import { parseHost, parsePort, printable } from './target.js';
  * block are commented out (their text kept after the `#`).
  */
 
-export const PROXY_COMMAND = 'pingknock proxy --name %n %h %p';
-const PROXY_TOKENS = PROXY_COMMAND.split(' ');
+/**
+ * The ProxyCommand setup writes names the alias itself: only OpenSSH expands `%n`, and paramiko
+ * (so Fabric, and Ansible's paramiko connection) passes it on literally.
+ */
+export function proxyCommandFor(alias: string): string {
+  return `pingknock proxy --name ${alias} %h %p`;
+}
 /** Put in front of a line that `--force` disables, so the user still sees what was there. */
 export const REPLACED_MARK = '# replaced by pingknock setup: ';
 const DEFAULT_INDENT = '    ';
@@ -125,6 +130,11 @@ interface Want {
   readonly group: Group;
   readonly line: string;
   readonly satisfiedBy: (directive: Directive) => boolean;
+  /**
+   * A line of an earlier pingknock that still works with OpenSSH: setup replaces it in the host's
+   * own block without --force, and leaves it alone in blocks other hosts use.
+   */
+  readonly outdated?: (directive: Directive) => boolean;
 }
 
 /** A request as the command line gives it: the port may still be text. */
@@ -173,6 +183,8 @@ export function editSshConfig(original: string, unchecked: SshConfigEditRequest)
   const toAdd: string[] = [];
   // Lines of the host's own block that differ from what is asked: commented out with --force.
   const toComment: Directive[] = [];
+  // Those of them that are the user's own lines, not an earlier pingknock's: only --force replaces them.
+  const usersOwn: Directive[] = [];
   const shadows: Directive[] = [];
   const overridden: Directive[] = [];
   for (const want of wants) {
@@ -183,11 +195,12 @@ export function editSshConfig(original: string, unchecked: SshConfigEditRequest)
       continue;
     }
     if (target === undefined || first.section !== target) {
+      const serves = want.satisfiedBy(first.directive) || want.outdated?.(first.directive) === true;
       if (first.directive.line < insertionLine) {
-        if (!want.satisfiedBy(first.directive)) shadows.push(first.directive);
+        if (!serves) shadows.push(first.directive);
         continue;
       }
-      if (want.satisfiedBy(first.directive)) continue;
+      if (serves) continue;
       // A later block's value applies to the alias today; the added line takes its place for it.
       if (want.group === 'proxy') overridden.push(first.directive);
       toAdd.push(want.line);
@@ -195,7 +208,9 @@ export function editSshConfig(original: string, unchecked: SshConfigEditRequest)
     }
     if (want.satisfiedBy(first.directive)) continue;
     const inBlock = target.directives.filter((directive) => GROUP_OF[directive.keyword] === want.group);
-    toComment.push(...inBlock.filter((directive) => !want.satisfiedBy(directive)));
+    const replaced = inBlock.filter((directive) => !want.satisfiedBy(directive));
+    toComment.push(...replaced);
+    usersOwn.push(...replaced.filter((directive) => want.outdated?.(directive) !== true));
     if (!inBlock.some((directive) => want.satisfiedBy(directive))) toAdd.push(want.line);
   }
 
@@ -210,7 +225,7 @@ export function editSshConfig(original: string, unchecked: SshConfigEditRequest)
       lines,
     };
   }
-  const blocking = [...toComment, ...overridden].sort((a, b) => a.line - b.line);
+  const blocking = [...usersOwn, ...overridden].sort((a, b) => a.line - b.line);
   if (blocking.length > 0 && !request.force) {
     const lines = blocking.map((directive) => lineText(directive.line));
     return {
@@ -252,19 +267,18 @@ export function editSshConfig(original: string, unchecked: SshConfigEditRequest)
   };
 }
 
-/** Is this directive pingknock's own ProxyCommand (the program given by any path)? */
-export function isPingknockProxyCommand(value: string): boolean {
+/**
+ * Which of pingknock's ProxyCommands a value is (the program given by any path): `current` names
+ * the alias, `legacy` is the `--name %n` that earlier setups wrote, which works with OpenSSH only.
+ */
+export function pingknockProxyForm(value: string, alias: string): 'current' | 'legacy' | undefined {
   // ssh keeps the rest of the line, an inline `# comment` too; the shell that runs it ignores it.
   const words = value.trim().split(/\s+/);
   const comment = words.findIndex((word) => word.startsWith('#'));
-  const tokens = comment === -1 ? words : words.slice(0, comment);
-  const [program, ...rest] = tokens;
-  return (
-    program !== undefined &&
-    (program === 'pingknock' || program.endsWith('/pingknock')) &&
-    rest.length === PROXY_TOKENS.length - 1 &&
-    rest.every((token, index) => token === PROXY_TOKENS[index + 1])
-  );
+  const [program, ...rest] = comment === -1 ? words : words.slice(0, comment);
+  if (program === undefined || !(program === 'pingknock' || program.endsWith('/pingknock'))) return undefined;
+  const matches = (name: string): boolean => rest.join(' ') === `proxy --name ${name} %h %p`;
+  return matches(alias) ? 'current' : matches('%n') ? 'legacy' : undefined;
 }
 
 /** ssh's Host matching: any positive pattern matches and no negated one does; case-sensitive. */
@@ -303,8 +317,9 @@ function wantsFor(request: SshConfigEditRequest): Want[] {
   }
   wants.push({
     group: 'proxy',
-    line: `ProxyCommand ${PROXY_COMMAND}`,
-    satisfiedBy: (d) => d.keyword === 'proxycommand' && isPingknockProxyCommand(d.values.join(' ')),
+    line: `ProxyCommand ${proxyCommandFor(request.alias)}`,
+    satisfiedBy: (d) => d.keyword === 'proxycommand' && pingknockProxyForm(d.values.join(' '), request.alias) === 'current',
+    outdated: (d) => d.keyword === 'proxycommand' && pingknockProxyForm(d.values.join(' '), request.alias) === 'legacy',
   });
   return wants;
 }
@@ -531,14 +546,14 @@ export interface EffectiveWish {
  * What in ssh's effective options for the alias (`ssh -G`, option names in lower case) differs
  * from pingknock's ProxyCommand and the requested values; empty when all is as asked.
  */
-export function effectiveMismatches(effective: ReadonlyMap<string, string>, wish: EffectiveWish = {}): string[] {
+export function effectiveMismatches(effective: ReadonlyMap<string, string>, alias: string, wish: EffectiveWish = {}): string[] {
   const mismatches: string[] = [];
   const jump = effective.get('proxyjump');
   const proxy = effective.get('proxycommand');
   if (jump !== undefined && jump !== 'none') mismatches.push(`ProxyJump ${jump}`);
   if (proxy === undefined) {
     if (jump === undefined || jump === 'none') mismatches.push('no ProxyCommand');
-  } else if (!isPingknockProxyCommand(proxy)) {
+  } else if (pingknockProxyForm(proxy, alias) === undefined) {
     mismatches.push(`ProxyCommand ${proxy}`);
   }
   const hostName = effective.get('hostname');
@@ -606,7 +621,7 @@ export function removeSetupAddition(original: string, aliasInput: string, additi
     .map((section, index) => ({ section, end: model.sections[index + 1]?.headerLine ?? lines.length }))
     .filter(({ section }) => section.kind === 'host' && section.patterns.length === 1 && section.patterns[0] === alias);
   const pingknockLines = own.flatMap(({ section }) =>
-    section.directives.filter((directive) => directive.keyword === 'proxycommand' && isPingknockProxyCommand(directive.values.join(' '))).map((directive) => directive.line),
+    section.directives.filter((directive) => directive.keyword === 'proxycommand' && pingknockProxyForm(directive.values.join(' '), alias) !== undefined).map((directive) => directive.line),
   );
 
   if (addition === undefined) {

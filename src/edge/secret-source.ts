@@ -14,7 +14,7 @@ const READ_LIMIT = 4096;
 export interface SecretSource {
   /** `--secret-file`; `-` reads standard input. */
   readonly secretFile?: string | undefined;
-  /** `--name` (ssh's %n), else the host: picks `~/.ssh/pingknock/<name>`. */
+  /** `--name` (the ssh host alias), else the host: picks `~/.ssh/pingknock/<name>`. */
   readonly name?: string | undefined;
   readonly env: NodeJS.ProcessEnv;
   /** Standard input, asked for only when `-` names it; absent where it carries something else. */
@@ -27,6 +27,13 @@ export function secretDirectory(): string {
 
 /** Where the secret for an ssh host name lives. The name becomes a file name, so it is checked. */
 export function secretPathFor(name: string): string {
+  if (name === '%n') {
+    throw new PingknockError(
+      'usage',
+      'the name is a literal "%n": this client does not expand ssh\'s %n (paramiko, Fabric and Ansible\'s paramiko connection do not); ' +
+        'write the alias itself in the ProxyCommand: pingknock setup ALIAS does',
+    );
+  }
   if (!/^[A-Za-z0-9_@+:-][A-Za-z0-9._@+:-]*$/.test(name)) {
     throw new PingknockError('usage', `name "${printable(name)}" cannot name a secret file`);
   }

@@ -7,6 +7,7 @@ import { PingknockError } from '../core/errors.js';
 import type { Secret } from '../core/secret.js';
 import { NFT_SETS, NFT_TABLE } from '../core/rules/nftables.js';
 import { RECENT_LISTS } from '../core/rules/xtables.js';
+import { proxyCommandFor } from '../core/ssh-config-edit.js';
 import { findCommand, run, runChecked, type RunOptions, type RunResult } from './exec.js';
 
 /**
@@ -26,6 +27,11 @@ export interface LabOptions {
   readonly ufw?: boolean;
   /** Give the server the login accounts of LAB_ACCOUNTS besides root (needs sudo). */
   readonly accounts?: boolean;
+  /**
+   * sshd with its stock connection limits (MaxStartups 10:30:100, MaxSessions 10), as servers
+   * run it, instead of the lab's raised ones: for tests of what a dropped connection looks like.
+   */
+  readonly stockLimits?: boolean;
 }
 
 export interface Endpoint {
@@ -128,7 +134,7 @@ export class Lab {
     const lab = new Lab(options);
     try {
       lab.buildNetwork();
-      lab.writeFiles(options.secret);
+      lab.writeFiles(options.secret, options.stockLimits === true);
       if (options.accounts === true) lab.writeAccounts();
       if (options.serverFirewall === 'existing') lab.loadServerRules(EXISTING_FIREWALL);
       await lab.startUfw();
@@ -259,7 +265,7 @@ export class Lab {
     }
   }
 
-  private writeFiles(secret: Secret): void {
+  private writeFiles(secret: Secret, stockLimits: boolean): void {
     const sshDir = join(this.home, '.ssh');
     mkdirSync(join(sshDir, 'pingknock'), { recursive: true, mode: 0o700 });
     for (const alias of [LAB_HOSTS.knocked, LAB_HOSTS.knocked6]) {
@@ -286,25 +292,23 @@ export class Lab {
         'UsePAM no',
         'StrictModes no',
         'PidFile none',
-        'MaxStartups 100:30:200',
-        'MaxSessions 100',
+        ...(stockLimits ? [] : ['MaxStartups 100:30:200', 'MaxSessions 100']),
         'LogLevel INFO',
         'Subsystem sftp internal-sftp',
         '',
       ].join('\n'),
     );
     const common = this.sshClientOptions().map((line) => `  ${line}`);
-    const proxy = '  ProxyCommand pingknock proxy --name %n %h %p';
     writeFileSync(
       this.sshConfig,
       [
         `Host ${LAB_HOSTS.knocked}`,
         `  HostName ${this.server.ipv4}`,
-        proxy,
+        `  ProxyCommand ${proxyCommandFor(LAB_HOSTS.knocked)}`,
         ...common,
         `Host ${LAB_HOSTS.knocked6}`,
         `  HostName ${this.server.ipv6}`,
-        proxy,
+        `  ProxyCommand ${proxyCommandFor(LAB_HOSTS.knocked6)}`,
         ...common,
         `Host ${LAB_HOSTS.direct}`,
         `  HostName ${this.server.ipv4}`,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../src/lab/lab.js';
 import { parseSecret, secretToHex } from '../../src/core/secret.js';
-import { PROXY_COMMAND } from '../../src/core/ssh-config-edit.js';
+import { proxyCommandFor } from '../../src/core/ssh-config-edit.js';
 import { newSecret, nftRules, sha256File } from './fixture.js';
 
 const ALIAS = 'target';
@@ -46,7 +46,7 @@ describe('pingknock setup in a lab, then plain ssh, scp and rsync', () => {
 
   it('added only the Host block, before the catch-all defaults, and kept the mode', () => {
     // The comment right above `Host plain` belongs to it, so the new block goes above both.
-    expect(readFileSync(config, 'utf8')).toBe(`Host ${ALIAS}\n    HostName ${lab.server.ipv4}\n    ProxyCommand ${PROXY_COMMAND}\n\n${original}`);
+    expect(readFileSync(config, 'utf8')).toBe(`Host ${ALIAS}\n    HostName ${lab.server.ipv4}\n    ProxyCommand ${proxyCommandFor(ALIAS)}\n\n${original}`);
     expect(statSync(config).mode & 0o777).toBe(0o644);
     expect(readFileSync(`${config}.pingknock-backup`, 'utf8')).toBe(original);
   });

@@ -68,6 +68,9 @@ const ROWS: readonly Row[] = [
   { name: 'port ssh', argv: proxy('127.0.0.1', 'ssh'), exit: ExitCode.usage, stderr: /port "ssh" is not a number from 1 to 65535/ },
   // Options.
   { name: 'an unknown option', argv: proxy('--bogus', '127.0.0.1', '22'), exit: ExitCode.usage, stderr: /unknown (option|argument).*bogus/i },
+  // A client that does not expand ssh's %n (paramiko, Fabric) hands it over literally.
+  { name: 'literal %n as the name', argv: () => ['proxy', '--name', '%n', '192.0.2.1', '22'], exit: ExitCode.usage, stderr: /literal "%n": this client does not expand ssh's %n .*pingknock setup ALIAS/ },
+  { name: 'a name that cannot be a file name', argv: () => ['proxy', '--name', '../x', '192.0.2.1', '22'], exit: ExitCode.usage, stderr: /name "\.\.\/x" cannot name a secret file/ },
   // Secrets: missing, too open, malformed; never echoed.
   { name: 'missing secret file', argv: proxy('127.0.0.1', '22'), secretFile: { kind: 'missing' }, exit: ExitCode.secret, stderr: /no secret file .*secret\.key/ },
   { name: 'no secret at all', argv: () => ['proxy', '127.0.0.1', '22'], exit: ExitCode.secret, stderr: /no secret file .*\.ssh\/pingknock\/127\.0\.0\.1/ },

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
-import { PROXY_COMMAND } from '../../src/core/ssh-config-edit.js';
+import { proxyCommandFor } from '../../src/core/ssh-config-edit.js';
+
+const PROXY_COMMAND = proxyCommandFor('box');
 import { run } from '../../src/lab/exec.js';
 import { BIN, ROOT } from '../support/cli.js';
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   additionOf,
   editSshConfig,
-  PROXY_COMMAND,
+  proxyCommandFor,
   REPLACED_MARK,
   removeSetupAddition,
   type SshConfigEditRequest,
@@ -19,7 +19,7 @@ import { ROOT } from '../support/cli.js';
  * and on generated configs; what the user changed since is never taken out.
  */
 
-const PROXY_LINE = `ProxyCommand ${PROXY_COMMAND}`;
+const PROXY_LINE = `ProxyCommand ${proxyCommandFor('box')}`;
 
 /** setup's edit, then unenroll's removal with setup's own record of it. */
 function roundTrip(original: string, request: SshConfigEditRequest): { edited: string; restored: string } | undefined {

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
-import { PROXY_COMMAND, REPLACED_MARK } from '../../src/core/ssh-config-edit.js';
+import { proxyCommandFor, REPLACED_MARK } from '../../src/core/ssh-config-edit.js';
 import { BIN, pingknock, ROOT } from '../support/cli.js';
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'ssh-config');
-const PROXY_LINE = `ProxyCommand ${PROXY_COMMAND}`;
+const proxyLine = (alias: string): string => `ProxyCommand ${proxyCommandFor(alias)}`;
 const SECRET = 'Abcdefgh12345678';
 
 let dir: string;
@@ -57,7 +57,7 @@ describe('a host that already has another proxy', () => {
     expect(forced.status, forced.stderr).toBe(0);
     expect(forced.stderr).toContain('overrides line 7 for this host only (other hosts keep it): ProxyJump bastion');
     const text = readFileSync(config, 'utf8');
-    expect(text.startsWith(`Host prod-web\n    ${PROXY_LINE}\n\n${original.toString()}`)).toBe(true);
+    expect(text.startsWith(`Host prod-web\n    ${proxyLine('prod-web')}\n\n${original.toString()}`)).toBe(true);
     expect(readFileSync(`${config}.pingknock-backup`).equals(original)).toBe(true);
     expect(setup(['prod-web', '--yes', '--force']).stderr).toMatch(/nothing changed/);
     expect(readFileSync(config, 'utf8')).toBe(text);
@@ -74,7 +74,7 @@ describe('a host that already has another proxy', () => {
     expect(forced.stderr).toContain('replaced line 8 (now commented out): ProxyCommand ssh -W "%h:%p" gateway.example.org');
     const lines = readFileSync(config, 'utf8').split('\n');
     expect(lines[7]).toBe(`    ${REPLACED_MARK}ProxyCommand ssh -W "%h:%p" gateway.example.org`);
-    expect(lines[9]).toBe(`    ${PROXY_LINE}`);
+    expect(lines[9]).toBe(`    ${proxyLine('legacy')}`);
   });
 
   it('is refused when an earlier block wins for it, even with --force: pingknock does not edit lines other hosts use', () => {
@@ -118,7 +118,7 @@ describe('a host that already has another proxy', () => {
     const forced = setup(['m', '--yes', '--force']);
     expect(forced.status, forced.stderr).toBe(0);
     expect(forced.stderr).toContain('ssh m used ProxyJump jumper until now (ssh -G); pingknock\'s ProxyCommand takes its place');
-    expect(readFileSync(config, 'utf8')).toBe(`Host m\n    ${PROXY_LINE}\n\nMatch exec "true"\n    ProxyJump jumper\n`);
+    expect(readFileSync(config, 'utf8')).toBe(`Host m\n    ${proxyLine('m')}\n\nMatch exec "true"\n    ProxyJump jumper\n`);
   });
 });
 
@@ -216,7 +216,7 @@ describe('asking', () => {
     const result = setup(['box']);
     expect(result.status, result.stderr).toBe(0);
     expect(result.stderr).not.toContain('[Y/n]');
-    expect(readFileSync(config, 'utf8')).toContain(PROXY_LINE);
+    expect(readFileSync(config, 'utf8')).toContain(proxyLine('box'));
   });
 
   // script(1) runs the command with $SHELL; `exec` makes setup the terminal's only foreground
@@ -283,11 +283,11 @@ describe('asking', () => {
   it('writes them when the answer is yes, and --yes does not ask', () => {
     writeFileSync(config, '');
     expect(onTerminal('', 'y\n').status).toBe(0);
-    expect(readFileSync(config, 'utf8')).toContain(PROXY_LINE);
+    expect(readFileSync(config, 'utf8')).toContain(proxyLine('box'));
     writeFileSync(config, '');
     const unasked = onTerminal(' --yes', '');
     expect(unasked.status, unasked.output).toBe(0);
     expect(unasked.output).not.toContain('[Y/n]');
-    expect(readFileSync(config, 'utf8')).toContain(PROXY_LINE);
+    expect(readFileSync(config, 'utf8')).toContain(proxyLine('box'));
   });
 });

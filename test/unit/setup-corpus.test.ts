@@ -2,7 +2,7 @@ import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PROXY_COMMAND } from '../../src/core/ssh-config-edit.js';
+import { proxyCommandFor } from '../../src/core/ssh-config-edit.js';
 import { pingknock, ROOT } from '../support/cli.js';
 import { insertedLines, option, sshG } from '../support/config-diff.js';
 
@@ -14,7 +14,9 @@ import { insertedLines, option, sshG } from '../support/config-diff.js';
  */
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'ssh-config');
-const PROXY_LINE = `ProxyCommand ${PROXY_COMMAND}`;
+/** Stands for the alias's ProxyCommand line in `expected`. */
+const PROXY_LINE = 'ProxyCommand for the alias';
+const proxyLine = (alias: string): string => `ProxyCommand ${proxyCommandFor(alias)}`;
 const MODES = [0o600, 0o644, 0o640] as const;
 
 interface CorpusCase {
@@ -137,8 +139,9 @@ describe.each(CORPUS.map((entry, index) => ({ ...entry, mode: MODES[index % MODE
     const after = readFileSync(target);
     const originalText = original.toString('latin1');
     const afterText = after.toString('latin1');
-    const allowed = new Set(entry.expected);
-    expect(insertedLines(originalText, afterText, allowed), `only ${entry.expected.join(' / ')} inserted`).toEqual(entry.expected);
+    const expected = entry.expected.map((line) => (line === PROXY_LINE ? proxyLine(entry.alias) : line));
+    const allowed = new Set(expected);
+    expect(insertedLines(originalText, afterText, allowed), `only ${expected.join(' / ')} inserted`).toEqual(expected);
     if (originalText.includes('\r\n')) expect(afterText.replaceAll('\r\n', '')).not.toContain('\n');
     expect(statSync(target).mode & 0o777).toBe(entry.mode);
     if (target !== config) expect(lstatSync(config).isSymbolicLink()).toBe(true);
@@ -165,7 +168,7 @@ describe.each(CORPUS.map((entry, index) => ({ ...entry, mode: MODES[index % MODE
 
     const hosts = [entry.alias, ...literalHosts(originalText).filter((host) => host !== entry.alias), 'unrelated.example.net'];
     const [sshBefore, sshAfter] = await Promise.all([sshG(original, hosts), sshG(after, hosts)]);
-    expect(option(sshAfter.get(entry.alias), 'proxycommand')).toBe(PROXY_COMMAND);
+    expect(option(sshAfter.get(entry.alias), 'proxycommand')).toBe(proxyCommandFor(entry.alias));
     for (const host of hosts.slice(1)) expect(sshAfter.get(host), `ssh -G ${host}`).toBe(sshBefore.get(host));
   });
 });
@@ -180,7 +183,7 @@ describe('setup on a config that does not exist yet', () => {
     const first = pingknock(args, { home });
     expect(first.status, first.stderr).toBe(0);
     const created = readFileSync(config, 'utf8');
-    expect(created).toBe(`Host m1\n    ${PROXY_LINE}\n`);
+    expect(created).toBe(`Host m1\n    ${proxyLine('m1')}\n`);
     expect(statSync(config).mode & 0o777).toBe(0o600);
     expect(statSync(join(home, '.ssh')).mode & 0o777).toBe(0o700);
     expect(existsSync(`${config}.pingknock-backup`)).toBe(false);
@@ -193,7 +196,7 @@ describe('setup on a config that does not exist yet', () => {
     const home = mkdtempSync(join(scratch, 'default-'));
     const result = pingknock(['setup', 'd1', '--hostname', '192.0.2.1', '--yes'], { home });
     expect(result.status, result.stderr).toBe(0);
-    expect(readFileSync(join(home, '.ssh', 'config'), 'utf8')).toBe(`Host d1\n    HostName 192.0.2.1\n    ${PROXY_LINE}\n`);
+    expect(readFileSync(join(home, '.ssh', 'config'), 'utf8')).toBe(`Host d1\n    HostName 192.0.2.1\n    ${proxyLine('d1')}\n`);
     // The config is ssh's default, so the printed commands need no -F.
     expect(result.stdout).toContain("scp pingknock.nft d1: && ssh d1 'sudo nft -f pingknock.nft'");
   });

@@ -6,17 +6,19 @@ import {
   effectiveMismatches,
   globMatches,
   hostMatches,
-  isPingknockProxyCommand,
+  pingknockProxyForm,
   parseAlias,
   parseSshUser,
-  PROXY_COMMAND,
+  proxyCommandFor,
   REPLACED_MARK,
   type SshConfigEdit,
   type SshConfigEditRequest,
 } from '../../src/core/ssh-config-edit.js';
 import { onlyInserted, option, sshG } from '../support/config-diff.js';
 
-const PROXY_LINE = `ProxyCommand ${PROXY_COMMAND}`;
+const proxyLine = (alias: string): string => `ProxyCommand ${proxyCommandFor(alias)}`;
+const PROXY_LINE = proxyLine('box');
+const PROXY_COMMAND = proxyCommandFor('box');
 
 function edit(text: string, request: Partial<SshConfigEditRequest> = {}): SshConfigEdit {
   return editSshConfig(text, { alias: 'box', force: false, ...request });
@@ -112,9 +114,20 @@ describe('the existing Host block', () => {
 
   it('is left alone when it already has all of it, in any spelling ssh accepts', () => {
     expect(edit(`Host box\n  ${PROXY_LINE}\n`).kind).toBe('unchanged');
-    expect(edit('host box\n  proxycommand=pingknock proxy --name %n %h %p\n').kind).toBe('unchanged');
-    expect(edit('Host box\n  ProxyCommand /usr/local/bin/pingknock  proxy --name %n %h %p\n', {}).kind).toBe('unchanged');
+    expect(edit('host box\n  proxycommand=pingknock proxy --name box %h %p\n').kind).toBe('unchanged');
+    expect(edit('Host box\n  ProxyCommand /usr/local/bin/pingknock  proxy --name box %h %p\n', {}).kind).toBe('unchanged');
     expect(edit(`Host box\n  HostName H.example.org\n  Port 22\n  ${PROXY_LINE}\n`, { hostName: 'h.example.org', port: 22 }).kind).toBe('unchanged');
+  });
+
+  it('replaces the older `--name %n` line of its own without --force: paramiko and Fabric do not expand %n', () => {
+    const result = changed('Host box\n  User me\n  ProxyCommand pingknock proxy --name %n %h %p\n');
+    expect(result.text).toBe(`Host box\n  User me\n  ${REPLACED_MARK}ProxyCommand pingknock proxy --name %n %h %p\n  ${PROXY_LINE}\n`);
+    expect(result.replaced).toEqual([{ number: 3, text: '  ProxyCommand pingknock proxy --name %n %h %p' }]);
+    expect(edit(result.text).kind).toBe('unchanged');
+  });
+
+  it('leaves the older `--name %n` line alone in a block other hosts use: it knocks for them with ssh', () => {
+    expect(edit('Host *\n  ProxyCommand pingknock proxy --name %n %h %p\n').kind).toBe('unchanged');
   });
 
   it('with another ProxyCommand or a ProxyJump is refused, naming the line', () => {
@@ -170,7 +183,7 @@ describe('first match wins', () => {
 
   it('is fine with an earlier matching block that sets the same value', () => {
     const result = changed('Host *.lab\n  User root\n', { alias: 'x.lab', user: 'root' });
-    expect(result.added).toEqual(['Host x.lab', `  ${PROXY_LINE}`, '']);
+    expect(result.added).toEqual(['Host x.lab', `  ${proxyLine('x.lab')}`, '']);
   });
 
   it('ignores blocks that do not match: other names, negations, `?` that needs one character', () => {
@@ -251,12 +264,15 @@ describe('pattern matching like ssh', () => {
     expect(hostMatches(['!box'], 'web')).toBe(false);
   });
 
-  it('knows pingknock\'s ProxyCommand by any path to the program, and nothing else', () => {
-    expect(isPingknockProxyCommand(PROXY_COMMAND)).toBe(true);
-    expect(isPingknockProxyCommand('/opt/bin/pingknock proxy --name %n %h %p')).toBe(true);
-    expect(isPingknockProxyCommand('pingknock proxy --name %n %h %p --verbose')).toBe(false);
-    expect(isPingknockProxyCommand('notpingknock proxy --name %n %h %p')).toBe(false);
-    expect(isPingknockProxyCommand('pingknock proxy %h %p')).toBe(false);
+  it('knows pingknock\'s ProxyCommand for the alias by any path to the program, the older %n form, and nothing else', () => {
+    expect(PROXY_COMMAND).toBe('pingknock proxy --name box %h %p');
+    expect(pingknockProxyForm(PROXY_COMMAND, 'box')).toBe('current');
+    expect(pingknockProxyForm('/opt/bin/pingknock proxy --name box %h %p', 'box')).toBe('current');
+    expect(pingknockProxyForm('/opt/bin/pingknock proxy --name %n %h %p', 'box')).toBe('legacy');
+    expect(pingknockProxyForm(PROXY_COMMAND, 'web')).toBeUndefined();
+    expect(pingknockProxyForm('pingknock proxy --name box %h %p --verbose', 'box')).toBeUndefined();
+    expect(pingknockProxyForm('notpingknock proxy --name box %h %p', 'box')).toBeUndefined();
+    expect(pingknockProxyForm('pingknock proxy %h %p', 'box')).toBeUndefined();
   });
 });
 
@@ -264,18 +280,23 @@ describe('reading ssh -G answers', () => {
   const answer = (pairs: Record<string, string>) => new Map(Object.entries(pairs));
 
   it('is content with pingknock\'s ProxyCommand and the wished values', () => {
-    expect(effectiveMismatches(answer({ proxycommand: PROXY_COMMAND, hostname: 'h.example.org', port: '22', user: 'u' }), { hostName: 'H.example.org', port: 22, user: 'u' })).toEqual([]);
+    expect(effectiveMismatches(answer({ proxycommand: PROXY_COMMAND, hostname: 'h.example.org', port: '22', user: 'u' }), 'box', { hostName: 'H.example.org', port: 22, user: 'u' })).toEqual([]);
+  });
+
+  it('takes the older %n form, which ssh expands, as knocking; another alias\'s line is not', () => {
+    expect(effectiveMismatches(answer({ proxycommand: 'pingknock proxy --name %n %h %p' }), 'box')).toEqual([]);
+    expect(effectiveMismatches(answer({ proxycommand: PROXY_COMMAND }), 'web')).toEqual([`ProxyCommand ${PROXY_COMMAND}`]);
   });
 
   it('names what differs', () => {
-    expect(effectiveMismatches(answer({ proxyjump: 'bastion', hostname: 'a', port: '22', user: 'root' }), { hostName: 'b', port: 2222, user: 'u' })).toEqual([
+    expect(effectiveMismatches(answer({ proxyjump: 'bastion', hostname: 'a', port: '22', user: 'root' }), 'box', { hostName: 'b', port: 2222, user: 'u' })).toEqual([
       'ProxyJump bastion',
       'HostName a',
       'Port 22',
       'User root',
     ]);
-    expect(effectiveMismatches(answer({}))).toEqual(['no ProxyCommand']);
-    expect(effectiveMismatches(answer({ proxycommand: 'ssh -W %h:%p b' }))).toEqual(['ProxyCommand ssh -W %h:%p b']);
+    expect(effectiveMismatches(answer({}), 'box')).toEqual(['no ProxyCommand']);
+    expect(effectiveMismatches(answer({ proxycommand: 'ssh -W %h:%p b' }), 'box')).toEqual(['ProxyCommand ssh -W %h:%p b']);
   });
 });
 
@@ -297,7 +318,7 @@ const settingValues: Record<string, readonly string[]> = {
   ForwardAgent: ['yes', 'no'],
   LogLevel: ['ERROR', 'QUIET'],
   ProxyJump: ['bastion', 'jump@j.example.org:2222'],
-  ProxyCommand: ['ssh -W %h:%p bastion', PROXY_COMMAND, 'nc -X 5 -x proxy:1080 %h %p'],
+  ProxyCommand: ['ssh -W %h:%p bastion', PROXY_COMMAND, 'pingknock proxy --name %n %h %p', 'nc -X 5 -x proxy:1080 %h %p'],
 };
 const harmlessKeywords = ['ServerAliveInterval', 'ForwardAgent', 'LogLevel', 'IdentityFile'];
 
@@ -347,10 +368,13 @@ describe('properties over generated configs', () => {
       fc.property(configText, request, (text, wish) => {
         const result = editSshConfig(text, { alias: ALIAS, ...wish, force: false });
         if (result.kind !== 'changed') return;
-        expect(onlyInserted(text, result.text, allowedLines(wish)), 'one insertion of pingknock lines at a line boundary').toBe(true);
+        // The one line it may replace unasked is an older pingknock ProxyCommand of the host's own block.
+        for (const line of result.replaced) expect(line.text).toMatch(/pingknock proxy --name %n %h %p$/);
+        const unmarked = result.text.replaceAll(REPLACED_MARK, '');
+        expect(result.text.split(REPLACED_MARK).length - 1).toBe(result.replaced.length);
+        expect(onlyInserted(text, unmarked, allowedLines(wish)), 'one insertion of pingknock lines at a line boundary').toBe(true);
         if (text.includes('\r\n')) expect(result.text.replaceAll('\r\n', '')).not.toMatch(/\n/);
         else expect(result.text).not.toContain('\r');
-        expect(result.replaced).toEqual([]);
         expect(editSshConfig(result.text, { alias: ALIAS, ...wish, force: false })).toEqual({ kind: 'unchanged' });
       }),
       { numRuns: 1500 },
@@ -397,7 +421,8 @@ describe('properties over generated configs', () => {
         fc.pre(![...before.values()].some((answer) => answer.startsWith('exit ')));
         const after = result.kind === 'changed' ? await sshG(result.text, hosts) : before;
         const mine = after.get(ALIAS);
-        expect(isPingknockProxyCommand(option(mine, 'proxycommand') ?? ''), mine).toBe(true);
+        // The older %n form may stay where another block sets it first: it still knocks with ssh.
+        expect(pingknockProxyForm(option(mine, 'proxycommand') ?? '', ALIAS), mine).toBeDefined();
         expect(option(mine, 'proxyjump')).toBeUndefined();
         if (wish.hostName !== undefined) expect(option(mine, 'hostname')).toBe(wish.hostName.toLowerCase());
         if (wish.port !== undefined) expect(option(mine, 'port')).toBe(String(wish.port));
@@ -415,7 +440,7 @@ describe('properties over generated configs', () => {
 
 describe('comments where ssh sees them', () => {
   it('knows a trailing comment on the ProxyCommand line, which ssh keeps and the shell ignores', () => {
-    expect(isPingknockProxyCommand(`${PROXY_COMMAND} # knock first`)).toBe(true);
+    expect(pingknockProxyForm(`${PROXY_COMMAND} # knock first`, 'box')).toBe('current');
     expect(edit(`Host box\n  ${PROXY_LINE} # knock first\n`).kind).toBe('unchanged');
   });
 
