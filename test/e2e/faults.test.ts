@@ -368,7 +368,17 @@ describe('over loopback, against servers of the test', () => {
     }
   });
 
-  it('server EOF first: the client keeps sending after it, and the server gets every byte', async () => {
+  // Node's spawn gives a child socketpairs, where shutdown() half-closes; ssh gives its ProxyCommand
+  // pipes, which only close. `cat` at both ends puts real pipes on the proxy's fd 0 and fd 1; bash
+  // lets go of its own stdout, so the last cat's EOF is the test's, and keeps the pipeline's status.
+  const THROUGH_PIPES = 'set -o pipefail; exec 3<&0; cat <&3 | "$@" | cat & exec >&- <&- 3<&-; wait $!';
+  it.each([
+    ['socketpairs', (port: number) => proxy(port)],
+    [
+      'pipes, as ssh gives them',
+      (port: number) => start('bash', ['-c', THROUGH_PIPES, 'bash', process.execPath, BIN, 'proxy', '--secret-file', secretFile, '127.0.0.1', String(port)], env),
+    ],
+  ])('server EOF first, on %s: the client keeps sending after it, and the server gets every byte', async (_, startProxy) => {
     const downstream = randomBytes(2 * 1024 * 1024 + 3);
     const upstream = randomBytes(4 * 1024 * 1024 + 9);
     // The second channel: what the server read after its own EOF, kept here.
@@ -378,7 +388,7 @@ describe('over loopback, against servers of the test', () => {
       socket.end(downstream);
     });
     try {
-      const run = proxy(server.port);
+      const run = startProxy(server.port);
       // The server's EOF reaches us as the end of the proxy's stdout (it closes fd 1)...
       await once(run.child.stdout, 'end');
       // ...and only then does the client start sending.
