@@ -47,7 +47,7 @@ async function main(): Promise<void> {
       const afterDashes = hideBin(process.argv).includes('--') ? '; nothing after "--" is read, and a host never starts with "-"' : '';
       throw error ?? new PingknockError('usage', `${message ?? 'invalid arguments'}${afterDashes} (see: pingknock --help)`);
     })
-    .epilogue('Exit codes: 0 ok, 2 usage, 3 secret, 4 resolve, 5 no reply, 6 connect, 7 connection lost, 8 ping, 9 root needed, 10 file, 11 lab, 12 firewall, 13 server. See README.md.')
+    .epilogue('Exit codes: 0 ok, 2 usage, 3 secret, 4 resolve, 5 no reply, 6 connect, 7 connection lost, 8 ping, 9 root needed, 10 file, 11 lab, 12 firewall, 13 server, 14 unreachable, 15 not proven (doctor). See README.md.')
     .wrap(Math.min(100, process.stderr.columns ?? 100));
   try {
     await cli.parseAsync();

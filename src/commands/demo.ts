@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { PingknockError } from '../core/errors.js';
@@ -8,6 +10,7 @@ import { buildRuleModel, DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
 import { renderNftables } from '../core/rules/nftables.js';
 import { proxyCommandFor } from '../core/ssh-config-edit.js';
 import { formatSeconds } from '../edge/ping.js';
+import { findCommand } from '../lab/exec.js';
 import { Lab, LAB_HOSTS } from '../lab/lab.js';
 
 export const command = 'demo';
@@ -20,7 +23,7 @@ export function builder(yargs: Argv) {
       default: 'bare' as const,
       describe: "the server's own firewall: none, or policy drop allowing ssh, pings and established traffic",
     })
-    .example('sudo $0 demo', 'build the lab, show ssh refused without a knock and working with one, remove the lab');
+    .example('$0 demo', 'build the lab, show ssh refused without a knock and working with one, remove the lab (not root: through sudo)');
 }
 
 type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;
@@ -30,6 +33,10 @@ const say = (text: string): void => {
 };
 
 export async function handler(argv: Args): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    runAgainAsRoot();
+    return;
+  }
   const secret = secretFromRandomBytes(randomBytes(SECRET_RANDOM_BYTES));
   say('pingknock demo: building a lab of two network namespaces joined by a veth pair');
   const lab = await Lab.create({ secret, serverFirewall: argv.firewall });
@@ -67,6 +74,22 @@ export async function handler(argv: Args): Promise<void> {
     lab.destroy();
     say('lab removed: namespaces, sshd and files are gone');
   }
+}
+
+const NEEDS_ROOT = 'the demo needs root (network namespaces, nft, sshd)';
+
+/**
+ * The same command again through sudo, which may ask for a password on the terminal. The wait is
+ * synchronous: a Ctrl-C reaches sudo and the demo, which removes its lab, and this process, whose
+ * signal handlers run only once they are done, so it never returns to the shell ahead of them.
+ */
+function runAgainAsRoot(): void {
+  const sudo = findCommand('sudo');
+  if (sudo === undefined) throw new PingknockError('privilege', `${NEEDS_ROOT} and sudo is not installed: run it as root`);
+  process.stderr.write(`pingknock: ${NEEDS_ROOT}: running it again through sudo\n`);
+  const again = spawnSync(sudo, ['--', process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  if (again.error !== undefined) throw new PingknockError('privilege', `${NEEDS_ROOT}, and ${sudo} could not be started (${again.error.message}): run it as root`);
+  process.exitCode = again.status ?? 128 + (again.signal === null ? 0 : constants.signals[again.signal]);
 }
 
 function sha256(file: string): string | undefined {

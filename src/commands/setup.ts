@@ -157,7 +157,8 @@ export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
 
 interface PlannedSecret {
   readonly secret: Secret;
-  readonly create: boolean;
+  /** What to say once the secret file is written; undefined when the one in place is kept. */
+  readonly writeMessage: string | undefined;
 }
 
 /** The secret for the alias: the one already there, the one given, or a new one. Never two different ones. */
@@ -166,19 +167,24 @@ async function planSecret(secretPath: string, given: string | undefined): Promis
   const existing = present ? await readSecretFile(secretPath) : undefined;
   if (given === undefined) {
     if (existing !== undefined) info(`using the existing secret in ${secretPath}`);
-    return existing !== undefined ? { secret: existing, create: false } : { secret: secretFromRandomBytes(randomBytes(SECRET_RANDOM_BYTES)), create: true };
+    return existing !== undefined
+      ? { secret: existing, writeMessage: undefined }
+      : { secret: secretFromRandomBytes(randomBytes(SECRET_RANDOM_BYTES)), writeMessage: `wrote a new secret to ${secretPath}` };
   }
   const secret = await loadSecret({ secretFile: given, env: process.env, stdin: () => process.stdin });
-  if (existing !== undefined && existing !== secret) {
+  const from = given === '-' ? 'standard input' : given;
+  if (existing === undefined) return { secret, writeMessage: `installed the secret from ${from} as ${secretPath}` };
+  if (existing !== secret) {
     throw new PingknockError('secret', `${secretPath} already holds a different secret; not overwriting it (remove it first if you mean to replace it)`);
   }
-  return { secret, create: existing === undefined };
+  info(`kept ${secretPath}: it already holds the secret from ${from}`);
+  return { secret, writeMessage: undefined };
 }
 
 async function createSecretIfPlanned(secretPath: string, planned: PlannedSecret): Promise<void> {
-  if (!planned.create) return;
+  if (planned.writeMessage === undefined) return;
   await writeNewFile(secretPath, `${planned.secret}\n`, 0o600);
-  info(`wrote a new secret to ${secretPath}`);
+  info(planned.writeMessage);
 }
 
 

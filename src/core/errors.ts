@@ -17,6 +17,8 @@ export const ExitCode = {
   lab: 11,
   firewall: 12,
   server: 13,
+  unreachable: 14,
+  unproven: 15,
 } as const;
 
 export type ExitCodeName = keyof typeof ExitCode;

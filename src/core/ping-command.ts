@@ -44,8 +44,10 @@ export const KNOCK_INTERVAL_SECONDS = 0.2;
 
 /**
  * The program and arguments that knock until the first reply. iputils: `-c 1 -w N` resends every
- * interval and exits on the first reply. BSD/macOS: `-o` exits on the first reply. The caller's
- * own timer enforces the exact deadline. The address is numeric, never an option.
+ * interval and exits on the first reply, or on the first ICMP error; it runs without `-q`, which
+ * would hide that error (`From ROUTER icmp_seq=1 Destination Net Unreachable`). BSD/macOS: `-o`
+ * exits on the first reply. The caller's own timer enforces the exact deadline. The address is
+ * numeric, never an option.
  */
 export function knockCommand(request: KnockCommandRequest): { file: string; args: string[] } {
   const { ping, family, address, patternHex, deadlineMs } = request;
@@ -53,7 +55,7 @@ export function knockCommand(request: KnockCommandRequest): { file: string; args
     const deadlineSeconds = String(Math.max(1, Math.ceil(deadlineMs / 1000)));
     return {
       file: 'ping',
-      args: [family === 'ipv6' ? '-6' : '-4', '-n', '-q', '-c', '1', '-i', String(KNOCK_INTERVAL_SECONDS), '-w', deadlineSeconds, '-p', patternHex, address],
+      args: [family === 'ipv6' ? '-6' : '-4', '-n', '-c', '1', '-i', String(KNOCK_INTERVAL_SECONDS), '-w', deadlineSeconds, '-p', patternHex, address],
     };
   }
   const interval = request.privileged ? KNOCK_INTERVAL_SECONDS : 1;
@@ -62,4 +64,21 @@ export function knockCommand(request: KnockCommandRequest): { file: string; args
     file: family === 'ipv6' ? 'ping6' : 'ping',
     args: ['-n', '-q', '-o', '-c', count, '-i', String(interval), '-p', patternHex, address],
   };
+}
+
+/** iputils' line for an ICMP error that came back instead of an echo reply. */
+const ICMP_ERROR_LINE = /^From \S+ icmp_seq=\d+ \S/;
+/** The local routing errors ping stops on before sending anything (ENETUNREACH, EHOSTUNREACH). */
+const ROUTE_ERROR = /network is unreachable|no route to host/i;
+
+/**
+ * What ping said when the network, not the host, answered the knock: a router's (or this
+ * machine's) ICMP error, or no route at all. undefined when ping said no such thing. Only the
+ * matching line is taken: the rest of ping's output echoes the pattern, which is the secret.
+ */
+export function unreachableReason(stdout: string, stderr: string): string | undefined {
+  const lines = (text: string): string[] => text.split('\n').map((line) => line.trim());
+  const icmpError = lines(stdout).find((line) => ICMP_ERROR_LINE.test(line));
+  if (icmpError !== undefined) return `ping: ${icmpError}`;
+  return lines(stderr).find((line) => ROUTE_ERROR.test(line));
 }

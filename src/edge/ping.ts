@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { ExitCode, PingknockError } from '../core/errors.js';
 import type { KnockingPing, PingFlavour } from '../core/layout.js';
-import { identifyPing, isKnockingPing, knockCommand, knockProblem, platformPing } from '../core/ping-command.js';
+import { identifyPing, isKnockingPing, knockCommand, knockProblem, platformPing, unreachableReason } from '../core/ping-command.js';
 import type { ResolvedHost } from './resolve.js';
 
 export interface DetectedPing {
@@ -63,7 +63,10 @@ export async function sendKnock(request: KnockRequest): Promise<void> {
   }
 }
 
-/** ping's stdout is discarded unread: it prints the pattern, which is the secret. */
+/**
+ * ping's output is read only for what went wrong: it also prints the pattern, which is the secret,
+ * so only the line naming the failure is ever shown.
+ */
 function knockWith(ping: KnockingPing, request: KnockRequest): Promise<void> {
   const { target, patternHex, deadlineMs } = request;
   const { file, args } = knockCommand({
@@ -75,9 +78,11 @@ function knockWith(ping: KnockingPing, request: KnockRequest): Promise<void> {
     privileged: process.getuid?.() === 0,
   });
   return new Promise<void>((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     // Kept as bytes, decoded only when there is an error to report.
+    const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
     const timer = setTimeout(() => child.kill('SIGTERM'), deadlineMs);
     // Exiting for any reason (a signal included: the CLI turns those into exit) must not leave ping behind.
@@ -99,13 +104,20 @@ function knockWith(ping: KnockingPing, request: KnockRequest): Promise<void> {
         settle();
         return;
       }
-      const detail = firstLine(Buffer.concat(stderr).toString('utf8')).replaceAll(patternHex, '<pattern>');
+      const said = (chunks: Buffer[]): string => Buffer.concat(chunks).toString('utf8').replaceAll(patternHex, '<pattern>');
+      // An ICMP error or a missing route ends ping at once, well before the deadline: say so, in ping's words.
+      const unreachable = unreachableReason(said(stdout), said(stderr));
+      if (unreachable !== undefined) {
+        settle(new PingknockError('unreachable', `${target.address} is unreachable from here (${unreachable})`));
+        return;
+      }
+      const detail = firstLine(said(stderr));
       settle(
         new PingknockError(
           'noReply',
           code === 2 && detail !== ''
             ? `knock to ${target.address} failed: ${detail}`
-            : `no echo reply from ${target.address} within ${formatSeconds(deadlineMs)}: host down, ICMP blocked on the way, or the server's rules drop the knock`,
+            : `no echo reply from ${target.address} within ${formatSeconds(deadlineMs)}: host down, ICMP blocked on the way, or the server's rules drop the knock (as they do while others flood it with knocks)`,
         ),
       );
     });

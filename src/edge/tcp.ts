@@ -5,7 +5,10 @@ import { formatSeconds } from './ping.js';
 import type { ResolvedHost } from './resolve.js';
 
 const NOT_MATCHING_HINT =
-  "the knock got a reply, so the host is up: the server's rules may not match this client (secret, port, or ping layout; see `pingknock rules`)";
+  "the knock got a reply, so the host is up: the server's rules may not match this client (secret, port, or ping layout; see `pingknock rules`), " +
+  'or its list of knocked addresses is full (someone flooding it with knocks; try again later)';
+/** A reset comes from the host itself: the rules let this client through (a dropped SYN gets no answer at all). */
+const REFUSED_HINT = 'the knock worked and the host answered, but nothing listens on that port or the server refuses it: a wrong port, or sshd not running';
 
 /** Connects to the address the knock went to; what the server sends goes to `downstream`. */
 export function connectTcp(target: ResolvedHost, port: number, timeoutMs: number, downstream?: Pump): Promise<Socket> {
@@ -30,8 +33,8 @@ export function connectTcp(target: ResolvedHost, port: number, timeoutMs: number
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const reason = error.code === 'ECONNREFUSED' ? 'refused the connection' : `failed (${error.code ?? error.message})`;
-      reject(new PingknockError('connectFailed', `${where} ${reason}; ${NOT_MATCHING_HINT}`));
+      const reason = error.code === 'ECONNREFUSED' ? `refused the connection; ${REFUSED_HINT}` : `failed (${error.code ?? error.message}); ${NOT_MATCHING_HINT}`;
+      reject(new PingknockError('connectFailed', `${where} ${reason}`));
     });
   });
 }

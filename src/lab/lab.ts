@@ -29,7 +29,8 @@ export interface LabOptions {
   readonly accounts?: boolean;
   /**
    * sshd with its stock connection limits (MaxStartups 10:30:100, MaxSessions 10), as servers
-   * run it, instead of the lab's raised ones: for tests of what a dropped connection looks like.
+   * run it, instead of the lab's raised ones, and logging every connection it drops (LogLevel
+   * VERBOSE): for tests of what a dropped connection looks like.
    */
   readonly stockLimits?: boolean;
 }
@@ -293,7 +294,7 @@ export class Lab {
         'StrictModes no',
         'PidFile none',
         ...(stockLimits ? [] : ['MaxStartups 100:30:200', 'MaxSessions 100']),
-        'LogLevel INFO',
+        `LogLevel ${stockLimits ? 'VERBOSE' : 'INFO'}`,
         'Subsystem sftp internal-sftp',
         '',
       ].join('\n'),

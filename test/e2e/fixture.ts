@@ -1,9 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { Lab, type ServerFirewall } from '../../src/lab/lab.js';
+import { createReadStream, readdirSync } from 'node:fs';
+import { lstat, readlink } from 'node:fs/promises';
+import { run } from '../../src/lab/exec.js';
+import { Lab, LAB_HOSTS, type LabOptions, type ServerFirewall } from '../../src/lab/lab.js';
 import { parseSecret, secretFromRandomBytes, SECRET_RANDOM_BYTES, type Secret } from '../../src/core/secret.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';
 import { renderNftables } from '../../src/core/rules/nftables.js';
+import { descendantsOf, killTree, processInfo, sleep, start, type Line, type ProcessInfo, type Started } from '../support/spawned.js';
 
 export const FIREWALLS: readonly ServerFirewall[] = ['bare', 'existing'];
 
@@ -21,8 +24,8 @@ export function nftRules(secret: Secret, windowSeconds = 60): string {
 }
 
 /** A lab whose server is protected by pingknock's nftables rules on top of `firewall`. */
-export async function protectedLab(firewall: ServerFirewall, secret: Secret): Promise<Lab> {
-  const lab = await Lab.create({ secret, serverFirewall: firewall });
+export async function protectedLab(firewall: ServerFirewall, secret: Secret, options: Pick<LabOptions, 'stockLimits'> = {}): Promise<Lab> {
+  const lab = await Lab.create({ ...options, secret, serverFirewall: firewall });
   try {
     lab.loadServerRules(nftRules(secret));
   } catch (error) {
@@ -40,4 +43,112 @@ export function sha256File(path: string): Promise<string> {
       .on('error', reject)
       .on('end', () => resolve(hash.digest('hex')));
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Long-running programs in the lab, watched with test/support/spawned.ts
+
+/** ssh from the client with the lab's config and plain pipes, as a script runs it: no terminal. */
+export function startSsh(lab: Lab, args: readonly string[]): Started {
+  return start('ip', ['netns', 'exec', lab.client.netns, 'ssh', '-F', lab.sshConfig, ...args], lab.env);
+}
+
+/**
+ * `command` (sh) in the client namespace on a pseudo-terminal of 80x24, as a user types it:
+ * script(1) gives it the terminal, whose output (the session's transcript) is script's stdout,
+ * and passes on the command's exit code. Without CI in the environment, which turns the spinner
+ * off, and with TERM=xterm.
+ */
+export function startOnTerminal(lab: Lab, command: string, env: NodeJS.ProcessEnv = {}): Started {
+  const terminalEnv: NodeJS.ProcessEnv = { ...lab.env, TERM: 'xterm', SHELL: '/bin/sh', ...env };
+  delete terminalEnv.CI;
+  return start('ip', ['netns', 'exec', lab.client.netns, 'script', '-qec', `stty cols 80 rows 24; ${command}`, '/dev/null'], terminalEnv);
+}
+
+/** A knock from the client (`pingknock knock`): opens port 22 to it for the window, for ssh without the proxy. */
+export async function openPort(lab: Lab): Promise<void> {
+  const result = await lab.onClient('pingknock', ['knock', '--name', LAB_HOSTS.knocked, lab.server.ipv4], { timeoutMs: 20_000 });
+  if (result.code !== 0) throw new Error(`pingknock knock failed (${result.code}): ${result.stderr}`);
+}
+
+/**
+ * A TCP port in the server namespace that never answers like sshd: it takes connections, reads
+ * what the client sends (its SSH banner) and says `greeted N` for the Nth, then on `close` or
+ * `reset` (on its stdin) ends every connection it holds, with a FIN or with an RST (SO_LINGER 0).
+ */
+const SILENT_LISTENER = String.raw`
+const net = require('node:net');
+const sockets = [];
+let greeted = 0;
+const say = (text) => process.stdout.write(text + '\n');
+const server = net.createServer((socket) => {
+  socket.on('error', () => {});
+  sockets.push(socket);
+  socket.once('data', () => say('greeted ' + ++greeted));
+});
+server.listen(Number(process.argv[1]), '0.0.0.0', () => say('listening'));
+require('node:readline').createInterface({ input: process.stdin }).on('line', (line) => {
+  for (const socket of sockets.splice(0)) line === 'reset' ? socket.resetAndDestroy() : socket.destroy();
+}).on('close', () => process.exit(0));
+`;
+
+export interface SilentListener {
+  /** Resolves when the Nth connection has sent its first bytes. */
+  greeted(count: number, timeoutMs: number): Promise<Line>;
+  /** Ends every connection it holds; returns performance.now() taken just before. */
+  end(how: 'close' | 'reset'): number;
+  stop(): void;
+}
+
+export async function silentListener(lab: Lab, port: number): Promise<SilentListener> {
+  const listener = start('ip', ['netns', 'exec', lab.server.netns, process.execPath, '-e', SILENT_LISTENER, String(port)], lab.env);
+  await listener.line('stdout', /^listening$/, 20_000);
+  return {
+    greeted: (count, timeoutMs) => listener.line('stdout', new RegExp(`^greeted ${count}$`), timeoutMs),
+    end(how) {
+      const at = performance.now();
+      listener.child.stdin.write(`${how}\n`);
+      return at;
+    },
+    stop() {
+      listener.child.stdin.end();
+      killTree(listener.child.pid ?? 0);
+    },
+  };
+}
+
+/** The sessions of the lab's sshd: every process below the listening sshd, which this process started. */
+export async function sshdSessions(lab: Lab): Promise<ProcessInfo[]> {
+  const pids = (await run('ip', ['netns', 'pids', lab.server.netns])).stdout.toString().split(/\s+/).filter(Boolean).map(Number);
+  const listeners = pids.map(processInfo).filter((info) => info?.comm === 'sshd' && info.ppid === process.pid);
+  return listeners.flatMap((info) => (info === undefined ? [] : descendantsOf(info.pid)));
+}
+
+/**
+ * Waits until the server's established connections on `port` have nothing queued either way
+ * (ss: Recv-Q and Send-Q 0) at three checks in a row: a process that dies now closes them with a
+ * FIN. Unread bytes would make the kernel reset them instead, a different case.
+ */
+export async function serverConnectionsIdle(lab: Lab, port: number, timeoutMs = 10_000): Promise<void> {
+  const until = performance.now() + timeoutMs;
+  for (let quiet = 0; quiet < 3; ) {
+    const listing = (await run('ip', ['netns', 'exec', lab.server.netns, 'ss', '-tnH', 'state', 'established', `sport = :${port}`])).stdout.toString();
+    const rows = listing.split('\n').filter((row) => row.trim() !== '');
+    quiet = rows.length > 0 && rows.every((row) => /^\s*0\s+0\s/.test(row)) ? quiet + 1 : 0;
+    if (performance.now() > until) throw new Error(`the server's connections on port ${port} never went idle: ${listing}`);
+    await sleep(50);
+  }
+}
+
+/** Relative path, type, mode, size, mtime and content (or link target) of everything under `root`, sorted. */
+export async function describeTree(root: string): Promise<string[]> {
+  const entries = readdirSync(root, { recursive: true, encoding: 'utf8' }).sort();
+  return Promise.all(
+    entries.map(async (entry) => {
+      const path = `${root}/${entry}`;
+      const stats = await lstat(path);
+      const what = stats.isSymbolicLink() ? `-> ${await readlink(path)}` : stats.isFile() ? await sha256File(path) : 'dir';
+      return `${entry} ${(stats.mode & 0o7777).toString(8)} ${stats.isFile() ? stats.size : ''} ${stats.isSymbolicLink() ? '' : Math.floor(stats.mtimeMs / 1000)} ${what}`;
+    }),
+  );
 }

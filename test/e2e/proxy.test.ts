@@ -60,7 +60,7 @@ describe.each(FIREWALLS)('through the knock, server firewall %s', (firewall) => 
     });
     expect(proxy.code).toBe(ExitCode.connectFailed);
     expect(proxy.stdout.length).toBe(0);
-    expect(proxy.stderr).toMatch(/^pingknock: .*did not answer.*rules may not match/);
+    expect(proxy.stderr).toMatch(/^pingknock: .*did not answer.*rules may not match.*list of knocked addresses is full/);
     const ssh = await lab.ssh(['-o', `ProxyCommand=pingknock proxy --secret-file ${wrong} --connect-timeout 2 %h %p`, LAB_HOSTS.knocked, 'true'], {
       timeoutMs: 20_000,
     });

@@ -112,7 +112,7 @@ describe('pingknock setup in a lab, then plain ssh, scp and rsync', () => {
     expect(result.code, result.stdout.toString() + result.stderr).toBe(0);
     const lines = result.stdout.toString().trim().split('\n');
     expect(lines.map((line) => line.split(':')[0])).toEqual(['ok    ping', 'ok    pingknock', 'ok    secret', 'ok    ssh config', 'ok    name', 'ok    knock', 'ok    port']);
-    expect(lines.at(-1)).toBe(`ok    port: ${lab.server.ipv4}:22 accepted a connection after the knock`);
+    expect(lines.at(-1)).toBe(`ok    port: ${lab.server.ipv4}:22 did not accept a connection before the knock and did after it: the knock opened it`);
   });
 
   it('doctor says when the port stays closed after the knock: the rules do not match', async () => {

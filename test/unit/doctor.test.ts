@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
+import { knockVerdict, type KnockFacts } from '../../src/commands/doctor.js';
 import { proxyCommandFor } from '../../src/core/ssh-config-edit.js';
 
 const PROXY_COMMAND = proxyCommandFor('box');
@@ -44,6 +45,36 @@ function fakePing(version: string, knockExit = 0): void {
     `#!/bin/sh\nif [ "$1" = -V ]; then echo '${version}'; exit 0; fi\necho "$@" >> '${pingLog}'\nexit ${knockExit}\n`,
     { mode: 0o755 },
   );
+}
+
+/**
+ * A `ping` whose knock opens `port`, as the server's rules would: the port refuses connections
+ * until the knock, then a listener takes one connection and goes.
+ */
+function fakePingOpening(port: number): void {
+  const listener = join(dir, 'listener.cjs');
+  const ready = join(dir, 'listening');
+  writeFileSync(
+    listener,
+    `const server = require('node:net').createServer((socket) => { socket.end(); server.close(); });\n` +
+      `server.listen(${port}, '127.0.0.1', () => require('node:fs').writeFileSync(${JSON.stringify(ready)}, ''));\n` +
+      'setTimeout(() => process.exit(0), 10000).unref();\n',
+  );
+  writeFileSync(
+    join(fakeBin, 'ping'),
+    `#!/bin/sh\nif [ "$1" = -V ]; then echo 'ping from iputils 20221126'; exit 0; fi\necho "$@" >> '${pingLog}'\n` +
+      // Not holding ping's pipes, or doctor would wait for the listener to end.
+      `'${process.execPath}' '${listener}' </dev/null >/dev/null 2>&1 &\nwhile [ ! -e '${ready}' ]; do sleep 0.05; done\n`,
+    { mode: 0o755 },
+  );
+}
+
+/** A port nothing listens on (for now). */
+async function freePort(): Promise<number> {
+  const port = await listen();
+  await new Promise((resolve) => server?.close(resolve));
+  server = undefined;
+  return port;
 }
 
 function writeSecret(mode = 0o600): void {
@@ -95,9 +126,10 @@ describe('pingknock doctor', () => {
     expect(result.stderr).toBe('pingknock: 1 of 2 checks failed\n');
   });
 
-  it('checks everything for an alias, one line each, ending with a knock and a connection to the port', async () => {
+  it('checks everything for an alias, one line each, ending with a knock that opens the port', async () => {
     writeSecret();
-    const port = await listen();
+    const port = await freePort();
+    fakePingOpening(port);
     writeConfig(port);
     const result = await doctor(['box', '--config', config]);
     expect(result.code, result.lines.join('\n') + result.stderr).toBe(0);
@@ -108,7 +140,7 @@ describe('pingknock doctor', () => {
       `ok    ssh config: ssh -F ${config} box goes to 127.0.0.1 port ${port} through ProxyCommand ${PROXY_COMMAND}`,
       'ok    name: 127.0.0.1 is an address',
       expect.stringMatching(/^ok    knock: 127\.0\.0\.1 answered the knock in [\d.]+ s$/),
-      `ok    port: 127.0.0.1:${port} accepted a connection after the knock`,
+      `ok    port: 127.0.0.1:${port} did not accept a connection before the knock and did after it: the knock opened it`,
     ]);
     // The knock carried the secret as the ping pattern, to the address ssh will use.
     expect(readFileSync(pingLog, 'utf8')).toMatch(new RegExp(`-p ${HEX} .*127\\.0\\.0\\.1$`, 'm'));
@@ -135,8 +167,29 @@ describe('pingknock doctor', () => {
     expect(result.lines[2]).toMatch(/^FAIL  secret: .* has permissions 0644, readable by others; run: chmod 600 /);
   });
 
+  it('does not call the knock proven when the port accepted connections before it', async () => {
+    writeSecret();
+    const port = await listen();
+    writeConfig(port);
+    const result = await doctor(['box', '--config', config]);
+    expect(result.code, result.lines.join('\n')).toBe(ExitCode.unproven);
+    expect(result.lines.slice(-2)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^WARN  knock: 127\\.0\\.0\\.1 answered the knock in [\\d.]+ s, but 127\\.0\\.0\\.1:${port} already accepted connections before this knock ` +
+            `\\(an earlier knock's window still open, or the port is not protected\\), so this secret is not proven; ` +
+            'wait for the window to close \\(60 s by default\\) and run doctor again$',
+        ),
+      ),
+      `ok    port: 127.0.0.1:${port} accepts connections (it did before the knock too)`,
+    ]);
+    expect(result.stderr).toBe('pingknock: 1 of 7 checks not proven\n');
+  });
+
   it('takes the secret from PINGKNOCK_SECRET first, as proxy does', async () => {
-    writeConfig(await listen());
+    const port = await freePort();
+    fakePingOpening(port);
+    writeConfig(port);
     const result = await doctor(['box', '--config', config], { PINGKNOCK_SECRET: SECRET });
     expect(result.code, result.lines.join('\n')).toBe(0);
     expect(result.lines[2]).toBe('ok    secret: from PINGKNOCK_SECRET (it takes precedence over the file)');
@@ -166,5 +219,42 @@ describe('pingknock doctor', () => {
     const result = await doctor(['box', '--config', config]);
     expect(result.code).toBe(ExitCode.usage);
     expect(result.lines[3]).toMatch(/^FAIL  ssh config: ssh -G: .*line 2: Bad configuration option: bogus/);
+  });
+});
+
+describe('knockVerdict: only a port closed before the knock and open after it proves the secret', () => {
+  const refused = { message: '10.0.0.1:22 refused the connection; the knock worked', kind: 'connectFailed' } as const;
+  const facts = (openBefore: boolean, knock: KnockFacts['knock']): KnockFacts => ({ address: '10.0.0.1', where: '10.0.0.1:22', openBefore, knock });
+  const answered = (after: 'open' | typeof refused): KnockFacts['knock'] => ({ answered: true, ms: 120, after });
+
+  it('closed before, open after: ok, and says that is the proof', () => {
+    expect(knockVerdict(facts(false, answered('open')))).toEqual([
+      { status: 'ok', name: 'knock', detail: '10.0.0.1 answered the knock in 0.1 s' },
+      { status: 'ok', name: 'port', detail: '10.0.0.1:22 did not accept a connection before the knock and did after it: the knock opened it' },
+    ]);
+  });
+
+  it('open before: the knock is not proven, whatever the port does after it', () => {
+    const [knock, port] = knockVerdict(facts(true, answered('open')));
+    expect(knock).toMatchObject({ status: 'WARN', name: 'knock', kind: 'unproven' });
+    expect(knock?.detail).toMatch(/^10\.0\.0\.1 answered the knock in 0\.1 s, but 10\.0\.0\.1:22 already accepted connections before this knock /);
+    expect(knock?.detail).toMatch(/so this secret is not proven; wait for the window to close \(60 s by default\) and run doctor again$/);
+    expect(port).toEqual({ status: 'ok', name: 'port', detail: '10.0.0.1:22 accepts connections (it did before the knock too)' });
+    expect(knockVerdict(facts(true, answered(refused)))).toEqual([knock, { status: 'FAIL', name: 'port', detail: refused.message, kind: 'connectFailed' }]);
+  });
+
+  it('closed before and after: the port fails with its own reason', () => {
+    expect(knockVerdict(facts(false, answered(refused)))).toEqual([
+      { status: 'ok', name: 'knock', detail: '10.0.0.1 answered the knock in 0.1 s' },
+      { status: 'FAIL', name: 'port', detail: refused.message, kind: 'connectFailed' },
+    ]);
+  });
+
+  it.each([false, true])('no answer (open before: %s): the knock fails and the port is not judged', (openBefore) => {
+    const failure = { message: 'no echo reply from 10.0.0.1 within 3 s', kind: 'noReply' } as const;
+    expect(knockVerdict(facts(openBefore, { answered: false, failure }))).toEqual([
+      { status: 'FAIL', name: 'knock', detail: failure.message, kind: 'noReply' },
+      { status: 'skip', name: 'port', detail: 'needs an answered knock' },
+    ]);
   });
 });

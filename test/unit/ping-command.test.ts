@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { PingFlavour } from '../../src/core/layout.js';
-import { identifyPing, isKnockingPing, KNOCK_INTERVAL_SECONDS, knockCommand, knockProblem, platformPing, type KnockCommandRequest } from '../../src/core/ping-command.js';
+import {
+  identifyPing,
+  isKnockingPing,
+  KNOCK_INTERVAL_SECONDS,
+  knockCommand,
+  knockProblem,
+  platformPing,
+  unreachableReason,
+  type KnockCommandRequest,
+} from '../../src/core/ping-command.js';
 
 const HEX = '4142434445464748494a4b4c4d4e4f50';
 const IPUTILS_V = 'ping from iputils 20221126\nlibcap: yes, IDN: yes, NLS: no, error.h: yes, getrandom(): yes, __fpending(): yes\n';
@@ -80,14 +89,14 @@ describe('knockCommand: iputils', () => {
   it('gives exactly the reviewed arguments for IPv4 and a 3000 ms deadline', () => {
     expect(knockCommand(request({}))).toEqual({
       file: 'ping',
-      args: ['-4', '-n', '-q', '-c', '1', '-i', '0.2', '-w', '3', '-p', HEX, '192.0.2.10'],
+      args: ['-4', '-n', '-c', '1', '-i', '0.2', '-w', '3', '-p', HEX, '192.0.2.10'],
     });
   });
 
   it('uses -6 (and still plain ping) for IPv6', () => {
     expect(knockCommand(request({ family: 'ipv6', address: '2001:db8::10' }))).toEqual({
       file: 'ping',
-      args: ['-6', '-n', '-q', '-c', '1', '-i', '0.2', '-w', '3', '-p', HEX, '2001:db8::10'],
+      args: ['-6', '-n', '-c', '1', '-i', '0.2', '-w', '3', '-p', HEX, '2001:db8::10'],
     });
   });
 
@@ -160,5 +169,42 @@ describe('knockCommand: the address', () => {
       expect(args.at(-2)).toBe(HEX);
       expect(args.at(-3)).toBe('-p');
     }
+  });
+});
+
+describe('unreachableReason', () => {
+  // iputils 20221126's own output, with a router that has no route to 10.9.9.9 (PATTERN: the secret).
+  const routerSaid = [
+    `PATTERN: 0x${HEX}`,
+    'PING 10.9.9.9 (10.9.9.9) 56(84) bytes of data.',
+    'From 10.77.0.1 icmp_seq=1 Destination Net Unreachable',
+    '',
+    '--- 10.9.9.9 ping statistics ---',
+    '1 packets transmitted, 0 received, +1 errors, 100% packet loss, time 0ms',
+    '',
+  ].join('\n');
+
+  it("quotes a router's ICMP error, and nothing else of ping's output", () => {
+    expect(unreachableReason(routerSaid, '')).toBe('ping: From 10.77.0.1 icmp_seq=1 Destination Net Unreachable');
+  });
+
+  it('quotes an ICMPv6 error and an unanswered neighbour (this machine says host unreachable)', () => {
+    expect(unreachableReason('From fd70:6b::1 icmp_seq=1 Destination unreachable: No route\n', '')).toBe(
+      'ping: From fd70:6b::1 icmp_seq=1 Destination unreachable: No route',
+    );
+    expect(unreachableReason('From 10.77.0.2 icmp_seq=1 Destination Host Unreachable\nFrom 10.77.0.2 icmp_seq=2 Destination Host Unreachable\n', '')).toBe(
+      'ping: From 10.77.0.2 icmp_seq=1 Destination Host Unreachable',
+    );
+  });
+
+  it.each(['ping: connect: Network is unreachable', 'ping: connect: No route to host'])('quotes the missing route: %s', (line) => {
+    expect(unreachableReason(`PATTERN: 0x${HEX}\n`, `${line}\n`)).toBe(line);
+  });
+
+  it('says nothing when ping saw no error from the network', () => {
+    const silent = `PATTERN: 0x${HEX}\nPING 10.201.0.99 (10.201.0.99) 56(84) bytes of data.\n\n--- 10.201.0.99 ping statistics ---\n15 packets transmitted, 0 received, 100% packet loss, time 2998ms\n`;
+    expect(unreachableReason(silent, '')).toBeUndefined();
+    expect(unreachableReason('', 'ping: Do you want to ping broadcast? Then -b. If not, check your local firewall rules\n')).toBeUndefined();
+    expect(unreachableReason('64 bytes from 10.201.0.1: icmp_seq=1 ttl=64 time=0.05 ms\n', '')).toBeUndefined();
   });
 });

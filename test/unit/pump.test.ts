@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ExitCode } from '../../src/core/errors.js';
 import { connectTcp, Pump } from '../../src/edge/tcp.js';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -121,5 +123,57 @@ describe('Pump from a readable stream (data events)', () => {
     pump.readFrom(source, 'data');
     pump.stop();
     expect(source.destroyed).toBe(true);
+  });
+});
+
+describe('connectTcp failures say what they mean', () => {
+  const loopback = { address: '127.0.0.1', family: 4 } as const;
+
+  it('a refused connection: the knock worked and the host answered, but nothing listens there', async () => {
+    const port = await serverSending(Buffer.alloc(0));
+    await new Promise((resolve) => server?.close(resolve));
+    server = undefined;
+    const failure = await connectTcp(loopback, port, 5000).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toMatchObject({ exitCode: ExitCode.connectFailed });
+    expect((failure as Error).message).toBe(
+      `127.0.0.1:${port} refused the connection; the knock worked and the host answered, but nothing listens on that port or the server refuses it: a wrong port, or sshd not running`,
+    );
+  });
+
+  it("no answer at all (the SYN dropped): the server's rules may not match", async () => {
+    // A listener whose process never accepts, with a backlog of 1: once two connections wait in
+    // its queue, the kernel drops every further SYN, as a firewall does.
+    const listener = spawn(
+      process.execPath,
+      [
+        '-e',
+        "const s = require('node:net').createServer(); s.listen(0, '127.0.0.1', 1, () => process.stdout.write(`${s.address().port}\\n`, " +
+          '() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)));',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const queued: Socket[] = [];
+    try {
+      const port = Number(String((await once(listener.stdout, 'data'))[0]).trim());
+      queued.push(await connectTcp(loopback, port, 5000), await connectTcp(loopback, port, 5000));
+      const started = performance.now();
+      const failure = await connectTcp(loopback, port, 300).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+      expect(failure).toMatchObject({ exitCode: ExitCode.connectFailed });
+      expect((failure as Error).message).toMatch(
+        new RegExp(`^127\\.0\\.0\\.1:${port} did not answer within 0\\.3 s; the knock got a reply, so the host is up: the server's rules may not match this client`),
+      );
+      expect((failure as Error).message).not.toMatch(/refused|nothing listens/);
+    } finally {
+      // Before the listener goes: its end would reset them, an error nobody listens for.
+      for (const socket of queued) socket.destroy();
+      listener.kill('SIGKILL');
+    }
   });
 });

@@ -178,6 +178,13 @@ describe('the secret', () => {
     const first = setup(['box', '--secret-file', given, '--yes']);
     expect(first.status, first.stderr).toBe(0);
     expect(readFileSync(secretPath('box'), 'utf8')).toBe(`${SECRET}\n`);
+    expect(first.stderr).toContain(`pingknock: installed the secret from ${given} as ${secretPath('box')}\n`);
+    expect(first.stderr).not.toContain('new secret');
+
+    const same = setup(['box', '--secret-file', given, '--yes']);
+    expect(same.status, same.stderr).toBe(0);
+    expect(same.stderr).toContain(`pingknock: kept ${secretPath('box')}: it already holds the secret from ${given}\n`);
+    expect(same.stderr).not.toMatch(/new secret|installed/);
 
     const other = join(dir, 'other.key');
     writeFileSync(other, 'Zyxwvuts98765432\n', { mode: 0o600 });
@@ -188,9 +195,17 @@ describe('the secret', () => {
     expect(`${clash.stdout}${clash.stderr}`).not.toContain('Zyxwvuts');
   });
 
+  it('from standard input is installed as such', () => {
+    const result = setup(['box', '--secret-file', '-', '--yes'], `${SECRET}\n`);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toContain(`pingknock: installed the secret from standard input as ${secretPath('box')}\n`);
+    expect(readFileSync(secretPath('box'), 'utf8')).toBe(`${SECRET}\n`);
+  });
+
   it('reaches stdout only as the knock pattern, and stderr not at all', () => {
     const result = setup(['box', '--hostname', '192.0.2.10', '--port', '2200', '--yes']);
     expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toContain(`pingknock: wrote a new secret to ${secretPath('box')}\n`);
     const secret = readFileSync(secretPath('box'), 'utf8').trim();
     const hex = Buffer.from(secret).toString('hex');
     expect(result.stderr).not.toContain(secret);
