@@ -1,29 +1,25 @@
-import { ExitCode, PingknockError } from './core/errors.js';
-import { parsePort } from './core/target.js';
+import { ExitCode } from './core/errors.js';
+import { parseProxyArguments, type ProxyRequest } from './core/proxy-arguments.js';
 import { knock } from './knock.js';
 import { createProgress } from './edge/progress.js';
 import { connectTcp, Pump, relay } from './edge/tcp.js';
 import { claimStdio } from './edge/stdio.js';
-import { secondsOption } from './commands/options.js';
 
-export interface ProxyRequest {
-  readonly host: string;
-  readonly port: string;
-  readonly secretFile?: string | undefined;
-  readonly name?: string | undefined;
-  readonly deadline: number;
-  readonly connectTimeout: number;
-  readonly verbose: boolean;
+/**
+ * `pingknock proxy` with the arguments that follow the word `proxy`: where the launcher's fast
+ * path (src/proxy-main.ts) and the full command line (src/commands/proxy.ts) both hand over, so
+ * that they read every command line alike.
+ */
+export async function runProxyCommand(args: readonly string[]): Promise<never> {
+  await runProxy(parseProxyArguments(args));
+  // Both directions are done and flushed, so there is nothing left to do: exiting at once skips
+  // Node's orderly teardown of the heap and its threads, ~25 ms here that ssh would wait for in
+  // the proxy's exit.
+  process.exit();
 }
 
 /** The ProxyCommand: knock, connect to the address that answered, relay until both sides are done. */
-export async function runProxy(request: ProxyRequest): Promise<void> {
-  if (request.secretFile === '-') {
-    throw new PingknockError('usage', 'proxy cannot read the secret from standard input: that is the ssh stream');
-  }
-  const port = parsePort(request.port);
-  const deadlineMs = secondsOption('deadline', request.deadline);
-  const connectTimeoutMs = secondsOption('connect-timeout', request.connectTimeout);
+async function runProxy(request: ProxyRequest): Promise<void> {
   // Read ssh's bytes from the start (they are held until the socket is up), so that ssh's death
   // is seen even while knocking: its end of the pipe closes.
   const { input: upstream, output } = claimStdio();
@@ -35,11 +31,11 @@ export async function runProxy(request: ProxyRequest): Promise<void> {
     const target = await knock({
       host: request.host,
       secret: { secretFile: request.secretFile, name: request.name ?? request.host, env: process.env },
-      deadlineMs,
+      deadlineMs: request.deadlineMs,
       progress,
     });
-    progress.step(`connecting to port ${port}`);
-    socket = await connectTcp(target, port, connectTimeoutMs, downstream);
+    progress.step(`connecting to port ${request.port}`);
+    socket = await connectTcp(target, request.port, request.connectTimeoutMs, downstream);
   } catch (error) {
     // Nothing will be relayed: stop reading ssh's input, or it would keep the proxy alive.
     upstream.stop();

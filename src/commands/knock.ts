@@ -1,7 +1,8 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { knock } from '../knock.js';
 import { createProgress } from '../edge/progress.js';
-import { secondsOption, withKnockOptions } from './options.js';
+import { secondsOption } from '../core/proxy-arguments.js';
+import { withKnockOptions } from './options.js';
 
 export const command = 'knock <host>';
 export const describe = 'Send the knock ping and wait for the echo reply';

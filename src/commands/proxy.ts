@@ -1,25 +1,42 @@
-import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { runProxy } from '../proxy.js';
-import { PROXY_OPTIONS } from './options.js';
+import type { Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { asksForHelp, PROXY_OPTIONS } from '../core/proxy-arguments.js';
+import { runProxyCommand } from '../proxy.js';
 
 // `pingknock proxy` normally starts through src/proxy-main.ts, which skips yargs; this module
 // serves `--help` and any start through the full command line.
 export const command = 'proxy <host> <port>';
 export const describe = 'Knock, then connect and relay stdin/stdout: the ssh ProxyCommand';
 
-export function builder(yargs: Argv) {
+/** The proxy's arguments as the launcher passes them: all but the command word, which yargs also finds after options. */
+function proxyArguments(): string[] {
+  const words = hideBin(process.argv);
+  const at = words.indexOf('proxy');
+  return [...words.slice(0, at), ...words.slice(at + 1)];
+}
+
+/**
+ * yargs checks a command's arguments by rules of its own between the builder and the handler: it
+ * counts nothing after "--" as HOST or PORT, takes --secretFile for --secret-file and a last word
+ * "help" for --help. So, help aside, the builder hands the arguments to runProxyCommand, as the
+ * launcher's fast path does, and yargs never sees it return: one parser for both starts.
+ */
+export async function builder(yargs: Argv) {
+  const args = proxyArguments();
+  if (!asksForHelp(args)) await runProxyCommand(args);
   return yargs
     .positional('host', { type: 'string', demandOption: true, describe: 'host name or address (ssh: %h)' })
     .positional('port', { type: 'string', demandOption: true, describe: 'TCP port (ssh: %p)' })
     .options(PROXY_OPTIONS)
     .example('ProxyCommand pingknock proxy --name myserver %h %p', 'in ~/.ssh/config, in the block for Host myserver')
-    .example("ssh -o ProxyCommand='pingknock proxy --name myserver %h %p' myserver", 'once, without editing the config');
+    .example("ssh -o ProxyCommand='pingknock proxy --name myserver %h %p' myserver", 'once, without editing the config')
+    .epilogue('An option given twice counts with its last value; "--" ends the options.');
 }
 
-type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;
-
-export async function handler(argv: Args): Promise<void> {
-  await runProxy(argv);
-  // As in proxy-main.ts: both directions are done and flushed, so Node's teardown is only delay.
-  process.exit();
+/**
+ * Reached only when an argument looked like a request for help that yargs reads otherwise
+ * (`--help false`): the proxy's parser judges it then, as it judges every other.
+ */
+export async function handler(): Promise<void> {
+  await runProxyCommand(proxyArguments());
 }
