@@ -20,7 +20,7 @@ const MAX_ROLLBACK_SECONDS = 86_400;
 export function builder(yargs: Argv) {
   return withSecretOptions(yargs)
     .option('backend', { choices: BACKENDS, default: 'nftables' as Backend, describe: 'firewall to write rules for' })
-    .option('family', { choices: FAMILY_CHOICES, describe: 'IP versions to knock over (nftables, ufw: both by default)' })
+    .option('family', { choices: FAMILY_CHOICES, describe: 'IP versions to knock over (both by default; ip6tables: IPv6 only)' })
     .option('port', { type: 'string', default: '22', describe: 'TCP port to protect', requiresArg: true })
     .option('window', { type: 'number', default: DEFAULT_WINDOW_SECONDS, describe: 'seconds a knock keeps the port open for its sender', requiresArg: true })
     .option('apply', { type: 'boolean', describe: 'load the rules on this machine (root)' })
@@ -34,7 +34,7 @@ export function builder(yargs: Argv) {
     .option('remove', { type: 'boolean', describe: 'take away everything pingknock added, and nothing else (root)' })
     .option('tool', {
       type: 'string',
-      describe: 'iptables program for --apply/--remove: iptables, iptables-legacy, iptables-nft (ip6tables-… likewise)',
+      describe: 'iptables program for --apply/--remove: iptables, iptables-legacy, iptables-nft (ip6tables-… likewise; IPv6 uses the same variant of ip6tables)',
       requiresArg: true,
     })
     .option('state-dir', { type: 'string', default: DEFAULT_STATE_DIR, describe: 'where --apply keeps the previous rules for a rollback', requiresArg: true })
@@ -65,7 +65,7 @@ export async function handler(argv: Args): Promise<void> {
   }
   if (argv.remove) {
     const ufwFiles = backend === 'ufw' ? await editUfwFiles(families, (text) => removeUfwBlock(text)) : {};
-    await runChecked(removeScript({ backend, tool, stateDir, ufwFiles }));
+    await runChecked(removeScript({ backend, tool, families, stateDir, ufwFiles }));
     process.stderr.write(`pingknock: removed pingknock's ${backend} rules\n`);
     return;
   }
@@ -84,7 +84,7 @@ export async function handler(argv: Args): Promise<void> {
   const rollbackSeconds = checkedRollback(argv.rollback);
   const ufwFiles =
     backend === 'ufw' ? await editUfwFiles(families, (text, family) => insertUfwBlock(text, renderUfwBlock(model, family), family)) : {};
-  await runChecked(applyScript({ backend, rules, ufwFiles, tool, stateDir, rollbackSeconds }));
+  await runChecked(applyScript({ backend, rules, ufwFiles, tool, families, stateDir, rollbackSeconds }));
   process.stderr.write(
     rollbackSeconds > 0
       ? `pingknock: applied the ${backend} rules; they are rolled back in ${rollbackSeconds} s unless you run: pingknock rules --confirm\n`
@@ -102,7 +102,8 @@ async function runChecked(script: string): Promise<void> {
   const { code, stderr } = await runScript(script);
   if (code === 0) return;
   const detail = stderr.trim().split('\n').slice(-3).join('; ');
-  const kind = code === SCRIPT_EXIT.nothingToConfirm || code === SCRIPT_EXIT.rollbackPending ? 'usage' : 'firewall';
+  // unsafe: a folder or file on the way was refused, so nothing could be written (io).
+  const kind = code === SCRIPT_EXIT.nothingToConfirm || code === SCRIPT_EXIT.rollbackPending ? 'usage' : code === SCRIPT_EXIT.unsafe ? 'io' : 'firewall';
   throw new PingknockError(kind, detail === '' ? `the firewall change failed (exit ${code})` : detail);
 }
 

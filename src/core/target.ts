@@ -59,12 +59,13 @@ export function parsePort(input: string | number): number {
 
 /**
  * Shows user input safely in a one-line message: anything but printable ASCII becomes a \u{…}
- * escape, so no control, C1, line-separator or bidi character can reach the terminal.
+ * escape, so no control, C1, line-separator or bidi character can reach the terminal; longer
+ * than `width` characters, it is cut there.
  */
-export function printable(text: string): string {
-  const shown = [...text].slice(0, 80).map((character) => {
+export function printable(text: string, width = 80): string {
+  const shown = [...text].slice(0, width).map((character) => {
     const code = character.codePointAt(0) ?? 0;
     return code >= 0x20 && code <= 0x7e ? character : `\\u{${code.toString(16)}}`;
   });
-  return shown.join('') + ([...text].length > 80 ? '...' : '');
+  return shown.join('') + ([...text].length > width ? '...' : '');
 }

@@ -1,11 +1,13 @@
-import { PingknockError } from '../core/errors.js';
+import { ExitCode, PingknockError } from '../core/errors.js';
 import type { Family } from '../core/layout.js';
+import { secretToHex, type Secret } from '../core/secret.js';
 import {
   applyScript,
   confirmScript,
   detectBackendScript,
   ENROLL_BACKENDS,
   NO_FIREWALL_EXIT,
+  persistCheckScript,
   persistScript,
   removeScript,
   rollbackNowScript,
@@ -18,8 +20,11 @@ import { buildRuleModel, MAX_WINDOW_SECONDS } from '../core/rules/model.js';
 import { renderRules } from '../core/rules/render.js';
 import { insertUfwBlock, renderUfwBlock, UFW_TARGETS } from '../core/rules/ufw.js';
 import { runSetup, type SetupRequest } from '../commands/setup.js';
+import { sendKnock } from '../edge/ping.js';
+import { resolveAll } from '../edge/resolve.js';
+import { effectiveSshConfig } from '../edge/ssh.js';
 import { readRecord, writeRecord, type EnrollmentRecord } from './record.js';
-import { lastLines, RemoteServer, type SshTarget } from './remote.js';
+import { lastLines, RemoteServer, type ServerAddress, type SshTarget } from './remote.js';
 
 export type EnrollBackendChoice = 'auto' | EnrollBackend;
 
@@ -81,7 +86,8 @@ export async function runEnroll(request: EnrollRequest): Promise<void> {
     info(`logged in to ${setup.alias} without a knock; this connection stays open until the rules are proven`);
     const backend = request.backend === 'auto' ? await detectBackend(server) : request.backend;
     info(`${setup.alias} uses ${backend}${request.backend === 'auto' ? '' : ' (--backend)'}`);
-    const families: Family[] = backend === 'iptables' ? ['ipv4'] : ['ipv4', 'ipv6'];
+    const ipv6 = await server.ipv6();
+    const families = serverFamilies(backend, ipv6.enabled);
     const model = buildRuleModel({ secret: setup.secret, port: setup.port, windowSeconds: request.windowSeconds, families });
     const rules = renderRules(backend, model);
     // For ufw the block goes into the server's own before(6).rules, every other byte kept.
@@ -98,9 +104,12 @@ export async function runEnroll(request: EnrollRequest): Promise<void> {
       }
     }
 
-    const steps = new Enrolling(server, request, backend);
+    // Known before the rules go in: whatever fails after them is rolled back.
+    const others = await otherFamilies(target, setup.host, ipv6.addresses);
+    const steps = new Enrolling(server, request, backend, families);
+    await steps.checkPersistFolder();
     await steps.apply(rules, ufwFiles);
-    await steps.prove();
+    await steps.prove(others, setup.secret);
     await steps.persist(rules, ufwOriginals);
     await writeRecord(setup.alias, { ...record, server: { backend, stateDir: request.stateDir, persistDir: request.persistDir } });
   } finally {
@@ -123,6 +132,49 @@ async function detectBackend(server: RemoteServer): Promise<EnrollBackend> {
   throw new PingknockError('server', `cannot tell which firewall ${server.alias} uses (${why}); install nftables there, or pass --backend`);
 }
 
+/**
+ * The families to guard on a server: both, so that sshd is open over neither. iptables needs a
+ * program per family, ip6tables only where the kernel has IPv6 (it fails where it has not).
+ */
+export function serverFamilies(backend: EnrollBackend, ipv6Enabled: boolean): Family[] {
+  return backend === 'iptables' && !ipv6Enabled ? ['ipv4'] : ['ipv4', 'ipv6'];
+}
+
+const FAMILY_NAMES: Readonly<Record<Family, string>> = { ipv4: 'IPv4', ipv6: 'IPv6' };
+
+/** How long a proof's own knock waits for its echo reply: as long as the proxy's, by default. */
+const KNOCK_DEADLINE_MS = 3_000;
+
+/** An address of the server in a family the alias does not connect over. */
+interface OtherFamily {
+  readonly family: Family;
+  readonly at: ServerAddress;
+}
+
+/**
+ * For each family the alias does not connect over, one address to prove the rules on as well: as
+ * the alias's host name resolves here, else for IPv6 the server's first global address, which
+ * anyone may find and knock on just the same.
+ */
+async function otherFamilies(target: SshTarget, host: string, serverIpv6: readonly string[]): Promise<OtherFamily[]> {
+  const resolved = await resolveAll(host);
+  const candidates = [...resolved, ...serverIpv6.map((address) => ({ address, family: 6 as const }))];
+  const found = (['ipv4', 'ipv6'] as const).flatMap((family) => {
+    const number = family === 'ipv6' ? 6 : 4;
+    const candidate = candidates.find((each) => each.family === number);
+    return candidate === undefined || resolved[0]?.family === number ? [] : [{ family, address: candidate.address }];
+  });
+  if (found.length === 0) return [];
+  const hostKeyAlias = await hostKeyName(target, host);
+  return found.map(({ family, address }) => ({ family, at: { address, hostKeyAlias } }));
+}
+
+/** The name ssh knows the server's host key by: an address connected to in its place needs no entry of its own. */
+async function hostKeyName(target: SshTarget, host: string): Promise<string> {
+  const answer = await effectiveSshConfig(target.alias, target.configFile === undefined ? { kind: 'default' } : { kind: 'file', path: target.configFile });
+  return (answer.kind === 'ok' ? answer.config.get('hostkeyalias') : undefined) ?? host;
+}
+
 /** ufw's before(6).rules on the server, by path; a family whose file is missing has none (ufw without IPv6). */
 export async function readUfwFiles(server: RemoteServer, families: readonly Family[]): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
@@ -138,6 +190,14 @@ export async function readUfwFiles(server: RemoteServer, families: readonly Fami
   return files;
 }
 
+/** Wide enough for a refusal's line, whose paths are only of use whole. */
+const REFUSAL_WIDTH = 1000;
+
+/** A server's script refused a folder or file as unsafe to write in as root (exit SCRIPT_EXIT.unsafe). */
+export function refusedOn(alias: string, stderr: string): PingknockError {
+  return new PingknockError('io', `${alias}: ${lastLines(stderr, 1, REFUSAL_WIDTH)}; nothing was changed there`);
+}
+
 /** The steps after the rules are known, each undoing the server's change when it fails. */
 class Enrolling {
   private appliedAt = 0;
@@ -146,20 +206,31 @@ class Enrolling {
     private readonly server: RemoteServer,
     private readonly request: EnrollRequest,
     private readonly backend: EnrollBackend,
+    private readonly families: readonly Family[],
   ) {}
 
   private get alias(): string {
     return this.server.alias;
   }
 
+  /** Before the rules: a persist folder refused after them would leave them applied but not kept. */
+  async checkPersistFolder(): Promise<void> {
+    const result = await this.server.script(persistCheckScript({ backend: this.backend, persistDir: this.request.persistDir }), 'master');
+    if (result.code === SCRIPT_EXIT.unsafe) throw refusedOn(this.alias, result.stderr);
+    if (result.code !== 0) {
+      throw new PingknockError('server', `cannot check ${this.request.persistDir} on ${this.alias}: ${lastLines(result.stderr) || `exit ${result.code}`}`);
+    }
+  }
+
   async apply(rules: string, ufwFiles: UfwFiles): Promise<void> {
     const { stateDir, rollbackSeconds } = this.request;
     this.appliedAt = Date.now();
-    const result = await this.server.script(applyScript({ backend: this.backend, rules, ufwFiles, stateDir, rollbackSeconds }), 'master');
+    const result = await this.server.script(applyScript({ backend: this.backend, families: this.families, rules, ufwFiles, stateDir, rollbackSeconds }), 'master');
     if (result.code === 0) {
       info(`applied the ${this.backend} rules on ${this.alias}; unless they are proven within ${rollbackSeconds} s, the previous rules come back by themselves`);
       return;
     }
+    if (result.code === SCRIPT_EXIT.unsafe) throw refusedOn(this.alias, result.stderr);
     const detail = lastLines(result.stderr) || `exit ${result.code}`;
     if (result.code === SCRIPT_EXIT.applyFailed) {
       throw new PingknockError('firewall', `applying the rules on ${this.alias} failed, and its previous rules are back: ${detail}`);
@@ -174,13 +245,33 @@ class Enrolling {
     await this.rollBackNow(`applying the rules on ${this.alias} did not finish (${detail})`, 'so nothing had been applied');
   }
 
-  /** Both proofs; the second one's session confirms, so the rules stay only if a knock gets in. */
-  async prove(): Promise<void> {
-    const unknocked = await this.server.probeUnknocked();
-    if (unknocked.kind === 'open') {
+  /**
+   * Both proofs, for the alias and for an address in each of the `others` families: closed without
+   * a knock, open after one. The alias's knocked session confirms, last, so the rules stay only if
+   * no family is open to everyone and a knock gets in.
+   */
+  async prove(others: readonly OtherFamily[], secret: Secret): Promise<void> {
+    const [unknocked, othersUnknocked] = await Promise.all([
+      this.server.probeUnknocked(),
+      Promise.all(others.map(async (other) => ({ other, outcome: await this.server.probeUnknocked(other.at) }))),
+    ]);
+    if (unknocked.kind !== 'closed') {
       await this.rollBackNow(`the port still answers a connection without a knock (${unknocked.detail}): the rules do not protect ${this.alias}`, this.firedOrConfirmed());
     }
-    info('proof 1: a new connection without a knock times out');
+    const reachable: OtherFamily[] = [];
+    for (const { other, outcome } of othersUnknocked) {
+      const over = `over ${FAMILY_NAMES[other.family]} (${other.at.address})`;
+      if (outcome.kind === 'open') {
+        await this.rollBackNow(
+          `${over} the port still answers a connection without a knock (${outcome.detail}): the rules do not protect ${this.alias} over ${FAMILY_NAMES[other.family]}`,
+          this.firedOrConfirmed(),
+        );
+      }
+      if (outcome.kind === 'unreachable') info(`${over}: not proven, as it cannot be reached from here (${outcome.detail})`);
+      else reachable.push(other);
+    }
+    info(`proof 1: a new connection without a knock times out${reachable.map(({ family, at }) => `, also over ${FAMILY_NAMES[family]} at ${at.address}`).join('')}`);
+    for (const other of reachable) await this.proveKnockOpens(other, secret);
 
     const knocked = await this.server.script(`echo '${LOGGED_IN_MARK}'\n${confirmScript(this.request.stateDir)}`, 'knocked');
     const loggedIn = knocked.stdout.toString().includes(LOGGED_IN_MARK);
@@ -203,9 +294,32 @@ class Enrolling {
     );
   }
 
+  /** Proof 2 for another family: after a knock to its address, a new connection there gets an answer. */
+  private async proveKnockOpens(other: OtherFamily, secret: Secret): Promise<void> {
+    const over = `over ${FAMILY_NAMES[other.family]} (${other.at.address})`;
+    try {
+      await sendKnock({ target: { address: other.at.address, family: other.family === 'ipv6' ? 6 : 4 }, patternHex: secretToHex(secret), deadlineMs: KNOCK_DEADLINE_MS });
+    } catch (error) {
+      if (error instanceof PingknockError && (error.exitCode === ExitCode.noReply || error.exitCode === ExitCode.unreachable)) {
+        info(`${over}: not proven, as the knock got no echo reply here (${error.message})`);
+        return;
+      }
+      return this.rollBackNow(`${over} the knock failed (${(error as Error).message})`, this.firedOrConfirmed());
+    }
+    const outcome = await this.server.probeUnknocked(other.at);
+    if (outcome.kind === 'closed') {
+      return this.rollBackNow(`${over} the knock was answered, but a new connection after it timed out: the rules do not let a knock in`, this.firedOrConfirmed());
+    }
+    info(
+      outcome.kind === 'open'
+        ? `proof 2 ${over}: after a knock, a new connection gets an answer`
+        : `${over}: not proven, as the connection after the knock cannot be made from here (${outcome.detail})`,
+    );
+  }
+
   /** Boot persistence over a knocked connection; should it fail, the rules go again (they are confirmed by now). */
   async persist(rules: string, ufwOriginals: UfwFiles): Promise<void> {
-    const request = { backend: this.backend, persistDir: this.request.persistDir };
+    const request = { backend: this.backend, persistDir: this.request.persistDir, families: this.families };
     const result = await this.server.script(persistScript({ ...request, rules }), 'knocked');
     if (result.code === 0) {
       for (const line of result.stdout.toString().split('\n').filter((text) => text !== '')) info(line);
@@ -214,7 +328,7 @@ class Enrolling {
     const detail = lastLines(result.stderr) || `exit ${result.code}`;
     // Back to the state before: for ufw, the files as they were; else take pingknock's rules out.
     const undo = await this.server.script(
-      removeScript({ backend: this.backend, stateDir: this.request.stateDir, ufwFiles: ufwOriginals }) + unpersistScript(request),
+      removeScript({ backend: this.backend, families: this.families, stateDir: this.request.stateDir, ufwFiles: ufwOriginals }) + unpersistScript(request),
       'master',
     );
     if (undo.code === 0) {

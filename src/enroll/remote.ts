@@ -3,6 +3,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PingknockError } from '../core/errors.js';
+import { globalIpv6Addresses } from '../core/inet6.js';
 import { parseAlias } from '../core/ssh-config-edit.js';
 import { printable } from '../core/target.js';
 import { run, type RunResult } from '../lab/exec.js';
@@ -30,8 +31,15 @@ export type SshConnection =
   | { readonly kind: 'check'; readonly controlPath: string }
   /** A fresh connection through the config's ProxyCommand, as `ssh ALIAS` makes it. */
   | { readonly kind: 'knocked' }
-  /** A fresh connection without a knock, as anyone else would make it. */
-  | { readonly kind: 'unknocked' };
+  /** A fresh connection without a knock, as anyone else would make it: to the alias, or `at` one of its addresses. */
+  | { readonly kind: 'unknocked'; readonly at?: ServerAddress | undefined };
+
+/** One address of the server, to connect to instead of the alias's HostName. */
+export interface ServerAddress {
+  readonly address: string;
+  /** The name the server's host key is known by (ssh -G's hostkeyalias, else its hostname), so the address needs no entry of its own. */
+  readonly hostKeyAlias: string;
+}
 
 /** How long the no-knock proof waits for the port before calling it closed. */
 export const UNKNOCKED_CONNECT_TIMEOUT_SECONDS = 5;
@@ -74,6 +82,7 @@ function connectionOptions(connection: SshConnection): readonly string[] {
     case 'unknocked':
       return [
         ...NO_MULTIPLEXING,
+        ...(connection.at === undefined ? [] : ['-o', `HostName=${connection.at.address}`, '-o', `HostKeyAlias=${connection.at.hostKeyAlias}`]),
         '-o', 'ProxyCommand=none',
         '-o', `ConnectTimeout=${UNKNOCKED_CONNECT_TIMEOUT_SECONDS}`,
         '-o', 'BatchMode=yes',
@@ -82,7 +91,11 @@ function connectionOptions(connection: SshConnection): readonly string[] {
   }
 }
 
-export type ProbeOutcome = { readonly kind: 'closed' } | { readonly kind: 'open'; readonly detail: string };
+export type ProbeOutcome =
+  | { readonly kind: 'closed' }
+  | { readonly kind: 'open'; readonly detail: string }
+  /** No way there from here (no route, or no such family here): says nothing about the rules. */
+  | { readonly kind: 'unreachable'; readonly detail: string };
 
 /**
  * Reads the no-knock proof: only a connection that timed out met the rules' drop. A login, a
@@ -91,17 +104,19 @@ export type ProbeOutcome = { readonly kind: 'closed' } | { readonly kind: 'open'
  */
 export function probeOutcome(result: { readonly code: number | null; readonly stderr: string }): ProbeOutcome {
   if (result.code === 255 && /timed out/i.test(result.stderr)) return { kind: 'closed' };
-  return { kind: 'open', detail: result.code === 0 ? 'it logged in' : lastLines(result.stderr) || `ssh exited with ${result.code}` };
+  const detail = result.code === 0 ? 'it logged in' : lastLines(result.stderr) || `ssh exited with ${result.code}`;
+  if (result.code === 255 && /Network is unreachable|No route to host|Address family not supported/i.test(result.stderr)) return { kind: 'unreachable', detail };
+  return { kind: 'open', detail };
 }
 
 /** The end of a program's complaint, on one line: what the user needs to see of it. */
-export function lastLines(text: string, count = 3): string {
+export function lastLines(text: string, count = 3, width?: number): string {
   return text
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '')
     .slice(-count)
-    .map(printable)
+    .map((line) => printable(line, width))
     .join('; ');
 }
 
@@ -160,10 +175,19 @@ export class RemoteServer {
     return run('ssh', sshArgs(this.target, connection, this.asRoot(['sh', '-s'])), { input: script, timeoutMs });
   }
 
-  /** A fresh login without a knock: it must time out once the rules are in place. */
-  async probeUnknocked(): Promise<ProbeOutcome> {
-    const result = await run('ssh', sshArgs(this.target, { kind: 'unknocked' }, ['true']), { timeoutMs: (UNKNOCKED_CONNECT_TIMEOUT_SECONDS + 25) * 1000 });
+  /** A fresh login without a knock (to the alias, or `at` an address): it must time out once the rules are in place. */
+  async probeUnknocked(at?: ServerAddress): Promise<ProbeOutcome> {
+    const result = await run('ssh', sshArgs(this.target, { kind: 'unknocked', at }, ['true']), { timeoutMs: (UNKNOCKED_CONNECT_TIMEOUT_SECONDS + 25) * 1000 });
     return probeOutcome({ code: result.code, stderr: result.stderr });
+  }
+
+  /** The server's IPv6: whether its kernel has it at all, and its global addresses, best first. */
+  async ipv6(): Promise<{ readonly enabled: boolean; readonly addresses: readonly string[] }> {
+    // Read as the login user (the file is public): one line per address, none when IPv6 is off.
+    const result = await this.command(['cat', '/proc/net/if_inet6']);
+    if (result.code === 0) return { enabled: true, addresses: globalIpv6Addresses(result.stdout.toString('utf8')) };
+    if (result.code === 1) return { enabled: false, addresses: [] };
+    throw new PingknockError('server', `cannot tell whether ${this.alias} has IPv6: ${lastLines(result.stderr) || `exit ${result.code}`}`);
   }
 
   /** Reads a file on the server as root. */

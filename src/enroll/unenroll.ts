@@ -6,7 +6,9 @@ import {
   DEFAULT_PERSIST_DIR,
   ENROLL_BACKENDS,
   installedBackendsScript,
+  persistCheckScript,
   removeScript,
+  SCRIPT_EXIT,
   unpersistScript,
   type EnrollBackend,
 } from '../core/rules/apply.js';
@@ -15,7 +17,7 @@ import { parseAlias, removeSetupAddition } from '../core/ssh-config-edit.js';
 import { DEFAULT_STATE_DIR } from '../commands/rules.js';
 import { readSnapshot, replaceFile } from '../edge/files.js';
 import { secretPathFor } from '../edge/secret-source.js';
-import { readUfwFiles, type EnrollBackendChoice } from './enroll.js';
+import { readUfwFiles, refusedOn, serverFamilies, type EnrollBackendChoice } from './enroll.js';
 import { readRecord, removeRecord, type EnrollmentRecord } from './record.js';
 import { lastLines, RemoteServer } from './remote.js';
 
@@ -88,8 +90,12 @@ async function installedBackends(server: RemoteServer): Promise<EnrollBackend[]>
 async function removeFromServer(server: RemoteServer, backend: EnrollBackend, stateDir: string, persistDir: string): Promise<void> {
   const ufwFiles =
     backend === 'ufw' ? Object.fromEntries(Object.entries(await readUfwFiles(server, ['ipv4', 'ipv6'])).map(([file, text]) => [file, removeUfwBlock(text)])) : {};
-  // The rules first: for iptables, the boot copy is then saved without them.
-  const result = await server.script(removeScript({ backend, stateDir, ufwFiles }) + unpersistScript({ backend, persistDir }), 'master');
+  // The rules first: for iptables, the boot copy is then saved without them. Before both, the
+  // persist folder's checks: refused after the rules went, it would leave their boot copy behind.
+  const families = serverFamilies(backend, (await server.ipv6()).enabled);
+  const persist = { backend, persistDir, families };
+  const result = await server.script(persistCheckScript(persist) + removeScript({ backend, families, stateDir, ufwFiles }) + unpersistScript(persist), 'master');
+  if (result.code === SCRIPT_EXIT.unsafe) throw refusedOn(server.alias, result.stderr);
   if (result.code !== 0) {
     throw new PingknockError('firewall', `removing pingknock's ${backend} rules from ${server.alias} failed: ${lastLines(result.stderr) || `exit ${result.code}`}`);
   }

@@ -42,7 +42,7 @@ export function backendSuite(testCase: BackendCase): void {
           '--backend',
           testCase.backend,
           ...(testCase.tool === undefined ? [] : ['--tool', testCase.tool]),
-          ...(testCase.backend === 'nftables' || testCase.backend === 'ufw' ? ['--family', testCase.family] : []),
+          ...(testCase.backend === 'ip6tables' ? [] : ['--family', testCase.family]),
           '--state-dir',
           join(lab.dir, 'state'),
           ...extra,

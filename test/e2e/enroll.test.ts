@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, LAB_ACCOUNTS, LAB_HOSTS } from '../../src/lab/lab.js';
@@ -7,6 +7,8 @@ import { run } from '../../src/lab/exec.js';
 import { applyScript, nftIncludeLines } from '../../src/core/rules/apply.js';
 import { parseSecret, secretToHex } from '../../src/core/secret.js';
 import { newSecret, nftRules } from './fixture.js';
+import { killTree, start } from '../support/spawned.js';
+import { EMPTY_FILTER, expectAllClosed, expectAllOpen, expectEachFamilyGuarded } from './families.js';
 
 const ALIAS = 'target';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -30,6 +32,21 @@ table inet filter {
 `;
 
 /** A server whose own earlier rules drop every ping, before pingknock's chain (priority filter - 10) sees it. */
+/**
+ * IPv6's port 22 sent on to a port of its own, past pingknock's rules (which guard port 22), where
+ * a listener answers as an SSH server would: a family left open, whatever the reason.
+ */
+const IPV6_FORWARDED = `table ip6 forwarded {
+\tchain prerouting {
+\t\ttype nat hook prerouting priority dstnat; policy accept;
+\t\ttcp dport 22 redirect to :2222
+\t}
+}
+`;
+const SSH_ELSEWHERE = String.raw`
+require('node:net').createServer((socket) => socket.end('SSH-2.0-elsewhere\r\n')).listen(2222, '::', () => process.stdout.write('listening\n'));
+`;
+
 const BLOCK_PINGS = `table inet blockping {
 \tchain input {
 \t\ttype filter hook input priority filter - 20; policy accept;
@@ -97,18 +114,13 @@ class EnrollLab {
     return join(this.lab.home, '.ssh', 'pingknock', '.enrolled', `${ALIAS}.json`);
   }
 
-  /** A new connection with no knock: must time out while pingknock's rules are in place. */
+  /** New connections with no knock, over IPv4 and IPv6: must time out while pingknock's rules are in place. */
   async expectClosedWithoutKnock(): Promise<void> {
-    this.lab.forgetKnocks();
-    const result = await this.lab.ssh(['-o', 'ConnectTimeout=2', LAB_HOSTS.direct, 'true'], { timeoutMs: 20_000 });
-    expect(result.code, result.stderr).toBe(255);
-    expect(result.stderr).toMatch(/timed out/);
+    await expectAllClosed(this.lab);
   }
 
   async expectOpenWithoutKnock(): Promise<void> {
-    const result = await this.lab.ssh([LAB_HOSTS.direct, 'echo open'], { timeoutMs: 20_000 });
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout.toString()).toBe('open\n');
+    await expectAllOpen(this.lab);
   }
 
   /** `ssh ALIAS` with the user's config, which knocks through pingknock proxy, as the enrolled login. */
@@ -143,7 +155,8 @@ describe('pingknock enroll and unenroll: a bare nftables server with a real sshd
     const result = await client.enroll('--rollback', String(ROLLBACK_SECONDS));
     const stderr = result.stderr;
     expect(result.code, stderr).toBe(0);
-    expect(stderr).toContain('proof 1: a new connection without a knock times out');
+    expect(stderr).toContain(`proof 1: a new connection without a knock times out, also over IPv6 at ${lab.server.ipv6}\n`);
+    expect(stderr).toContain(`proof 2 over IPv6 (${lab.server.ipv6}): after a knock, a new connection gets an answer\n`);
     expect(stderr).toContain('proof 2: a new connection through pingknock proxy logs in');
     expect(stderr).toContain(`${ALIAS} is enrolled`);
     // Unlike setup, enroll prints no next steps: nothing holds the secret, nor its pattern.
@@ -225,6 +238,34 @@ describe('pingknock enroll and unenroll: a bare nftables server with a real sshd
     expect(lab.listServerRules()).toBe(pristine);
   }, 120_000);
 
+  it('does not call the server protected while IPv6 is open: it fails, says which family, and rolls back at once', async () => {
+    lab.loadServerRules(IPV6_FORWARDED);
+    const elsewhere = start('ip', ['netns', 'exec', lab.server.netns, process.execPath, '-e', SSH_ELSEWHERE], lab.env);
+    try {
+      await elsewhere.line('stdout', /^listening$/, 20_000);
+      const before = lab.listServerRules();
+      const result = await client.enroll();
+      expect(result.code, result.stderr).toBe(12);
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `pingknock: over IPv6 \\(${lab.server.ipv6}\\) the port still answers a connection without a knock \\(.+\\): the rules do not protect ${ALIAS} over IPv6; rolled back at once: ${ALIAS} has its previous rules again\n$`,
+        ),
+      );
+      expect(result.stderr).not.toContain('proof 1');
+      expect(lab.listServerRules()).toBe(before);
+      expect(await client.rollbackSleepers()).toBe('');
+      expect(readFileSync(client.bootConfig, 'utf8')).toBe(DEBIAN_NFTABLES_CONF);
+    } finally {
+      killTree(elsewhere.child.pid ?? 0);
+      const removed = await lab.onServer('nft', ['delete', 'table', 'ip6', 'forwarded']);
+      expect(removed.code, removed.stderr).toBe(0);
+    }
+    const result = await client.unenroll();
+    expect(result.code, result.stderr).toBe(0);
+    expect(lab.listServerRules()).toBe(pristine);
+    await client.expectOpenWithoutKnock();
+  }, 120_000);
+
   it('rolls back by itself when the ssh session is cut right after the apply', async () => {
     const stateDir = join(lab.dir, 'cut-state');
     const rollbackSeconds = 8;
@@ -269,22 +310,27 @@ describe('pingknock enroll --backend iptables, and unenroll', () => {
   beforeAll(async () => {
     lab = await Lab.create({ secret: newSecret(), serverFirewall: 'bare' });
     client = new EnrollLab(lab);
-    // A server that runs iptables has its (empty) filter table: creating it is not pingknock's doing.
-    const loaded = await lab.onServer('iptables-restore', ['-w'], { input: '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n' });
-    expect(loaded.code, loaded.stderr).toBe(0);
+    for (const restore of ['iptables-restore', 'ip6tables-restore']) {
+      const loaded = await lab.onServer(restore, ['-w'], { input: EMPTY_FILTER });
+      expect(loaded.code, loaded.stderr).toBe(0);
+    }
     pristine = lab.listServerRules();
   });
   afterAll(() => lab?.destroy());
 
-  it('enrolls with proofs, says how to keep the rules without netfilter-persistent, and unenroll --purge restores it all', async () => {
+  it('enrolls with proofs over IPv4 and IPv6, says how to keep the rules without netfilter-persistent, and unenroll --purge restores both', async () => {
     const result = await client.enroll('--backend', 'iptables');
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toContain(`${ALIAS} uses iptables (--backend)`);
+    expect(result.stderr).toContain(`proof 1: a new connection without a knock times out, also over IPv6 at ${lab.server.ipv6}\n`);
+    expect(result.stderr).toContain(`proof 2 over IPv6 (${lab.server.ipv6}): after a knock, a new connection gets an answer\n`);
     expect(result.stderr).toContain('proof 2: a new connection through pingknock proxy logs in');
     expect(result.stderr).toContain('install iptables-persistent and run: netfilter-persistent save');
-    const chain = await lab.onServer('iptables', ['-w', '-n', '-L', 'knock']);
-    expect(chain.code, chain.stderr).toBe(0);
-    await client.expectClosedWithoutKnock();
+    for (const program of ['iptables', 'ip6tables']) {
+      const chain = await lab.onServer(program, ['-w', '-n', '-L', 'knock']);
+      expect(chain.code, `${program}: ${chain.stderr}`).toBe(0);
+    }
+    await expectEachFamilyGuarded(lab, ALIAS);
     await client.expectKnockedLogin();
 
     const removed = await client.unenroll('--purge');
@@ -322,7 +368,8 @@ describe('pingknock enroll on a server running ufw, and unenroll', () => {
     const result = await client.enroll();
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toContain(`${ALIAS} uses ufw\n`);
-    expect(result.stderr).toContain('proof 1: a new connection without a knock times out');
+    expect(result.stderr).toContain(`proof 1: a new connection without a knock times out, also over IPv6 at ${lab.server.ipv6}\n`);
+    expect(result.stderr).toContain(`proof 2 over IPv6 (${lab.server.ipv6}): after a knock, a new connection gets an answer\n`);
     expect(result.stderr).toContain('proof 2: a new connection through pingknock proxy logs in');
     for (const name of ['before.rules', 'before6.rules']) {
       const text = await ufwFile(name);
@@ -330,7 +377,7 @@ describe('pingknock enroll on a server running ufw, and unenroll', () => {
       expect(text.replace(/# BEGIN pingknock\n[^]*?# END pingknock\n/, ''), name).toBe(originals[name]);
     }
     // ufw's own `allow` for the port comes after the block: without a knock it is never reached.
-    await client.expectClosedWithoutKnock();
+    await expectEachFamilyGuarded(lab, ALIAS);
     await client.expectKnockedLogin();
 
     const removed = await client.unenroll();
@@ -388,5 +435,66 @@ describe('pingknock enroll as a login that is not root', () => {
     expect(lab.listServerRules()).toBe(pristine);
     expect(readFileSync(client.bootConfig, 'utf8')).toBe(DEBIAN_NFTABLES_CONF);
     await client.expectOpenWithoutKnock();
+  }, 120_000);
+});
+
+describe("pingknock enroll and a persist folder that is not root's alone (issue 16)", () => {
+  const NOBODY = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
+  const PRECIOUS = 'root-owned, and not to be overwritten\n';
+  let lab: Lab;
+  let pristine: string;
+
+  beforeAll(async () => {
+    lab = await Lab.create({ secret: newSecret(), serverFirewall: 'bare' });
+    pristine = lab.listServerRules();
+  });
+  afterAll(() => lab?.destroy());
+
+  function victim(name: string): string {
+    const path = join(lab.dir, name);
+    writeFileSync(path, PRECIOUS, { mode: 0o644 });
+    return path;
+  }
+
+  /** Refused with this line and exit 10, before the apply: the server's rules and files as they were. */
+  async function expectRefused(client: EnrollLab, message: string): Promise<void> {
+    const result = await client.enroll();
+    expect(result.stderr).toContain(`pingknock: ${ALIAS}: ${message}; nothing was changed there\n`);
+    expect(result.code).toBe(10);
+    expect(lab.listServerRules()).toBe(pristine);
+    expect(existsSync(client.stateDir)).toBe(false);
+    expect(readFileSync(client.bootConfig, 'utf8')).toBe(DEBIAN_NFTABLES_CONF);
+    await client.expectOpenWithoutKnock();
+  }
+
+  it('refuses one owned by another user', async () => {
+    const client = new EnrollLab(lab, undefined, '-nobody');
+    chownSync(client.persistDir, NOBODY, NOBODY);
+    await expectRefused(client, `refusing the persist folder ${client.persistDir}: ${client.persistDir} belongs to user ${NOBODY}, not to root`);
+  }, 60_000);
+
+  it('refuses a symbolic link planted at pingknock.nft, and does not follow it', async () => {
+    const client = new EnrollLab(lab, undefined, '-planted');
+    const target = victim('victim-planted');
+    symlinkSync(target, join(client.persistDir, 'pingknock.nft'));
+    await expectRefused(client, `refusing ${client.persistDir}/pingknock.nft: it is a symbolic link`);
+    expect(readFileSync(target, 'utf8')).toBe(PRECIOUS);
+  }, 60_000);
+
+  it('writes through no link at the temporary names it used before: they stay, their targets too', async () => {
+    const client = new EnrollLab(lab, undefined, '-old-names');
+    const targets = ['nftables.conf', 'pingknock.nft'].map((name) => {
+      const target = victim(`victim-${name}`);
+      symlinkSync(target, join(client.persistDir, `${name}.pingknock-new`));
+      return target;
+    });
+    const result = await client.enroll();
+    expect(result.code, result.stderr).toBe(0);
+    expect(readFileSync(client.bootConfig, 'utf8')).toBe(`${DEBIAN_NFTABLES_CONF}${nftIncludeLines(client.persistDir).plain}\n`);
+    for (const target of targets) expect(readFileSync(target, 'utf8')).toBe(PRECIOUS);
+    const removed = await client.unenroll();
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(lab.listServerRules()).toBe(pristine);
+    for (const target of targets) expect(readFileSync(target, 'utf8')).toBe(PRECIOUS);
   }, 120_000);
 });

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { applyScript, confirmScript, removeScript, SCRIPT_EXIT, type UfwFiles } from '../../src/core/rules/apply.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';
-import { BACKENDS, renderRules, type Backend } from '../../src/core/rules/render.js';
+import { BACKENDS, backendFamilies, renderRules, type Backend } from '../../src/core/rules/render.js';
+import type { Family } from '../../src/core/layout.js';
 import { insertUfwBlock, removeUfwBlock, renderUfwBlock, UFW_TARGETS } from '../../src/core/rules/ufw.js';
 import { parseSecret } from '../../src/core/secret.js';
 
@@ -14,7 +15,7 @@ const model = buildRuleModel({ secret, port: 22, windowSeconds: 60 });
 const TOOLS: Readonly<Record<Backend, string | undefined>> = { nftables: undefined, iptables: 'iptables', ip6tables: 'ip6tables', ufw: undefined };
 
 function rulesFor(backend: Backend): string {
-  return renderRules(backend, buildRuleModel({ secret, port: 22, windowSeconds: 60, families: backend === 'ip6tables' ? ['ipv6'] : backend === 'iptables' ? ['ipv4'] : ['ipv4', 'ipv6'] }));
+  return renderRules(backend, buildRuleModel({ secret, port: 22, windowSeconds: 60, families: backendFamilies(backend, undefined) }));
 }
 
 function shSyntax(script: string): { status: number | null; stderr: string } {
@@ -48,7 +49,7 @@ describe('the scripts as text', () => {
   it.each(BACKENDS)('arms a sleeper only with a rollback time (%s)', (backend) => {
     const request = { backend, rules: rulesFor(backend), tool: TOOLS[backend], stateDir: '/run/pingknock', ufwFiles };
     const none = applyScript({ ...request, rollbackSeconds: 0 });
-    expect(none).not.toContain('pingknock-rollback');
+    expect(none).not.toMatch(/ pingknock-rollback \d+ "\$state" /);
     expect(none).not.toContain('setsid');
     expect(none).toContain('rm -f "$state/armed"\n');
     const thirty = applyScript({ ...request, rollbackSeconds: 30 });
@@ -69,10 +70,12 @@ describe('the scripts as text', () => {
   it('single-quotes the state folder and the tool', () => {
     const script = applyScript({ backend: 'iptables', rules: rulesFor('iptables'), tool: 'iptables-nft', stateDir: '/var/lib/pk state', rollbackSeconds: 0 });
     expect(script).toContain("\nstate='/var/lib/pk state'\n");
-    expect(script).toContain("\nipt='iptables-nft'\n");
+    // One variant for both families: iptables-nft goes with ip6tables-nft.
+    expect(script).toContain("\nipt='iptables-nft'\nip6t='ip6tables-nft'\n");
     expect(confirmScript('/run/pk')).toContain("\nstate='/run/pk'\n");
-    expect(removeScript({ backend: 'ip6tables', tool: 'ip6tables-legacy', stateDir: '/run/pk' })).toContain("\nipt='ip6tables-legacy'\n");
-    expect(removeScript({ backend: 'nftables', stateDir: '/run/pk' })).toContain("\nipt=''\n");
+    expect(removeScript({ backend: 'ip6tables', tool: 'ip6tables-legacy', stateDir: '/run/pk' })).toContain("\nipt=''\nip6t='ip6tables-legacy'\n");
+    expect(removeScript({ backend: 'iptables', families: ['ipv4'], stateDir: '/run/pk' })).toContain("\nipt='iptables'\nip6t=''\n");
+    expect(removeScript({ backend: 'nftables', stateDir: '/run/pk' })).toContain("\nipt=''\nip6t=''\n");
   });
 
   it('starts every script with set -eu and umask 077', () => {
@@ -86,7 +89,7 @@ describe('the scripts as text', () => {
   });
 
   it('keeps the script exit codes', () => {
-    expect(SCRIPT_EXIT).toEqual({ applyFailed: 20, rollbackPending: 21, nothingToConfirm: 22 });
+    expect(SCRIPT_EXIT).toEqual({ applyFailed: 20, rollbackPending: 21, nothingToConfirm: 22, unsafe: 24 });
   });
 });
 
@@ -128,7 +131,9 @@ nft)
 	case "$*" in *--noflush*) failing && exit 1 ;; esac
 	;;
 *-save)
-	printf '# saved by %s\\n*filter\\n:INPUT ACCEPT [0:0]\\nCOMMIT\\n' "$name"
+	printf '# saved by %s\\n*filter\\n:INPUT ACCEPT [0:0]\\n' "$name"
+	if [ -f "$base/saved-own" ]; then cat "$base/saved-own"; fi
+	printf 'COMMIT\\n'
 	;;
 ufw)
 	if failing && grep -q 'BEGIN pingknock' "$base"/*.rules; then exit 1; fi
@@ -140,7 +145,9 @@ ufw)
 esac
 exit 0
 `;
-  for (const name of ['nft', 'ufw', 'iptables', 'iptables-save', 'iptables-restore', 'ip6tables', 'ip6tables-save', 'ip6tables-restore', 'iptables-legacy', 'iptables-legacy-save', 'iptables-legacy-restore']) {
+  // Every variant of every program: none of the real ones may run here.
+  const xtables = ['iptables', 'ip6tables'].flatMap((family) => ['', '-legacy', '-nft'].flatMap((variant) => ['', '-save', '-restore'].map((step) => `${family}${variant}${step}`)));
+  for (const name of ['nft', 'ufw', ...xtables]) {
     writeFileSync(join(bin, name), fake);
     chmodSync(join(bin, name), 0o755);
   }
@@ -204,8 +211,8 @@ describe('applyScript run for real against fake tools: nftables', () => {
     expect(logLines(box).slice(0, 2)).toEqual(['nft list table inet pingknock', `nft -f ${state}/rules`]);
     expect(readFileSync(join(state, 'rules'), 'utf8')).toBe(rules);
     expect(readFileSync(join(state, 'restore.nft'), 'utf8')).toBe(`table inet pingknock\ndelete table inet pingknock\n${NFT_TABLE_LISTING}`);
-    expect(readFileSync(join(state, 'restore'), 'utf8')).toBe(`state='${state}'\nipt=''\nnft -f "$state/restore.nft"\n`);
-    expect(readFileSync(join(state, 'apply'), 'utf8')).toBe(`state='${state}'\nipt=''\nnft -f "$state/rules"\n`);
+    expect(readFileSync(join(state, 'restore'), 'utf8')).toBe(`state='${state}'\nipt=''\nip6t=''\nnft -f "$state/restore.nft"\n`);
+    expect(readFileSync(join(state, 'apply'), 'utf8')).toBe(`state='${state}'\nipt=''\nip6t=''\nnft -f "$state/rules"\n`);
     expect(existsSync(join(state, 'armed'))).toBe(true);
     expect(Number(readFileSync(join(state, 'rollback.pid'), 'utf8'))).toBeGreaterThan(1);
     // umask 077: the saved ruleset is for root's eyes only.
@@ -311,56 +318,75 @@ describe('applyScript run for real against fake tools: nftables', () => {
   });
 });
 
-describe.each([
-  ['iptables', 'iptables'],
-  ['ip6tables', 'ip6tables'],
-  ['iptables', 'iptables-legacy'],
-] as const)('applyScript run for real against fake tools: %s with tool %s', (backend, tool) => {
-  const rules = rulesFor(backend);
-  /** The iptables-restore input the rules script feeds on load, as the fake logs it. */
-  const loaded = (): string[] => {
-    const lines = rules.split('\n');
-    return lines
-      .slice(lines.indexOf('*filter'), lines.indexOf('COMMIT') + 1)
-      .map((line) => `| ${line.replace('$jump', '-I INPUT 1 -j knock')}`);
-  };
-  const saved = [`| # saved by ${tool}-save`, '| *filter', '| :INPUT ACCEPT [0:0]', '| COMMIT'];
+/** pingknock's part of an earlier apply, as iptables-save prints it, around a rule of someone else's. */
+const EARLIER = [':knock - [0:0]', ':knock-ok - [0:0]', '-A INPUT -s 10.0.0.9/32 -j DROP', '-A INPUT -j knock', '-A knock -p icmp -j ACCEPT', '-A knock-ok -p tcp -m tcp --dport 22 -j ACCEPT'];
+const EARLIER_OWN = EARLIER.filter((line) => !line.includes('10.0.0.9'));
 
-  it('saves with -save before loading with -restore --noflush, then rolls back after 1 s', async () => {
+describe.each<[Backend, string | undefined, Family[], string[]]>([
+  ['iptables', undefined, ['ipv4', 'ipv6'], ['iptables', 'ip6tables']],
+  ['iptables', 'iptables-legacy', ['ipv4', 'ipv6'], ['iptables-legacy', 'ip6tables-legacy']],
+  ['iptables', 'iptables-nft', ['ipv4'], ['iptables-nft']],
+  ['ip6tables', 'ip6tables', ['ipv6'], ['ip6tables']],
+])('applyScript run for real against fake tools: %s with tool %s for %j', (backend, tool, families, programs) => {
+  const rules = renderRules(backend, buildRuleModel({ secret, port: 22, windowSeconds: 60, families }));
+  /** Each family's restore input as the rules script feeds it on load, as the fake logs it. */
+  const loaded = [...rules.matchAll(/^\*filter\n[^]*?^COMMIT$/gm)].map((block) =>
+    block[0].split('\n').map((line) => `| ${line.replace('$jump', '-I INPUT 1 -j knock')}`),
+  );
+  const applied = [
+    ...programs.map((program) => `${program}-save -t filter`),
+    ...programs.flatMap((program, index) => [`${program} -w -C INPUT -j knock`, `${program}-restore -w --noflush`, ...(loaded[index] ?? [])]),
+  ];
+  /** Each family's jump and chains taken away (the fake has none of them). */
+  const removed = programs.flatMap((program) => [`${program} -w -D INPUT -j knock`, `${program} -w -n -L knock`, `${program} -w -n -L knock-ok`]);
+  const request = { backend, rules, tool, families, rollbackSeconds: 1 };
+
+  it('has a load for each family, and an apply step naming each program', () => {
+    expect(loaded).toHaveLength(families.length);
     const box = makeSandbox();
-    const state = box.stateDir;
-    const result = box.run(applyScript({ backend, rules, tool, stateDir: state, rollbackSeconds: 1 }));
-    expect(result).toEqual({ status: 0, stderr: '' });
-    const applied = [`${tool}-save -t filter`, `${tool} -w -C INPUT -j knock`, `${tool}-restore -w --noflush`, ...loaded()];
-    expect(logLines(box)).toEqual(applied);
-    expect(readFileSync(join(state, 'rules'), 'utf8')).toBe(rules);
-    expect(readFileSync(join(state, 'restore.rules'), 'utf8')).toBe(saved.map((line) => line.slice(2)).join('\n') + '\n');
-    expect(readFileSync(join(state, 'apply'), 'utf8')).toBe(`state='${state}'\nipt='${tool}'\nIPTABLES="$ipt" sh "$state/rules" load\n`);
-    expect(readFileSync(join(state, 'restore'), 'utf8')).toBe(`state='${state}'\nipt='${tool}'\n"$ipt-restore" -w <"$state/restore.rules"\n`);
-
-    expect(await waitFor(() => logLines(box).length >= applied.length + 1 + saved.length, 5_000)).toBe(true);
-    expect(logLines(box)).toEqual([...applied, `${tool}-restore -w`, ...saved]);
+    expect(box.run(applyScript({ ...request, stateDir: box.stateDir, rollbackSeconds: 0 })).status).toBe(0);
+    const env = families.map((family) => (family === 'ipv6' ? 'IP6TABLES="$ip6t"' : 'IPTABLES="$ipt"')).join(' ');
+    const variables = `ipt='${families.includes('ipv4') ? programs[0] : ''}'\nip6t='${families.includes('ipv6') ? programs.at(-1) : ''}'\n`;
+    expect(readFileSync(join(box.stateDir, 'apply'), 'utf8')).toBe(`state='${box.stateDir}'\n${variables}${env} sh "$state/rules" load\n`);
   });
 
-  it('restores and exits applyFailed when the restore --noflush fails', () => {
+  it('saves only its own part of each filter table, loads with -restore --noflush, and rolls back after 1 s by taking its jump and chains away', async () => {
+    const box = makeSandbox();
+    const result = box.run(applyScript({ ...request, stateDir: box.stateDir }));
+    expect(result).toEqual({ status: 0, stderr: '' });
+    expect(logLines(box)).toEqual(applied);
+    expect(readFileSync(join(box.stateDir, 'rules'), 'utf8')).toBe(rules);
+    for (const family of families) expect(readFileSync(join(box.stateDir, `restore.${family === 'ipv6' ? 'ip6tables' : 'iptables'}`), 'utf8')).toBe('');
+
+    expect(await waitFor(() => logLines(box).length >= applied.length + removed.length, 5_000)).toBe(true);
+    expect(logLines(box)).toEqual([...applied, ...removed]);
+  });
+
+  it('rolls back to an earlier pingknock ruleset: its chains come back in one restore --noflush, its jump and the rule of someone else are left alone', async () => {
+    const box = makeSandbox();
+    writeFileSync(join(box.dir, 'saved-own'), `${EARLIER.join('\n')}\n`);
+    expect(box.run(applyScript({ ...request, stateDir: box.stateDir })).status).toBe(0);
+    for (const family of families) {
+      expect(readFileSync(join(box.stateDir, `restore.${family === 'ipv6' ? 'ip6tables' : 'iptables'}`), 'utf8')).toBe(`${EARLIER_OWN.join('\n')}\n`);
+    }
+    const chains = EARLIER_OWN.filter((line) => line !== '-A INPUT -j knock');
+    const restored = programs.flatMap((program) => [`${program}-restore -w --noflush`, ...['*filter', ...chains, 'COMMIT'].map((line) => `| ${line}`)]);
+    expect(await waitFor(() => logLines(box).length >= applied.length + restored.length, 5_000)).toBe(true);
+    expect(logLines(box)).toEqual([...applied, ...restored]);
+  });
+
+  it('restores and exits applyFailed when a restore --noflush fails', () => {
     const box = makeSandbox();
     writeFileSync(join(box.dir, 'fail-apply'), '');
-    const result = box.run(applyScript({ backend, rules, tool, stateDir: box.stateDir, rollbackSeconds: 0 }));
+    const result = box.run(applyScript({ ...request, stateDir: box.stateDir, rollbackSeconds: 0 }));
     expect(result.status).toBe(SCRIPT_EXIT.applyFailed);
-    expect(logLines(box)).toEqual([
-      `${tool}-save -t filter`,
-      `${tool} -w -C INPUT -j knock`,
-      `${tool}-restore -w --noflush`,
-      ...loaded(),
-      `${tool}-restore -w`,
-      ...saved,
-    ]);
+    expect(logLines(box)).toEqual([...applied.slice(0, programs.length + 2 + (loaded[0]?.length ?? 0)), ...removed]);
   });
 
   it('removes with the chosen tool, touching only the jump and the pingknock chains', () => {
     const box = makeSandbox();
-    expect(box.run(removeScript({ backend, tool, stateDir: box.stateDir })).status).toBe(0);
-    expect(logLines(box)).toEqual([`${tool} -w -D INPUT -j knock`, `${tool} -w -n -L knock`, `${tool} -w -n -L knock-ok`]);
+    expect(box.run(removeScript({ backend, tool, families, stateDir: box.stateDir })).status).toBe(0);
+    expect(logLines(box)).toEqual(removed);
   });
 });
 

@@ -111,7 +111,7 @@ describe('usage errors exit 2', () => {
     ['--port ssh', ['--port', 'ssh']],
     ['--family ipv5', ['--family', 'ipv5']],
     ['--backend pf', ['--backend', 'pf']],
-    ['--backend iptables --family ipv6', ['--backend', 'iptables', '--family', 'ipv6']],
+    ['--backend ip6tables --family ipv4', ['--backend', 'ip6tables', '--family', 'ipv4']],
     ['--tool without an iptables backend', ['--tool', 'iptables']],
     ['--rollback without --apply', ['--rollback', '30']],
   ])('rules with a valid secret and %s', (_name, extra) => {
@@ -189,13 +189,25 @@ describe('rules', () => {
     const result = run(['rules', '--secret-file', secretFile(`${SECRET}\n`)]);
     expect(result).toEqual({ status: 0, stdout: expectedRules(SECRET, 22, 60), stderr: '' });
     expect(result.stdout).toContain(
-      'icmp type echo-request @th,160,32 0x0 @th,192,128 0x4142434445464748494a4b4c4d4e4f50 update @knocked4 { ip saddr } accept',
+      'icmp type echo-request @th,160,32 0x0 @th,192,128 0x4142434445464748494a4b4c4d4e4f50 jump knock4 comment "knock (iputils ping)"',
     );
   });
 
   it('passes --port, --window and --family through', () => {
     const result = run(['rules', '--secret-file', secretFile(`${SECRET}\n`), '--port', '2222', '--window', '5', '--family', 'ipv4']);
     expect(result).toEqual({ status: 0, stdout: expectedRules(SECRET, 2222, 5, ['ipv4']), stderr: '' });
+  });
+
+  it('gives --backend iptables both families (ip6tables too), and --family narrows it', () => {
+    const rules = (...extra: string[]) => run(['rules', '--secret-file', secretFile(`${SECRET}\n`), '--backend', 'iptables', ...extra]);
+    const both = rules();
+    expect(both.status, both.stderr).toBe(0);
+    expect(both.stdout).toContain('\nipt=${IPTABLES:-iptables}\nip6t=${IP6TABLES:-ip6tables}\ncase');
+    expect(rules('--family', 'both').stdout).toBe(both.stdout);
+    const v4 = rules('--family', 'ipv4');
+    expect(v4.stdout).toContain('\nipt=${IPTABLES:-iptables}\ncase');
+    expect(v4.stdout).not.toContain('ip6t');
+    expect(rules('--family', 'ipv6').stdout).toBe(run(['rules', '--secret-file', secretFile(`${SECRET}\n`), '--backend', 'ip6tables']).stdout);
   });
 
   it('takes the secret from PINGKNOCK_SECRET when no file is given', () => {

@@ -29,7 +29,7 @@ import { parseSecret } from '../../src/core/secret.js';
 const rules = renderNftables(buildRuleModel({ secret: parseSecret('ABCDEFGHIJKLMNOP', 'test'), port: 22, windowSeconds: 60 }));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-const UTILITIES = ['sh', 'cat', 'grep', 'tail', 'sed', 'mv', 'cp', 'rm', 'mkdir', 'sleep', 'setsid', 'nohup', 'printf', 'echo'];
+const UTILITIES = ['sh', 'cat', 'grep', 'tail', 'sed', 'mv', 'cp', 'rm', 'mkdir', 'mktemp', 'ls', 'id', 'tr', 'sleep', 'setsid', 'nohup', 'printf', 'echo'];
 
 /** One stand-in for every firewall tool, steered by flag files in the sandbox; each logs "name args". */
 const STAND_IN = `#!/bin/sh
@@ -45,6 +45,7 @@ case "$call" in
 'nft -f '*) : ;;
 'iptables -w -n -L INPUT') has ipt-ok || exit 1 ;;
 'iptables -w -n -L knock') has ipt-knock || exit 1 ;;
+'ip6tables -w -n -L knock') has ip6t-knock || exit 1 ;;
 *-save) printf '*filter\\n:INPUT ACCEPT [0:0]\\n-A INPUT -j knock\\nCOMMIT\\n' ;;
 'systemctl is-enabled nftables') if has nft-service-enabled; then echo enabled; else echo disabled; exit 1; fi ;;
 *) : ;;
@@ -192,6 +193,14 @@ describe('installedBackendsScript against stand-in tools', () => {
     expect(box.run(installedBackendsScript()).stdout).toBe('nftables\niptables\n');
   });
 
+  it('lists iptables when only ip6tables holds the chain, and when iptables is missing', () => {
+    const box = makeSandbox();
+    box.tool('ip6tables');
+    expect(box.run(installedBackendsScript())).toEqual({ status: 0, stdout: '', stderr: '' });
+    box.flag('ip6t-knock');
+    expect(box.run(installedBackendsScript())).toEqual({ status: 0, stdout: 'iptables\n', stderr: '' });
+  });
+
   it('lists ufw where ufw and its before.rules are (the block itself is checked by the caller)', () => {
     const box = makeSandbox();
     box.tool('ufw');
@@ -313,30 +322,44 @@ describe('persistScript and unpersistScript for nftables, run for real', () => {
 });
 
 describe('persistScript and unpersistScript for iptables and ufw, run for real', () => {
-  it('saves every table where netfilter-persistent loads them, keeping the mode of the file there', () => {
+  it('saves every table of both families where netfilter-persistent loads them, keeping the mode of the file there', () => {
     const box = makeSandbox();
-    box.tool('iptables-save', 'netfilter-persistent');
+    box.tool('iptables-save', 'ip6tables-save', 'netfilter-persistent');
     const saved = join(box.persistDir, 'iptables', 'rules.v4');
+    const saved6 = join(box.persistDir, 'iptables', 'rules.v6');
     mkdirSync(join(box.persistDir, 'iptables'));
     writeFileSync(saved, 'old\n');
     chmodSync(saved, 0o640);
     const result = box.run(persistScript({ backend: 'iptables', persistDir: box.persistDir, rules: 'unused' }));
-    expect(result).toEqual({ status: 0, stdout: `saved the ruleset to ${saved}, which netfilter-persistent loads at boot\n`, stderr: '' });
-    expect(readFileSync(saved, 'utf8')).toBe('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j knock\nCOMMIT\n');
+    expect(result).toEqual({
+      status: 0,
+      stdout: `saved the ruleset to ${saved}, which netfilter-persistent loads at boot\nsaved the ruleset to ${saved6}, which netfilter-persistent loads at boot\n`,
+      stderr: '',
+    });
+    for (const file of [saved, saved6]) expect(readFileSync(file, 'utf8')).toBe('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j knock\nCOMMIT\n');
     expect(statSync(saved).mode & 0o777).toBe(0o640);
-    // Without -t: rules.v4 replaces every table at boot, so every table is saved.
-    expect(box.log()).toEqual(['iptables-save']);
+    // Without -t: rules.v4 (rules.v6) replaces every table at boot, so every table is saved.
+    expect(box.log()).toEqual(['iptables-save', 'ip6tables-save']);
 
     const undo = box.run(unpersistScript({ backend: 'iptables', persistDir: box.persistDir }));
-    expect(undo.stdout).toBe(`saved the ruleset without pingknock's rules to ${saved}\n`);
-    expect(box.log()).toEqual(['iptables-save', 'iptables-save']);
+    expect(undo.stdout).toBe(`saved the ruleset without pingknock's rules to ${saved}\nsaved the ruleset without pingknock's rules to ${saved6}\n`);
+    expect(box.log()).toEqual(['iptables-save', 'ip6tables-save', 'iptables-save', 'ip6tables-save']);
   });
 
-  it('saves with the iptables variant the rules were applied with', () => {
+  it('saves with the iptables variant the rules were applied with, for each family', () => {
     const box = makeSandbox();
-    box.tool('iptables-legacy-save', 'netfilter-persistent');
+    box.tool('iptables-legacy-save', 'ip6tables-legacy-save', 'netfilter-persistent');
     expect(box.run(persistScript({ backend: 'iptables', persistDir: box.persistDir, rules: 'unused', tool: 'iptables-legacy' })).status).toBe(0);
-    expect(box.log()).toEqual(['iptables-legacy-save']);
+    expect(box.log()).toEqual(['iptables-legacy-save', 'ip6tables-legacy-save']);
+  });
+
+  it('saves only IPv4 on a server without IPv6', () => {
+    const box = makeSandbox();
+    box.tool('iptables-save', 'netfilter-persistent');
+    const result = box.run(persistScript({ backend: 'iptables', persistDir: box.persistDir, rules: 'unused', families: ['ipv4'] }));
+    expect(result.status, result.stderr).toBe(0);
+    expect(readdirSync(join(box.persistDir, 'iptables'))).toEqual(['rules.v4']);
+    expect(box.log()).toEqual(['iptables-save']);
   });
 
   it('says what to install when netfilter-persistent is missing, and writes nothing', () => {

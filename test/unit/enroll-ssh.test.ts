@@ -69,6 +69,13 @@ describe('sshArgs', () => {
       ConnectTimeout: String(UNKNOCKED_CONNECT_TIMEOUT_SECONDS),
       BatchMode: 'yes',
     });
+    expect(options(unknocked).HostName).toBeUndefined();
+  });
+
+  it('connects the no-knock proof to one address of the server, checking its key under the name it is known by', () => {
+    const at = sshArgs(target, { kind: 'unknocked', at: { address: 'fd70:6b::1', hostKeyAlias: 'myserver.example.org' } }, ['true']);
+    expect(options(at)).toMatchObject({ HostName: 'fd70:6b::1', HostKeyAlias: 'myserver.example.org', ProxyCommand: 'none', BatchMode: 'yes' });
+    expect(at.slice(-3)).toEqual(['--', 'myserver', 'true']);
   });
 
   it('checks the master with -O check', () => {
@@ -89,6 +96,14 @@ describe('probeOutcome: what the no-knock connection proves', () => {
     [1, '', 'ssh exited with 1'],
   ])('calls exit %i with %j open: %s', (code, stderr, detail) => {
     expect(probeOutcome({ code, stderr })).toEqual({ kind: 'open', detail });
+  });
+
+  it.each([
+    'ssh: connect to host fd70:6b::1 port 22: Network is unreachable\n',
+    'ssh: connect to host fd70:6b::1 port 22: No route to host\n',
+    'ssh: connect to host fd70:6b::1 port 22: Address family not supported by protocol\n',
+  ])('calls %j unreachable: it says nothing about the rules', (stderr) => {
+    expect(probeOutcome({ code: 255, stderr })).toEqual({ kind: 'unreachable', detail: lastLines(stderr) });
   });
 });
 

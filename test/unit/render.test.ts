@@ -26,8 +26,10 @@ describe('backendFamilies', () => {
   });
 
   it.each<[Backend, FamilyChoice | undefined, Family[]]>([
-    ['iptables', undefined, ['ipv4']],
+    ['iptables', undefined, ['ipv4', 'ipv6']],
+    ['iptables', 'both', ['ipv4', 'ipv6']],
     ['iptables', 'ipv4', ['ipv4']],
+    ['iptables', 'ipv6', ['ipv6']],
     ['ip6tables', undefined, ['ipv6']],
     ['ip6tables', 'ipv6', ['ipv6']],
     ['nftables', undefined, ['ipv4', 'ipv6']],
@@ -43,8 +45,6 @@ describe('backendFamilies', () => {
   });
 
   it.each<[Backend, FamilyChoice, string]>([
-    ['iptables', 'ipv6', '--backend iptables is ipv4 only; use --backend ip6tables for ipv6'],
-    ['iptables', 'both', '--backend iptables is ipv4 only; use --backend ip6tables for both'],
     ['ip6tables', 'ipv4', '--backend ip6tables is ipv6 only; use --backend iptables for ipv4'],
     ['ip6tables', 'both', '--backend ip6tables is ipv6 only; use --backend iptables for both'],
   ])('refuses %s with --family %s as a usage error (exit 2)', (backend, requested, message) => {
@@ -78,17 +78,26 @@ describe('renderRules', () => {
 
   it('sends iptables to the IPv4 iptables renderer', () => {
     const text = renderRules('iptables', v4);
-    expect(text).toBe(renderIptables(v4, 'ipv4'));
+    expect(text).toBe(renderIptables(v4));
     expect(text).toContain('ipt=${IPTABLES:-iptables}\n');
     expect(text).toContain('-p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&');
     expect(text).toContain('--rcheck --seconds 30 --name knocked --rsource -j knock-ok');
     expect(text).not.toContain('ip6tables');
   });
 
+  it('gives iptables both families by default: ip6tables too', () => {
+    const text = renderRules('iptables', model);
+    expect(text).toBe(renderIptables(model));
+    expect(text).toContain('ipt=${IPTABLES:-iptables}\nip6t=${IP6TABLES:-ip6tables}\n');
+    expect(text).toContain('--name knocked ');
+    expect(text).toContain('--name knocked6 ');
+  });
+
   it('sends ip6tables to the IPv6 iptables renderer', () => {
     const text = renderRules('ip6tables', v6);
-    expect(text).toBe(renderIptables(v6, 'ipv6'));
-    expect(text).toContain('ipt=${IPTABLES:-ip6tables}\n');
+    expect(text).toBe(renderIptables(v6));
+    expect(renderRules('ip6tables', model)).toBe(text);
+    expect(text).toContain('ip6t=${IP6TABLES:-ip6tables}\n');
     expect(text).toContain('-p ipv6-icmp --icmpv6-type echo-request -m u32 --u32 "60=0x0&&64=0x41424344');
     expect(text).toContain('--name knocked6 ');
   });

@@ -16,6 +16,11 @@ const EXPECTED_UFW_IPV4 = `# pingknock rules for ufw: TCP port 22 opens only to 
 # \`recent\` list for 60 s, is logged ("KNOCK-OK: ") and answered. Port 22: established
 # connections are kept, new ones from a knocked address accepted, all others dropped.
 # Where the secret is looked for: Linux iputils ping: payload byte 16; BSD/macOS ping: payload byte 8.
+# IPv6 knockers are remembered by their /64. Flood bounds: one source may knock 50 times a
+# second, and at most 90 knocks a minute (new or repeated) are put on a \`recent\` list, which
+# holds 100 by default and forgets its oldest: beyond that a knocker still on the list is
+# answered, others get no reply and knock again. For more people knocking at once, raise
+# xt_recent's ip_list_tot (see the README).
 # Do not also open the port with \`ufw allow\`; the knock is what opens it.
 #
 # Load:    paste each block where it says, then: ufw reload    (or: pingknock rules --backend ufw --apply)
@@ -28,10 +33,16 @@ const EXPECTED_UFW_IPV4 = `# pingknock rules for ufw: TCP port 22 opens only to 
 # (the stock line that answers every ping: above it, the knock is seen first).
 # BEGIN pingknock
 # knock: Linux iputils ping: payload byte 16; BSD/macOS ping: payload byte 8; window 60 s; port 22
--A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -m recent --set --name knocked --rsource -j LOG --log-prefix "KNOCK-OK: " --log-level 5
--A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -j ACCEPT
--A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -m recent --set --name knocked --rsource -j LOG --log-prefix "KNOCK-OK: " --log-level 5
--A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -j ACCEPT
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -m hashlimit --hashlimit-above 50/sec --hashlimit-burst 100 --hashlimit-mode srcip --hashlimit-name pk-knocked -j DROP
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -m recent --rcheck --seconds 30 --name knocked --rsource -j ACCEPT
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -m limit --limit 45/min --limit-burst 5 -m recent --set --name knocked --rsource -j LOG --log-prefix "KNOCK-OK: " --log-level 5
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -m recent --rcheck --seconds 60 --name knocked --rsource -j ACCEPT
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -j DROP
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -m hashlimit --hashlimit-above 50/sec --hashlimit-burst 100 --hashlimit-mode srcip --hashlimit-name pk-knocked -j DROP
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -m recent --rcheck --seconds 30 --name knocked --rsource -j ACCEPT
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -m limit --limit 45/min --limit-burst 5 -m recent --set --name knocked --rsource -j LOG --log-prefix "KNOCK-OK: " --log-level 5
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -m recent --rcheck --seconds 60 --name knocked --rsource -j ACCEPT
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -j DROP
 -A ufw-before-input -p tcp --dport 22 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
 -A ufw-before-input -p tcp --dport 22 -m recent --rcheck --seconds 60 --name knocked --rsource -j ACCEPT
 -A ufw-before-input -p tcp --dport 22 -j DROP
@@ -63,10 +74,14 @@ describe('renderUfw', () => {
     ]);
     expect(v6.endsWith(renderUfwBlock(model, 'ipv6'))).toBe(true);
     const rules = v6.split('\n').filter((line) => line.startsWith('-A '));
-    expect(rules).toHaveLength(7);
+    expect(rules).toHaveLength(13);
     expect(rules.every((line) => line.startsWith('-A ufw6-before-input '))).toBe(true);
-    expect(rules.filter((line) => line.includes('-p ipv6-icmp --icmpv6-type echo-request'))).toHaveLength(4);
-    expect(rules.filter((line) => line.includes('--name knocked6 '))).toHaveLength(3);
+    expect(rules.filter((line) => line.includes('-p ipv6-icmp --icmpv6-type echo-request'))).toHaveLength(10);
+    // Every test of the list and every rate limit takes the knocker's /64.
+    expect(rules.filter((line) => line.includes('-m recent '))).toHaveLength(7);
+    expect(rules.filter((line) => line.includes('--name knocked6 --mask ffff:ffff:ffff:ffff:: --rsource '))).toHaveLength(7);
+    expect(rules.filter((line) => line.includes('-m hashlimit '))).toHaveLength(2);
+    expect(rules.filter((line) => line.includes(' --hashlimit-srcmask 64 --hashlimit-name pk-knocked6 '))).toHaveLength(2);
     expect(v6).toContain('"60=0x0&&64=0x41424344&&68=0x45464748&&72=0x494a4b4c&&76=0x4d4e4f50"');
     expect(v6).not.toContain('0>>22');
   });
@@ -80,7 +95,8 @@ describe('renderUfw', () => {
   it('substitutes port and window', () => {
     const block = renderUfwBlock(buildRuleModel({ secret, port: 2200, windowSeconds: 15 }), 'ipv6');
     expect([...block.matchAll(/--dport (\S+)/g)].map((match) => match[1])).toEqual(['2200', '2200', '2200']);
-    expect([...block.matchAll(/--seconds (\S+)/g)].map((match) => match[1])).toEqual(['15']);
+    // Per layout: remembered in the last half window (rounded up), then within the window; then the port.
+    expect([...block.matchAll(/--seconds (\S+)/g)].map((match) => match[1])).toEqual(['8', '15', '8', '15', '15']);
     expect(block).toContain('; window 15 s; port 2200\n');
   });
 });

@@ -1,8 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { Family } from '../../src/core/layout.js';
 import { PING_LAYOUTS } from '../../src/core/layout.js';
-import { buildRuleModel } from '../../src/core/rules/model.js';
-import { knockRules, LOG_PREFIX, quoteArgument, RECENT_LISTS, u32Expression } from '../../src/core/rules/xtables.js';
+import { buildRuleModel, FLOOD_LIMITS, newKnockerLimit, refreshAfterSeconds } from '../../src/core/rules/model.js';
+import {
+  knockRules,
+  LOG_PREFIX,
+  quoteArgument,
+  RECENT_LISTS,
+  u32Expression,
+  XT_RECENT_CAPACITY,
+  xtFloodNote,
+  xtKnockLimit,
+} from '../../src/core/rules/xtables.js';
 import { parseSecret } from '../../src/core/secret.js';
 
 const secret = parseSecret('ABCDEFGHIJKLMNOP', 'test');
@@ -73,24 +82,42 @@ describe('knockRules', () => {
   const model = buildRuleModel({ secret, port: 2222, windowSeconds: 45 });
   const chains = { knock: 'knock', knockedTarget: 'knock-ok' };
 
-  it.each<[Family, string[]]>([
-    ['ipv4', ['-p', 'icmp', '--icmp-type', 'echo-request']],
-    ['ipv6', ['-p', 'ipv6-icmp', '--icmpv6-type', 'echo-request']],
-  ])('gives, for %s, the log+remember and accept rules per layout, then established, knocked and drop', (family, echo) => {
-    const list = RECENT_LISTS[family];
-    const iputils = [...echo, '-m', 'u32', '--u32', u32Expression(HEX, PING_LAYOUTS.iputils, family)];
-    const bsd = [...echo, '-m', 'u32', '--u32', u32Expression(HEX, PING_LAYOUTS.bsd, family)];
-    const remember = ['-m', 'recent', '--set', '--name', list, '--rsource', '-j', 'LOG', '--log-prefix', 'KNOCK-OK: ', '--log-level', '5'];
-    expect(knockRules(model, family, chains)).toEqual([
-      [...iputils, ...remember],
-      [...iputils, '-j', 'ACCEPT'],
-      [...bsd, ...remember],
-      [...bsd, '-j', 'ACCEPT'],
-      ['-p', 'tcp', '--dport', '2222', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'],
-      ['-p', 'tcp', '--dport', '2222', '-m', 'recent', '--rcheck', '--seconds', '45', '--name', list, '--rsource', '-j', 'knock-ok'],
-      ['-p', 'tcp', '--dport', '2222', '-j', 'DROP'],
-    ]);
-  });
+  /** Written out for window 45 s, per source 50/s (burst 100), and 100 list entries shared by two layouts. */
+  it.each<[Family, string[], string[], string[]]>([
+    [
+      'ipv4',
+      ['-p', 'icmp', '--icmp-type', 'echo-request'],
+      ['--name', 'knocked', '--rsource'],
+      ['-m', 'hashlimit', '--hashlimit-above', '50/sec', '--hashlimit-burst', '100', '--hashlimit-mode', 'srcip', '--hashlimit-name', 'pk-knocked'],
+    ],
+    [
+      'ipv6',
+      ['-p', 'ipv6-icmp', '--icmpv6-type', 'echo-request'],
+      ['--name', 'knocked6', '--mask', 'ffff:ffff:ffff:ffff::', '--rsource'],
+      ['-m', 'hashlimit', '--hashlimit-above', '50/sec', '--hashlimit-burst', '100', '--hashlimit-mode', 'srcip', '--hashlimit-srcmask', '64', '--hashlimit-name', 'pk-knocked6'],
+    ],
+  ])(
+    'gives, for %s, per layout: too fast, fresh, paced remember (LOG), known and drop; then established, knocked and drop',
+    (family, echo, list, tooFast) => {
+      expect(FLOOD_LIMITS).toMatchObject({ perSourcePerSecond: 50, perSourceBurst: 100 });
+      const iputils = [...echo, '-m', 'u32', '--u32', u32Expression(HEX, PING_LAYOUTS.iputils, family)];
+      const bsd = [...echo, '-m', 'u32', '--u32', u32Expression(HEX, PING_LAYOUTS.bsd, family)];
+      const perLayout = (knock: string[]): string[][] => [
+        [...knock, ...tooFast, '-j', 'DROP'],
+        [...knock, '-m', 'recent', '--rcheck', '--seconds', '23', ...list, '-j', 'ACCEPT'],
+        [...knock, '-m', 'limit', '--limit', '60/min', '--limit-burst', '5', '-m', 'recent', '--set', ...list, '-j', 'LOG', '--log-prefix', 'KNOCK-OK: ', '--log-level', '5'],
+        [...knock, '-m', 'recent', '--rcheck', '--seconds', '45', ...list, '-j', 'ACCEPT'],
+        [...knock, '-j', 'DROP'],
+      ];
+      expect(knockRules(model, family, chains)).toEqual([
+        ...perLayout(iputils),
+        ...perLayout(bsd),
+        ['-p', 'tcp', '--dport', '2222', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'],
+        ['-p', 'tcp', '--dport', '2222', '-m', 'recent', '--rcheck', '--seconds', '45', ...list, '-j', 'knock-ok'],
+        ['-p', 'tcp', '--dport', '2222', '-j', 'DROP'],
+      ]);
+    },
+  );
 
   it('names the recent lists knocked and knocked6 and logs with "KNOCK-OK: "', () => {
     expect(RECENT_LISTS).toEqual({ ipv4: 'knocked', ipv6: 'knocked6' });
@@ -103,24 +130,86 @@ describe('knockRules', () => {
     expect(rcheck?.slice(-2)).toEqual(['-j', 'ACCEPT']);
   });
 
-  it('follows the layouts of the model: one layout gives two knock rules', () => {
-    const rules = knockRules({ ...model, layouts: [PING_LAYOUTS.bsd] }, 'ipv4', chains);
-    expect(rules).toHaveLength(5);
-    expect(rules.filter((rule) => rule.includes('--u32')).map((rule) => rule[rule.indexOf('--u32') + 1])).toEqual([
-      u32Expression(HEX, PING_LAYOUTS.bsd, 'ipv4'),
-      u32Expression(HEX, PING_LAYOUTS.bsd, 'ipv4'),
-    ]);
+  it('follows the layouts of the model: one layout gives five knock rules, and the whole list to itself', () => {
+    const one = { ...model, layouts: [PING_LAYOUTS.bsd] };
+    const rules = knockRules(one, 'ipv4', chains);
+    expect(rules).toHaveLength(8);
+    expect(rules.filter((rule) => rule.includes('--u32')).map((rule) => rule[rule.indexOf('--u32') + 1])).toEqual(
+      Array<string>(5).fill(u32Expression(HEX, PING_LAYOUTS.bsd, 'ipv4')),
+    );
+    expect(xtKnockLimit(one)).toEqual(newKnockerLimit(XT_RECENT_CAPACITY, 45));
+    const paced = rules.find((rule) => rule.includes('limit'));
+    expect(paced?.slice(paced.indexOf('--limit'), paced.indexOf('--limit') + 4)).toEqual(['--limit', '120/min', '--limit-burst', '10']);
   });
 
   it('remembers (LOG, which does not end the chain) before it accepts, for every layout', () => {
     const rules = knockRules(model, 'ipv6', chains);
-    for (const index of [0, 2]) {
-      expect(rules[index]).toContain('--set');
-      expect(rules[index]?.slice(-6, -4)).toEqual(['-j', 'LOG']);
-      expect(rules[index + 1]?.slice(-2)).toEqual(['-j', 'ACCEPT']);
-      expect(rules[index + 1]).not.toContain('recent');
+    for (const index of [0, 5]) {
+      expect(rules[index + 2]).toContain('--set');
+      expect(rules[index + 2]?.slice(-6, -4)).toEqual(['-j', 'LOG']);
+      expect(rules[index + 3]).toContain('--rcheck');
+      expect(rules[index + 3]?.slice(-2)).toEqual(['-j', 'ACCEPT']);
+      expect(rules[index + 4]?.slice(-2)).toEqual(['-j', 'DROP']);
     }
     expect(rules.at(-1)).toEqual(['-p', 'tcp', '--dport', '2222', '-j', 'DROP']);
+  });
+
+  it.each<Family>(['ipv4', 'ipv6'])(
+    'changes a list only at the pace (%s): one --set per layout, behind -m limit, and no --update (a free refresh would let a flood keep its own entries and push a real knocker off)',
+    (family) => {
+      const rules = knockRules(model, family, chains);
+      expect(rules.filter((rule) => rule.includes('--update') || rule.includes('--remove'))).toEqual([]);
+      const setting = rules.filter((rule) => rule.includes('--set'));
+      expect(setting).toHaveLength(2);
+      for (const rule of setting) expect(rule.indexOf('limit')).toBeGreaterThan(-1);
+      for (const rule of setting) expect(rule.indexOf('limit')).toBeLessThan(rule.indexOf('--set'));
+    },
+  );
+
+  it('remembers, checks and rate-limits IPv6 knockers by their /64 in every rule, and IPv4 ones by their address', () => {
+    const v6 = knockRules(model, 'ipv6', chains);
+    const recent6 = v6.filter((rule) => rule.includes('recent'));
+    expect(recent6).toHaveLength(7);
+    for (const rule of recent6) expect(rule.slice(rule.indexOf('--name'), rule.indexOf('--name') + 5)).toEqual(['--name', 'knocked6', '--mask', 'ffff:ffff:ffff:ffff::', '--rsource']);
+    const limited6 = v6.filter((rule) => rule.includes('hashlimit'));
+    expect(limited6).toHaveLength(2);
+    for (const rule of limited6) expect(rule.slice(rule.indexOf('--hashlimit-srcmask'), rule.indexOf('--hashlimit-srcmask') + 2)).toEqual(['--hashlimit-srcmask', '64']);
+    // The port's test too: a connection from the knocker's /64 is let in.
+    expect(v6.at(-2)).toContain('--mask');
+
+    const v4 = knockRules(model, 'ipv4', chains);
+    expect(v4.filter((rule) => rule.includes('recent'))).toHaveLength(7);
+    expect(v4.filter((rule) => rule.includes('hashlimit'))).toHaveLength(2);
+    expect(v4.flat()).not.toContain('--mask');
+    expect(v4.flat()).not.toContain('--hashlimit-srcmask');
+  });
+
+  it.each([1, 2, 5, 45, 60, 600, 2700])(
+    'shares the list among the layouts for a window of %i s: together they put at most its 100 entries on it per window',
+    (windowSeconds) => {
+      const windowed = { ...model, windowSeconds };
+      const pace = xtKnockLimit(windowed);
+      expect(pace).toEqual(newKnockerLimit(XT_RECENT_CAPACITY / 2, windowSeconds));
+      expect(windowed.layouts.length * (pace.burst + (pace.perMinute * windowSeconds) / 60)).toBeLessThanOrEqual(XT_RECENT_CAPACITY);
+      const rules = knockRules(windowed, 'ipv4', chains);
+      const limits = rules.filter((rule) => rule.includes('limit')).map((rule) => rule.slice(rule.indexOf('--limit'), rule.indexOf('--limit') + 4));
+      expect(limits).toEqual(Array<string[]>(2).fill(['--limit', `${pace.perMinute}/min`, '--limit-burst', String(pace.burst)]));
+      const fresh = rules.filter((rule) => rule.includes('--rcheck') && rule.includes('--u32')).map((rule) => rule[rule.indexOf('--seconds') + 1]);
+      expect(fresh).toEqual([String(refreshAfterSeconds(windowSeconds)), String(windowSeconds), String(refreshAfterSeconds(windowSeconds)), String(windowSeconds)]);
+    },
+  );
+
+  it('says the flood bounds in the header note: the per-source rate and the pace of both layouts together', () => {
+    expect(xtFloodNote(buildRuleModel({ secret, port: 22, windowSeconds: 60 }))).toBe(
+      [
+        '# IPv6 knockers are remembered by their /64. Flood bounds: one source may knock 50 times a',
+        '# second, and at most 90 knocks a minute (new or repeated) are put on a `recent` list, which',
+        '# holds 100 by default and forgets its oldest: beyond that a knocker still on the list is',
+        '# answered, others get no reply and knock again. For more people knocking at once, raise',
+        "# xt_recent's ip_list_tot (see the README).",
+      ].join('\n'),
+    );
+    expect(xtFloodNote(model)).toContain(' at most 120 knocks a minute ');
   });
 });
 

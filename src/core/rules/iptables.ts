@@ -1,53 +1,126 @@
 import type { KnockRuleModel } from './model.js';
 import type { Family } from '../layout.js';
-import { knockRules, LOG_PREFIX, quoteArgument, RECENT_LISTS } from './xtables.js';
+import { knockRules, LOG_PREFIX, quoteArgument, RECENT_LISTS, xtFloodNote } from './xtables.js';
 import { describeLayouts, manualKnock } from './describe.js';
 
 export const XT_CHAINS = { knock: 'knock', knockOk: 'knock-ok' } as const;
 
-/** Takes the jump and both chains away (and nothing else); `$ipt` names the iptables program. */
-export const IPTABLES_REMOVAL = `while "$ipt" -w -D INPUT -j ${XT_CHAINS.knock} 2>/dev/null; do :; done
-for chain in ${XT_CHAINS.knock} ${XT_CHAINS.knockOk}; do
-	if "$ipt" -w -n -L "$chain" >/dev/null 2>&1; then
-		"$ipt" -w -F "$chain"
-		"$ipt" -w -X "$chain"
+/**
+ * Each family's program, the shell variable the scripts keep it in, and the environment variable
+ * that picks another variant of it (iptables-legacy, iptables-nft).
+ */
+export const XT_TOOLS: Readonly<Record<Family, { readonly tool: string; readonly variable: string; readonly env: string }>> = {
+  ipv4: { tool: 'iptables', variable: 'ipt', env: 'IPTABLES' },
+  ipv6: { tool: 'ip6tables', variable: 'ip6t', env: 'IP6TABLES' },
+};
+
+/** The family's program in the variant `tool` names: iptables-legacy gives ip6tables-legacy for IPv6. */
+export function xtTool(family: Family, tool: string | undefined): string {
+  return `${XT_TOOLS[family].tool}${/-(legacy|nft)$/.exec(tool ?? '')?.[0] ?? ''}`;
+}
+
+/** The jump into pingknock's chain, as iptables-save prints it. */
+const SAVED_JUMP = `-A INPUT -j ${XT_CHAINS.knock}`;
+
+function jumpRemoval(family: Family): string {
+  return `while "$${XT_TOOLS[family].variable}" -w -D INPUT -j ${XT_CHAINS.knock} 2>/dev/null; do :; done`;
+}
+
+function chainsRemoval(family: Family): string {
+  const ipt = `"$${XT_TOOLS[family].variable}"`;
+  return `for chain in ${XT_CHAINS.knock} ${XT_CHAINS.knockOk}; do
+	if ${ipt} -w -n -L "$chain" >/dev/null 2>&1; then
+		${ipt} -w -F "$chain"
+		${ipt} -w -X "$chain"
 	fi
 done`;
+}
 
-const TOOL: Readonly<Record<Family, string>> = { ipv4: 'iptables', ipv6: 'ip6tables' };
+/** Takes the family's jump and both chains away, and nothing else. */
+export function xtRemoval(family: Family): string {
+  return `${jumpRemoval(family)}\n${chainsRemoval(family)}`;
+}
 
 /**
- * Renders the model as a POSIX sh script in the seed's layout: chain `knock` (the test) and chain
- * `knock-ok` (what a knocked host may do), jumped from the top of INPUT. Loading goes through one
- * `iptables-restore --noflush`, which replaces both chains atomically, so a rerun changes nothing.
+ * Saves pingknock's own part of the family's filter table, its chains and its jump, to `file`
+ * (empty when there is none), for `xtRestoreOwn`: a rollback that restored the whole table would
+ * also take back what others added since, a fail2ban ban say.
  */
-export function renderIptables(model: KnockRuleModel, family: Family): string {
-  const tool = TOOL[family];
+export function xtSaveOwn(family: Family, file: string): string {
   const { knock, knockOk } = XT_CHAINS;
-  const rules = knockRules(model, family, { knock, knockedTarget: knockOk }).map(
-    (args) => `-A ${knock} ${args.map(quoteArgument).join(' ')}`,
-  );
+  const own = [`:${knock} .*`, `:${knockOk} .*`, `-A ${knock} .*`, `-A ${knockOk} .*`, SAVED_JUMP].map((line) => `-e '${line}'`).join(' ');
+  return `filter=$("$${XT_TOOLS[family].variable}-save" -t filter)
+printf '%s\\n' "$filter" | grep -x ${own} >${file} || [ $? -eq 1 ]`;
+}
+
+/**
+ * Puts back what `xtSaveOwn` saved in `file`. Loading adds the jump only where it is missing, so a
+ * jump that was there before is still in its place and stays; one that was not goes. Declaring a
+ * chain in a `--noflush` restore empties it, so the saved rules replace the applied ones; chains
+ * that were not there go (they come and go together: `knock` jumps to `knock-ok`).
+ */
+export function xtRestoreOwn(family: Family, file: string): string {
+  return `if ! grep -qxF -e '${SAVED_JUMP}' ${file}; then
+	${jumpRemoval(family)}
+fi
+if grep -q '^:' ${file}; then
+	{ echo '*filter'; grep -vxF -e '${SAVED_JUMP}' ${file}; echo COMMIT; } | "$${XT_TOOLS[family].variable}-restore" -w --noflush
+else
+${chainsRemoval(family).replace(/^/gm, '\t')}
+fi`;
+}
+
+/**
+ * Renders the model as a POSIX sh script in the seed's layout, for each of the model's families
+ * (iptables for IPv4, ip6tables for IPv6): chain `knock` (the test) and chain `knock-ok` (what a
+ * knocked host may do), jumped from the top of INPUT. Each family loads through one
+ * `*-restore --noflush`, which replaces both chains atomically, so a rerun changes nothing.
+ */
+export function renderIptables(model: KnockRuleModel): string {
+  const { families } = model;
+  const tools = families.map((family) => XT_TOOLS[family]);
+  const { knock, knockOk } = XT_CHAINS;
+  const and = (words: readonly string[]): string => words.join(' and ');
+  const variant = (suffix: string): string => `${tools.map(({ env, tool }) => `${env}=${tool}${suffix}`).join(' ')} sh FILE`;
   return `#!/bin/sh
-# pingknock rules for ${tool}: TCP port ${model.port} opens only to hosts that knocked with a ping.
+# pingknock rules for ${and(tools.map(({ tool }) => tool))}: TCP port ${model.port} opens only to hosts that knocked with a ping.
 #
-# What it does: chain \`${knock}\`, jumped from the top of INPUT, looks for the secret in ICMP${family === 'ipv6' ? 'v6' : ''} echo
-# requests at its exact place, remembers the sender for ${model.windowSeconds} s (\`recent\` list "${RECENT_LISTS[family]}"),
+# What it does: chain \`${knock}\`, jumped from the top of INPUT, looks for the secret in ${and(families.map((family) => (family === 'ipv6' ? 'ICMPv6' : 'ICMP')))} echo
+# requests at its exact place, remembers the sender for ${model.windowSeconds} s (\`recent\` list${families.length > 1 ? 's' : ''} ${and(families.map((family) => `"${RECENT_LISTS[family]}"`))}),
 # logs "${LOG_PREFIX}" and accepts the ping so it is answered.
+${xtFloodNote(model)}
 # Where the secret is looked for: ${describeLayouts(model)}.
 # Port ${model.port}: established connections are kept, new ones from a knocked address go to chain
 # \`${knockOk}\`, which accepts them, and all others are dropped.
 #
-# Load:    sh FILE          (IPTABLES=${tool}-legacy sh FILE or IPTABLES=${tool}-nft sh FILE picks the variant)
-#          Both chains are replaced in one ${tool}-restore: loading again changes nothing.
+# Load:    sh FILE          (${variant('-legacy')} or ${variant('-nft')} picks the variant)
+#          Both chains are replaced in ${and(tools.map(({ tool }) => `one ${tool}-restore`))}: loading again changes nothing.
 # Remove:  sh FILE remove
-# Knock by hand, without pingknock:  ${manualKnock(model, family)}
+# Knock by hand, without pingknock:  ${families.map((family) => manualKnock(model, family)).join('  or  ')}
 set -eu
-ipt=\${IPTABLES:-${tool}}
+${tools.map(({ variable, env, tool }) => `${variable}=\${${env}:-${tool}}`).join('\n')}
 case \${1:-load} in
 load)
-	jump='-I INPUT 1 -j ${knock}'
-	if "$ipt" -w -C INPUT -j ${knock} 2>/dev/null; then jump=; fi
-	"$ipt-restore" -w --noflush <<EOF
+${families.map((family) => loadFamily(model, family)).join('')}	;;
+remove)
+${families.map(xtRemoval).join('\n').replace(/^/gm, '\t')}
+	;;
+*)
+	echo "usage: sh $0 [load|remove]" >&2
+	exit 2
+	;;
+esac
+`;
+}
+
+/** The load of one family: both chains and, when it is missing, the jump, in one restore. */
+function loadFamily(model: KnockRuleModel, family: Family): string {
+  const { knock, knockOk } = XT_CHAINS;
+  const ipt = XT_TOOLS[family].variable;
+  const rules = knockRules(model, family, { knock, knockedTarget: knockOk }).map((args) => `-A ${knock} ${args.map(quoteArgument).join(' ')}`);
+  return `	jump='-I INPUT 1 -j ${knock}'
+	if "$${ipt}" -w -C INPUT -j ${knock} 2>/dev/null; then jump=; fi
+	"$${ipt}-restore" -w --noflush <<EOF
 *filter
 :${knock} - [0:0]
 :${knockOk} - [0:0]
@@ -56,14 +129,5 @@ ${rules.join('\n')}
 $jump
 COMMIT
 EOF
-	;;
-remove)
-${IPTABLES_REMOVAL.replace(/^/gm, '\t')}
-	;;
-*)
-	echo "usage: sh $0 [load|remove]" >&2
-	exit 2
-	;;
-esac
 `;
 }

@@ -11,15 +11,16 @@ export type Backend = (typeof BACKENDS)[number];
 export const FAMILY_CHOICES = ['ipv4', 'ipv6', 'both'] as const;
 export type FamilyChoice = (typeof FAMILY_CHOICES)[number];
 
-/** iptables and ip6tables are one family each; nftables and ufw take both unless told otherwise. */
+/**
+ * Every backend takes both families unless told otherwise (iptables: iptables and ip6tables), so
+ * that no family is left open; ip6tables is IPv6 only.
+ */
 export function backendFamilies(backend: Backend, requested: FamilyChoice | undefined): Family[] {
-  const fixed: Partial<Record<Backend, Family>> = { iptables: 'ipv4', ip6tables: 'ipv6' };
-  const only = fixed[backend];
-  if (only !== undefined) {
-    if (requested !== undefined && requested !== only) {
-      throw new PingknockError('usage', `--backend ${backend} is ${only} only; use --backend ${only === 'ipv4' ? 'ip6tables' : 'iptables'} for ${requested}`);
+  if (backend === 'ip6tables') {
+    if (requested !== undefined && requested !== 'ipv6') {
+      throw new PingknockError('usage', `--backend ip6tables is ipv6 only; use --backend iptables for ${requested}`);
     }
-    return [only];
+    return ['ipv6'];
   }
   return requested === 'ipv4' || requested === 'ipv6' ? [requested] : ['ipv4', 'ipv6'];
 }
@@ -30,9 +31,9 @@ export function renderRules(backend: Backend, model: KnockRuleModel): string {
     case 'nftables':
       return renderNftables(model);
     case 'iptables':
-      return renderIptables(model, 'ipv4');
+      return renderIptables(model);
     case 'ip6tables':
-      return renderIptables(model, 'ipv6');
+      return renderIptables({ ...model, families: ['ipv6'] });
     case 'ufw':
       return renderUfw(model);
   }

@@ -1,6 +1,6 @@
 import type { KnockRuleModel } from './model.js';
 import type { Family } from '../layout.js';
-import { knockRules, quoteArgument } from './xtables.js';
+import { knockRules, quoteArgument, xtFloodNote } from './xtables.js';
 import { describeLayouts, manualKnock } from './describe.js';
 
 /** ufw's own chain for hand-written rules that run before its generated ones, and its file. */
@@ -50,6 +50,7 @@ ${renderUfwBlock(model, family)}`;
 # \`recent\` list for ${model.windowSeconds} s, is logged ("KNOCK-OK: ") and answered. Port ${model.port}: established
 # connections are kept, new ones from a knocked address accepted, all others dropped.
 # Where the secret is looked for: ${describeLayouts(model)}.
+${xtFloodNote(model)}
 # Do not also open the port with \`ufw allow\`; the knock is what opens it.
 #
 # Load:    paste each block where it says, then: ufw reload    (or: pingknock rules --backend ufw --apply)

@@ -1,4 +1,4 @@
-import type { KnockRuleModel } from './model.js';
+import { FLOOD_LIMITS, newKnockerLimit, refreshAfterSeconds, type KnockRuleModel } from './model.js';
 import type { Family, PingLayout } from '../layout.js';
 import { IP_HEADER_BYTES, PATTERN_BYTES, transportByteOffset } from '../layout.js';
 
@@ -41,22 +41,64 @@ export interface XtChains {
   readonly knockedTarget: string;
 }
 
-/** Rules for `chains.knock`, each as iptables arguments after `-A CHAIN`. */
+/** What a `recent` list holds by default (xt_recent's ip_list_tot); past it, the oldest is forgotten. */
+export const XT_RECENT_CAPACITY = 100;
+
+/**
+ * The pace at which each layout's rule puts knocks on a `recent` list. `-m limit` keeps one bucket
+ * per rule, and there is one such rule per layout, so the list's capacity is shared out among
+ * the layouts: together they cannot push a real knocker off the list within one window.
+ */
+export function xtKnockLimit(model: KnockRuleModel): { readonly perMinute: number; readonly burst: number } {
+  return newKnockerLimit(Math.floor(XT_RECENT_CAPACITY / Math.max(1, model.layouts.length)), model.windowSeconds);
+}
+
+/** The flood bounds of knockRules, as comment lines for a rules file's header. */
+export function xtFloodNote(model: KnockRuleModel): string {
+  const perMinute = xtKnockLimit(model).perMinute * model.layouts.length;
+  return `# IPv6 knockers are remembered by their /64. Flood bounds: one source may knock ${FLOOD_LIMITS.perSourcePerSecond} times a
+# second, and at most ${perMinute} knocks a minute (new or repeated) are put on a \`recent\` list, which
+# holds ${XT_RECENT_CAPACITY} by default and forgets its oldest: beyond that a knocker still on the list is
+# answered, others get no reply and knock again. For more people knocking at once, raise
+# xt_recent's ip_list_tot (see the README).`;
+}
+
+/**
+ * Rules for `chains.knock`, each as iptables arguments after `-A CHAIN`. Per layout: a source
+ * knocking faster than FLOOD_LIMITS allows is dropped; one put on the list less than
+ * refreshAfterSeconds ago is answered; at a pace that cannot push a real knocker off the list
+ * within its window (xtKnockLimit), a knock is put on the list, new or refreshed, logged and
+ * answered; beyond that pace a knocker still on the list is answered without being refreshed, and
+ * any other knock is dropped: the client knocks again.
+ */
 export function knockRules(model: KnockRuleModel, family: Family, chains: XtChains): string[][] {
   const list = RECENT_LISTS[family];
   const port = String(model.port);
+  const window = String(model.windowSeconds);
+  const { perSourcePerSecond, perSourceBurst, ipv6Prefix } = FLOOD_LIMITS;
+  const recent = (...test: string[]): string[] => ['-m', 'recent', ...test, '--name', list, ...(family === 'ipv6' ? ['--mask', ipv6Prefix.mask] : []), '--rsource'];
+  const tooFast = [
+    ...['-m', 'hashlimit', '--hashlimit-above', `${perSourcePerSecond}/sec`, '--hashlimit-burst', String(perSourceBurst), '--hashlimit-mode', 'srcip'],
+    ...(family === 'ipv6' ? ['--hashlimit-srcmask', String(ipv6Prefix.length)] : []),
+    ...['--hashlimit-name', `pk-${list}`],
+  ];
+  const pace = xtKnockLimit(model);
   const knocks = model.layouts.flatMap((layout) => {
     const knock = [...ECHO_REQUEST[family], '-m', 'u32', '--u32', u32Expression(model.patternHex, layout, family)];
     return [
-      // LOG does not end the chain, so the knock is remembered and logged here, and accepted below.
-      [...knock, '-m', 'recent', '--set', '--name', list, '--rsource', '-j', 'LOG', '--log-prefix', LOG_PREFIX, '--log-level', '5'],
-      [...knock, '-j', 'ACCEPT'],
+      [...knock, ...tooFast, '-j', 'DROP'],
+      [...knock, ...recent('--rcheck', '--seconds', String(refreshAfterSeconds(model.windowSeconds))), '-j', 'ACCEPT'],
+      // LOG does not end the chain: the knock is remembered (or refreshed) and logged here, and
+      // answered below. Only this rule changes the list, at the pace (see refreshAfterSeconds).
+      [...knock, '-m', 'limit', '--limit', `${pace.perMinute}/min`, '--limit-burst', String(pace.burst), ...recent('--set'), '-j', 'LOG', '--log-prefix', LOG_PREFIX, '--log-level', '5'],
+      [...knock, ...recent('--rcheck', '--seconds', window), '-j', 'ACCEPT'],
+      [...knock, '-j', 'DROP'],
     ];
   });
   return [
     ...knocks,
     ['-p', 'tcp', '--dport', port, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'],
-    ['-p', 'tcp', '--dport', port, '-m', 'recent', '--rcheck', '--seconds', String(model.windowSeconds), '--name', list, '--rsource', '-j', chains.knockedTarget],
+    ['-p', 'tcp', '--dport', port, ...recent('--rcheck', '--seconds', window), '-j', chains.knockedTarget],
     ['-p', 'tcp', '--dport', port, '-j', 'DROP'],
   ];
 }
