@@ -136,6 +136,19 @@ describe('third-party ssh clients through the knock, with the config pingknock s
     return new RegExp(`^${escaped(client)} \\d+ ${escaped(server)} 22$`);
   }
 
+  /** An ad-hoc `printenv SSH_CONNECTION` reached every alias, from the right client, through a knock. */
+  function expectEveryAliasReached(result: Ran): void {
+    const explain = `${result.stdout}\n${result.stderr}`;
+    expect(result.code, explain).toBe(0);
+    const lines = adHocLines(result.stdout);
+    expect(Object.keys(lines).sort(), explain).toEqual(Object.keys(aliases).sort());
+    for (const alias of Object.keys(aliases)) {
+      expect(lines[alias]?.status, explain).toBe('CHANGED');
+      expect(lines[alias]?.stdout, explain).toMatch(sessionFrom(alias));
+    }
+    expect(knocked()).toEqual({ ipv4: true, ipv6: true });
+  }
+
   it('setup wrote a Host block per alias whose ProxyCommand names the alias itself, not %n', () => {
     const text = readFileSync(config, 'utf8');
     for (const [alias, address] of Object.entries(aliases)) {
@@ -160,15 +173,7 @@ describe('third-party ssh clients through the knock, with the config pingknock s
       [ANSIBLE, 'all', '-i', join(work, 'hosts.ini'), '-f', '5', '-o', '-m', 'ansible.builtin.command', '-a', 'printenv SSH_CONNECTION'],
       { ANSIBLE_SSH_ARGS: sshArgs },
     );
-    const explain = `${result.stdout}\n${result.stderr}`;
-    expect(result.code, explain).toBe(0);
-    const lines = adHocLines(result.stdout);
-    expect(Object.keys(lines).sort(), explain).toEqual(Object.keys(aliases).sort());
-    for (const alias of Object.keys(aliases)) {
-      expect(lines[alias]?.status, explain).toBe('CHANGED');
-      expect(lines[alias]?.stdout, explain).toMatch(sessionFrom(alias));
-    }
-    expect(knocked()).toEqual({ ipv4: true, ipv6: true });
+    expectEveryAliasReached(result);
   }, TEST_MS);
 
   it('ansible-playbook, copy then check on the server, forks 5: failed=0 everywhere and the file arrived', async () => {
@@ -243,15 +248,7 @@ describe('third-party ssh clients through the knock, with the config pingknock s
       ANSIBLE_PARAMIKO_RECORD_HOST_KEYS: 'False',
       ANSIBLE_PARAMIKO_BANNER_TIMEOUT: '15',
     });
-    const explain = `${result.stdout}\n${result.stderr}`;
-    expect(result.code, explain).toBe(0);
-    const lines = adHocLines(result.stdout);
-    expect(Object.keys(lines).sort(), explain).toEqual(Object.keys(aliases).sort());
-    for (const alias of Object.keys(aliases)) {
-      expect(lines[alias]?.status, explain).toBe('CHANGED');
-      expect(lines[alias]?.stdout, explain).toMatch(sessionFrom(alias));
-    }
-    expect(knocked()).toEqual({ ipv4: true, ipv6: true });
+    expectEveryAliasReached(result);
   }, TEST_MS);
 
   it("ansible's paramiko connection ignores ~/.ssh/config: without the ProxyCommand given, no knock and no way in", async () => {

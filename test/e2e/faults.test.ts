@@ -11,6 +11,7 @@ import { ExitCode } from '../../src/core/errors.js';
 import { run } from '../../src/lab/exec.js';
 import { LAB_HOSTS, type Lab } from '../../src/lab/lab.js';
 import { BIN, ROOT } from '../support/cli.js';
+import { descendantsOf, killTree, processInfo, type ProcessInfo } from '../support/spawned.js';
 import { newSecret, protectedLab } from './fixture.js';
 
 /**
@@ -78,16 +79,7 @@ function start(file: string, args: readonly string[], env: NodeJS.ProcessEnv): S
 }
 
 afterEach(() => {
-  for (const pid of startedPids) {
-    for (const info of [...descendantsOf(pid), processInfo(pid)]) {
-      if (info === undefined || info.state === 'Z') continue;
-      try {
-        process.kill(info.pid, 'SIGKILL');
-      } catch {
-        // Gone already.
-      }
-    }
-  }
+  for (const pid of startedPids) killTree(pid);
   startedPids.clear();
 });
 
@@ -98,51 +90,11 @@ function proxyEnv(home: string, base: NodeJS.ProcessEnv = process.env): NodeJS.P
   return env;
 }
 
-interface ProcessInfo {
-  readonly pid: number;
-  readonly ppid: number;
-  /** R, S, D, Z, ... from /proc/PID/stat. */
-  readonly state: string;
-  readonly comm: string;
-}
-
-function processInfo(pid: number): ProcessInfo | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const close = text.lastIndexOf(')');
-  const [state = '?', ppid = '0'] = text.slice(close + 2).split(' ');
-  return { pid, ppid: Number(ppid), state, comm: text.slice(text.indexOf('(') + 1, close) };
-}
-
 function childrenOf(pid: number): ProcessInfo[] {
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .map((name) => processInfo(Number(name)))
     .filter((info): info is ProcessInfo => info !== undefined && info.ppid === pid);
-}
-
-function descendantsOf(pid: number): ProcessInfo[] {
-  const all = readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .map((name) => processInfo(Number(name)))
-    .filter((info): info is ProcessInfo => info !== undefined);
-  const found: ProcessInfo[] = [];
-  const parents = new Set([pid]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const info of all) {
-      if (parents.has(info.ppid) && !parents.has(info.pid)) {
-        parents.add(info.pid);
-        found.push(info);
-        grew = true;
-      }
-    }
-  }
-  return found;
 }
 
 function argvOf(pid: number): string[] {
