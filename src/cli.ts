@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { PingknockError } from './core/errors.js';
-import { exitOnSignals, reportFailure } from './report.js';
+import { exitOnSignals, reportFailure } from './edge/report.js';
 import * as demo from './commands/demo.js';
 import * as doctor from './commands/doctor.js';
 import * as enroll from './commands/enroll.js';

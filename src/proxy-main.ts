@@ -1,5 +1,5 @@
-import { runProxyCommand } from './proxy.js';
-import { exitOnSignals, reportFailure } from './report.js';
+import { runProxyCommand } from './app/proxy.js';
+import { exitOnSignals, reportFailure } from './edge/report.js';
 
 /**
  * `pingknock proxy` runs before every ssh connection, so the launcher starts it here, without

@@ -1,20 +1,24 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { checkedServerPath, DEFAULT_PERSIST_DIR, ENROLL_BACKENDS } from '../core/rules/apply.js';
+import {
+  checkedServerPath,
+  DEFAULT_PERSIST_DIR,
+  DEFAULT_STATE_DIR,
+  ENROLL_BACKEND_CHOICES,
+  type EnrollBackendChoice,
+} from '../core/rules/apply.js';
 import { DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
-import { DEFAULT_STATE_DIR } from './rules.js';
 import { withSetupOptions } from './setup.js';
 
 export const command = 'enroll <alias>';
 export const describe = 'Protect a server in one command: setup here, then its firewall over ssh, proven before it is kept';
 
-export const DEFAULT_ROLLBACK_SECONDS = 120;
-export const ENROLL_BACKEND_CHOICES = ['auto', ...ENROLL_BACKENDS] as const;
+const DEFAULT_ROLLBACK_SECONDS = 120;
 
 export function builder(yargs: Argv) {
   return withSetupOptions(yargs)
     .option('backend', {
       choices: ENROLL_BACKEND_CHOICES,
-      default: 'auto' as (typeof ENROLL_BACKEND_CHOICES)[number],
+      default: 'auto' as EnrollBackendChoice,
       describe: "the server's firewall; auto: an active ufw, else nftables, else iptables",
     })
     .option('window', { type: 'number', default: DEFAULT_WINDOW_SECONDS, describe: 'seconds a knock keeps the port open for its sender', requiresArg: true })
@@ -34,7 +38,7 @@ type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;
 
 export async function handler(argv: Args): Promise<void> {
   // Loaded here: cli.ts loads every command module on each run, the proxy's too.
-  const { runEnroll } = await import('../enroll/enroll.js');
+  const { runEnroll } = await import('../app/enroll.js');
   await runEnroll({
     setup: argv,
     backend: argv.backend,

@@ -1,6 +1,5 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { knock } from '../knock.js';
-import { createProgress } from '../edge/progress.js';
+import { runKnock } from '../app/knock.js';
 import { secondsOption } from '../core/proxy-arguments.js';
 import { withKnockOptions } from './options.js';
 
@@ -16,17 +15,12 @@ export function builder(yargs: Argv) {
 type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;
 
 export async function handler(argv: Args): Promise<void> {
-  const progress = await createProgress({ stderr: process.stderr, env: process.env, verbose: argv.verbose });
-  let target;
-  try {
-    target = await knock({
-      host: argv.host,
-      secret: { secretFile: argv.secretFile, name: argv.name ?? argv.host, env: process.env, stdin: () => process.stdin },
-      deadlineMs: secondsOption('deadline', argv.deadline),
-      progress,
-    });
-  } finally {
-    progress.stop();
-  }
+  const target = await runKnock({
+    host: argv.host,
+    secretFile: argv.secretFile,
+    name: argv.name,
+    deadlineMs: secondsOption('deadline', argv.deadline),
+    verbose: argv.verbose,
+  });
   process.stderr.write(`pingknock: ${target.address} answered the knock\n`);
 }

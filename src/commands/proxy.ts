@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { asksForHelp, PROXY_OPTIONS } from '../core/proxy-arguments.js';
-import { runProxyCommand } from '../proxy.js';
+import { runProxyCommand } from '../app/proxy.js';
 
 // `pingknock proxy` normally starts through src/proxy-main.ts, which skips yargs; this module
 // serves `--help` and any start through the full command line.

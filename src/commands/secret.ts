@@ -1,12 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { SECRET_RANDOM_BYTES, secretFromRandomBytes } from '../core/secret.js';
-import { writeNewFile } from '../edge/files.js';
+import { newSecret } from '../app/secret.js';
 
 export const command = 'secret <action>';
 export const describe = 'Make knock secrets';
 
-const newSecret = {
+const newCommand = {
   command: 'new',
   describe: 'Make a secret: 16 random characters from A-Z a-z 0-9 - _ (96 bits)',
   builder: (yargs: Argv) =>
@@ -18,19 +16,13 @@ const newSecret = {
       })
       .example('$0 secret new --out ~/.ssh/pingknock/myserver', 'the secret for `ssh myserver`'),
   handler: async (argv: ArgumentsCamelCase<{ out?: string | undefined }>): Promise<void> => {
-    const secret = secretFromRandomBytes(randomBytes(SECRET_RANDOM_BYTES));
-    if (argv.out === undefined) {
-      process.stdout.write(`${secret}\n`);
-      return;
-    }
-    await writeNewFile(argv.out, `${secret}\n`, 0o600);
-    process.stderr.write(`pingknock: wrote a new secret to ${argv.out}\n`);
+    process.stdout.write(await newSecret(argv.out));
   },
 };
 
 export function builder(yargs: Argv) {
   return yargs
-    .command(newSecret)
+    .command(newCommand)
     .demandCommand(1, 'say what to do: pingknock secret new')
     .example('$0 secret new --out ~/.ssh/pingknock/myserver', 'a new secret, stored like an ssh key');
 }

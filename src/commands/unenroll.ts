@@ -1,6 +1,5 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { checkedServerPath } from '../core/rules/apply.js';
-import { ENROLL_BACKEND_CHOICES } from './enroll.js';
+import { checkedServerPath, ENROLL_BACKEND_CHOICES, type EnrollBackendChoice } from '../core/rules/apply.js';
 
 export const command = 'unenroll <alias>';
 export const describe = "Undo enroll: take pingknock's rules off the server (through the knock), then its lines out of the ssh config";
@@ -11,7 +10,7 @@ export function builder(yargs: Argv) {
     .option('config', { type: 'string', describe: 'ssh config file enroll edited (default ~/.ssh/config)', requiresArg: true })
     .option('backend', {
       choices: ENROLL_BACKEND_CHOICES,
-      default: 'auto' as (typeof ENROLL_BACKEND_CHOICES)[number],
+      default: 'auto' as EnrollBackendChoice,
       describe: 'the firewall to take the rules out of; auto: the one enroll used, else every one holding them',
     })
     .option('state-dir', { type: 'string', describe: 'on the server: the state folder enroll used', requiresArg: true })
@@ -25,7 +24,7 @@ type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;
 
 export async function handler(argv: Args): Promise<void> {
   // Loaded here: cli.ts loads every command module on each run, the proxy's too.
-  const { runUnenroll } = await import('../enroll/unenroll.js');
+  const { runUnenroll } = await import('../app/unenroll.js');
   await runUnenroll({
     alias: argv.alias,
     config: argv.config,

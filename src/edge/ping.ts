@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { formatSeconds } from '../core/duration.js';
 import { ExitCode, PingknockError } from '../core/errors.js';
 import type { KnockingPing, PingFlavour } from '../core/layout.js';
 import { identifyPing, isKnockingPing, knockCommand, knockProblem, platformPing, unreachableReason } from '../core/ping-command.js';
@@ -126,8 +127,4 @@ function knockWith(ping: KnockingPing, request: KnockRequest): Promise<void> {
 
 function firstLine(text: string): string {
   return (text.split('\n').find((line) => line.trim() !== '') ?? '').trim();
-}
-
-export function formatSeconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(1))} s`;
 }

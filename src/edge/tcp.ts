@@ -1,7 +1,7 @@
 import { createConnection, type Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { PingknockError } from '../core/errors.js';
-import { formatSeconds } from './ping.js';
+import { formatSeconds } from '../core/duration.js';
 import type { ResolvedHost } from './resolve.js';
 
 const NOT_MATCHING_HINT =

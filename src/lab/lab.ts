@@ -8,7 +8,7 @@ import type { Secret } from '../core/secret.js';
 import { NFT_SETS, NFT_TABLE } from '../core/rules/nftables.js';
 import { RECENT_LISTS } from '../core/rules/xtables.js';
 import { proxyCommandFor } from '../core/ssh-config-edit.js';
-import { findCommand, run, runChecked, type RunOptions, type RunResult } from './exec.js';
+import { findCommand, run, runChecked, type RunOptions, type RunResult } from '../edge/exec.js';
 
 /**
  * A throw-away network of two namespaces joined by a veth pair: a server running a real sshd,

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, LAB_HOSTS } from '../../src/lab/lab.js';
-import { run } from '../../src/lab/exec.js';
+import { run } from '../../src/edge/exec.js';
 import { secretToHex, type Secret } from '../../src/core/secret.js';
 import type { Backend } from '../../src/core/rules/render.js';
 import type { Family } from '../../src/core/layout.js';

@@ -3,7 +3,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, LAB_ACCOUNTS, LAB_HOSTS } from '../../src/lab/lab.js';
-import { run } from '../../src/lab/exec.js';
+import { run } from '../../src/edge/exec.js';
 import { applyScript, nftIncludeLines } from '../../src/core/rules/apply.js';
 import { parseSecret, secretToHex } from '../../src/core/secret.js';
 import { newSecret, nftRules } from './fixture.js';

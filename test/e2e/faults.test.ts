@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
-import { run } from '../../src/lab/exec.js';
+import { run } from '../../src/edge/exec.js';
 import { LAB_HOSTS, type Lab } from '../../src/lab/lab.js';
 import { BIN, ROOT } from '../support/cli.js';
 import { descendantsOf, killTree, processInfo, type ProcessInfo } from '../support/spawned.js';

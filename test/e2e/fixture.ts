@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, readdirSync } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
-import { run } from '../../src/lab/exec.js';
+import { run } from '../../src/edge/exec.js';
 import { Lab, LAB_HOSTS, type LabOptions, type ServerFirewall } from '../../src/lab/lab.js';
 import { parseSecret, secretFromRandomBytes, SECRET_RANDOM_BYTES, type Secret } from '../../src/core/secret.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, LAB_HOSTS } from '../../src/lab/lab.js';
-import { run, type RunResult } from '../../src/lab/exec.js';
+import { run, type RunResult } from '../../src/edge/exec.js';
 import { secretToHex, type Secret } from '../../src/core/secret.js';
 import { buildRuleModel, newKnockerLimit } from '../../src/core/rules/model.js';
 import { NFT_SET_CAPACITY, NFT_SETS, NFT_TABLE } from '../../src/core/rules/nftables.js';

@@ -3,9 +3,9 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_STATE_DIR } from '../../src/commands/rules.js';
+import { DEFAULT_STATE_DIR } from '../../src/core/rules/apply.js';
 import { ExitCode } from '../../src/core/errors.js';
-import { run, type RunResult } from '../../src/lab/exec.js';
+import { run, type RunResult } from '../../src/edge/exec.js';
 import { newSecret } from './fixture.js';
 
 /**

@@ -2,7 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, LAB_HOSTS } from '../../src/lab/lab.js';
-import { run } from '../../src/lab/exec.js';
+import { run } from '../../src/edge/exec.js';
 import type { Family } from '../../src/core/layout.js';
 import type { Secret } from '../../src/core/secret.js';
 import { newSecret } from './fixture.js';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
 import { parseSecret, secretToHex } from '../../src/core/secret.js';
 import { loadSecret, readSecretFile } from '../../src/edge/secret-source.js';
-import type { RunResult } from '../../src/lab/exec.js';
+import type { RunResult } from '../../src/edge/exec.js';
 import { LAB_HOSTS, type Lab } from '../../src/lab/lab.js';
 import { protectedLab } from './fixture.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAB_HOSTS, type Lab } from '../../src/lab/lab.js';
 import { ExitCode } from '../../src/core/errors.js';
-import { run } from '../../src/lab/exec.js';
+import { run } from '../../src/edge/exec.js';
 import { newSecret, protectedLab } from './fixture.js';
 
 const PINGKNOCK = join(import.meta.dirname, '..', '..', 'bin', 'pingknock');

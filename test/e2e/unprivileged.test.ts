@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
-import { findCommand } from '../../src/lab/exec.js';
+import { findCommand } from '../../src/edge/exec.js';
 import { ROOT } from '../support/cli.js';
 
 /**

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
-import { runChecked } from '../../src/lab/exec.js';
+import { runChecked } from '../../src/edge/exec.js';
 import { LAB_HOSTS, type Lab } from '../../src/lab/lab.js';
 import { newSecret, protectedLab } from './fixture.js';
 

@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../src/lab/exec.js';
+import { run } from '../../src/edge/exec.js';
 
 /**
  * If `edited` is exactly `original` with whole lines inserted at one place, each of them blank

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
-import { knockVerdict, type KnockFacts } from '../../src/commands/doctor.js';
+import { knockVerdict, type KnockFacts } from '../../src/app/doctor.js';
 import { proxyCommandFor } from '../../src/core/ssh-config-edit.js';
 
 const PROXY_COMMAND = proxyCommandFor('box');
-import { run } from '../../src/lab/exec.js';
+import { run } from '../../src/edge/exec.js';
 import { BIN, ROOT } from '../support/cli.js';
 
 const SECRET = 'Abcdefgh12345678';

@@ -10,7 +10,7 @@ import {
   removeSetupAddition,
   type SshConfigEditRequest,
 } from '../../src/core/ssh-config-edit.js';
-import { parseRecord } from '../../src/enroll/record.js';
+import { parseRecord } from '../../src/edge/enroll-record.js';
 import { ROOT } from '../support/cli.js';
 
 /**

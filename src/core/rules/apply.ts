@@ -251,6 +251,9 @@ export const NO_FIREWALL_EXIT = 23;
 /** The backends `pingknock enroll` sets up: one per kind of server firewall. */
 export const ENROLL_BACKENDS = ['nftables', 'iptables', 'ufw'] as const satisfies readonly Backend[];
 export type EnrollBackend = (typeof ENROLL_BACKENDS)[number];
+/** `auto`: enroll asks the server (an active ufw, else nftables, else iptables); unenroll takes what enroll used. */
+export const ENROLL_BACKEND_CHOICES = ['auto', ...ENROLL_BACKENDS] as const;
+export type EnrollBackendChoice = (typeof ENROLL_BACKEND_CHOICES)[number];
 
 /**
  * Prints the firewall the server uses. An active ufw comes first: it drives iptables or nftables
@@ -287,6 +290,8 @@ if command -v ufw >/dev/null 2>&1 && [ -f ${shellQuote(UFW_TARGETS.ipv4.file)} ]
 
 /** Where a server keeps its firewall's boot configuration. */
 export const DEFAULT_PERSIST_DIR = '/etc';
+/** Where an apply keeps the previous rules for its rollback, and `--confirm` finds the sleeper. */
+export const DEFAULT_STATE_DIR = '/run/pingknock';
 
 export interface PersistRequest {
   readonly backend: EnrollBackend;

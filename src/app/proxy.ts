@@ -1,9 +1,9 @@
-import { ExitCode } from './core/errors.js';
-import { parseProxyArguments, type ProxyRequest } from './core/proxy-arguments.js';
+import { ExitCode } from '../core/errors.js';
+import { parseProxyArguments, type ProxyRequest } from '../core/proxy-arguments.js';
+import { createProgress } from '../edge/progress.js';
+import { connectTcp, Pump, relay } from '../edge/tcp.js';
+import { claimStdio } from '../edge/stdio.js';
 import { knock } from './knock.js';
-import { createProgress } from './edge/progress.js';
-import { connectTcp, Pump, relay } from './edge/tcp.js';
-import { claimStdio } from './edge/stdio.js';
 
 /**
  * `pingknock proxy` with the arguments that follow the word `proxy`: where the launcher's fast

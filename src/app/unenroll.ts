@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { PingknockError } from '../core/errors.js';
 import {
   DEFAULT_PERSIST_DIR,
+  DEFAULT_STATE_DIR,
   ENROLL_BACKENDS,
   installedBackendsScript,
   persistCheckScript,
@@ -11,15 +12,15 @@ import {
   SCRIPT_EXIT,
   unpersistScript,
   type EnrollBackend,
+  type EnrollBackendChoice,
 } from '../core/rules/apply.js';
 import { removeUfwBlock } from '../core/rules/ufw.js';
 import { parseAlias, removeSetupAddition } from '../core/ssh-config-edit.js';
-import { DEFAULT_STATE_DIR } from '../commands/rules.js';
 import { readSnapshot, replaceFile } from '../edge/files.js';
 import { secretPathFor } from '../edge/secret-source.js';
-import { readUfwFiles, refusedOn, serverFamilies, type EnrollBackendChoice } from './enroll.js';
-import { readRecord, removeRecord, type EnrollmentRecord } from './record.js';
-import { lastLines, RemoteServer } from './remote.js';
+import { readRecord, removeRecord, type EnrollmentRecord } from '../edge/enroll-record.js';
+import { lastLines, RemoteServer } from '../edge/remote.js';
+import { readUfwFiles, refusedOn, serverFamilies } from './enroll.js';
 
 export interface UnenrollRequest {
   readonly alias: string;

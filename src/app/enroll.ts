@@ -14,19 +14,18 @@ import {
   SCRIPT_EXIT,
   unpersistScript,
   type EnrollBackend,
+  type EnrollBackendChoice,
   type UfwFiles,
 } from '../core/rules/apply.js';
 import { buildRuleModel, MAX_WINDOW_SECONDS } from '../core/rules/model.js';
 import { renderRules } from '../core/rules/render.js';
 import { insertUfwBlock, renderUfwBlock, UFW_TARGETS } from '../core/rules/ufw.js';
-import { runSetup, type SetupRequest } from '../commands/setup.js';
 import { sendKnock } from '../edge/ping.js';
 import { resolveAll } from '../edge/resolve.js';
 import { effectiveSshConfig } from '../edge/ssh.js';
-import { readRecord, writeRecord, type EnrollmentRecord } from './record.js';
-import { lastLines, RemoteServer, type ServerAddress, type SshTarget } from './remote.js';
-
-export type EnrollBackendChoice = 'auto' | EnrollBackend;
+import { readRecord, writeRecord, type EnrollmentRecord } from '../edge/enroll-record.js';
+import { lastLines, RemoteServer, type ServerAddress, type SshTarget } from '../edge/remote.js';
+import { runSetup, type SetupRequest } from './setup.js';
 
 export const MIN_ROLLBACK_SECONDS = 15;
 export const MAX_ROLLBACK_SECONDS = 3600;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PingknockError } from '../core/errors.js';
 import { ENROLL_BACKENDS, SERVER_PATH, type EnrollBackend } from '../core/rules/apply.js';
 import { parseAlias, type SshConfigAddition } from '../core/ssh-config-edit.js';
-import { secretDirectory } from '../edge/secret-source.js';
+import { secretDirectory } from './secret-source.js';
 
 /**
  * What `pingknock enroll` did, kept on the client so that `unenroll` undoes exactly that: the

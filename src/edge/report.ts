@@ -1,4 +1,4 @@
-import { ExitCode, PingknockError } from './core/errors.js';
+import { ExitCode, PingknockError } from '../core/errors.js';
 
 /**
  * Turns any failure into one `pingknock:` line on stderr and the exit code for its kind. The exit

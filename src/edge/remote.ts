@@ -6,7 +6,7 @@ import { PingknockError } from '../core/errors.js';
 import { globalIpv6Addresses } from '../core/inet6.js';
 import { parseAlias } from '../core/ssh-config-edit.js';
 import { printable } from '../core/target.js';
-import { run, type RunResult } from '../lab/exec.js';
+import { run, type RunResult } from './exec.js';
 
 /**
  * The server side of `pingknock enroll` and `unenroll`, reached with the user's own ssh: one

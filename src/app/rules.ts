@@ -1,0 +1,127 @@
+import { readFile } from 'node:fs/promises';
+import { PingknockError } from '../core/errors.js';
+import { parsePort } from '../core/target.js';
+import type { Family } from '../core/layout.js';
+import { buildRuleModel } from '../core/rules/model.js';
+import { backendFamilies, renderRules, type Backend, type FamilyChoice } from '../core/rules/render.js';
+import { insertUfwBlock, removeUfwBlock, renderUfwBlock, UFW_TARGETS } from '../core/rules/ufw.js';
+import { applyScript, checkedServerPath, confirmScript, removeScript, SCRIPT_EXIT, type UfwFiles } from '../core/rules/apply.js';
+import { loadSecret } from '../edge/secret-source.js';
+import { runScript } from '../edge/shell.js';
+
+const MAX_ROLLBACK_SECONDS = 86_400;
+
+/** `pingknock rules` as given on its command line. */
+export interface RulesRequest {
+  readonly backend: Backend;
+  readonly family: FamilyChoice | undefined;
+  readonly port: string;
+  readonly window: number;
+  readonly apply: boolean | undefined;
+  readonly rollback: number;
+  readonly confirm: boolean | undefined;
+  readonly remove: boolean | undefined;
+  readonly tool: string | undefined;
+  readonly stateDir: string;
+  readonly secretFile: string | undefined;
+  readonly name: string | undefined;
+}
+
+/**
+ * `pingknock rules`: print the rules, or apply, confirm or remove them on this machine. Returns
+ * what goes to stdout: the rules when they are only printed, else nothing.
+ */
+export async function runRules(request: RulesRequest): Promise<string> {
+  const backend = request.backend;
+  const families = backendFamilies(backend, request.family);
+  const stateDir = checkedServerPath('state-dir', request.stateDir);
+  const tool = checkedTool(backend, request.tool);
+  if (request.rollback !== 0 && request.apply !== true) {
+    throw new PingknockError('usage', '--rollback goes with --apply');
+  }
+  if (request.confirm || request.remove || request.apply) requireRoot();
+
+  if (request.confirm) {
+    await runChecked(confirmScript(stateDir));
+    process.stderr.write('pingknock: confirmed; the applied rules stay\n');
+    return '';
+  }
+  if (request.remove) {
+    const ufwFiles = backend === 'ufw' ? await editUfwFiles(families, (text) => removeUfwBlock(text)) : {};
+    await runChecked(removeScript({ backend, tool, families, stateDir, ufwFiles }));
+    process.stderr.write(`pingknock: removed pingknock's ${backend} rules\n`);
+    return '';
+  }
+
+  const model = buildRuleModel({
+    secret: await loadSecret({ secretFile: request.secretFile, name: request.name, env: process.env, stdin: () => process.stdin }),
+    port: parsePort(request.port),
+    windowSeconds: request.window,
+    families,
+  });
+  const rules = renderRules(backend, model);
+  if (request.apply !== true) return rules;
+  const rollbackSeconds = checkedRollback(request.rollback);
+  const ufwFiles =
+    backend === 'ufw' ? await editUfwFiles(families, (text, family) => insertUfwBlock(text, renderUfwBlock(model, family), family)) : {};
+  await runChecked(applyScript({ backend, rules, ufwFiles, tool, families, stateDir, rollbackSeconds }));
+  process.stderr.write(
+    rollbackSeconds > 0
+      ? `pingknock: applied the ${backend} rules; they are rolled back in ${rollbackSeconds} s unless you run: pingknock rules --confirm\n`
+      : `pingknock: applied the ${backend} rules\n`,
+  );
+  return '';
+}
+
+function requireRoot(): void {
+  if (process.getuid?.() !== 0) {
+    throw new PingknockError('privilege', 'changing the firewall needs root: run it with sudo');
+  }
+}
+
+async function runChecked(script: string): Promise<void> {
+  const { code, stderr } = await runScript(script);
+  if (code === 0) return;
+  const detail = stderr.trim().split('\n').slice(-3).join('; ');
+  // unsafe: a folder or file on the way was refused, so nothing could be written (io).
+  const kind = code === SCRIPT_EXIT.nothingToConfirm || code === SCRIPT_EXIT.rollbackPending ? 'usage' : code === SCRIPT_EXIT.unsafe ? 'io' : 'firewall';
+  throw new PingknockError(kind, detail === '' ? `the firewall change failed (exit ${code})` : detail);
+}
+
+async function editUfwFiles(families: readonly Family[], edit: (text: string, family: Family) => string): Promise<UfwFiles> {
+  const files: Record<string, string> = {};
+  for (const family of families) {
+    const { file } = UFW_TARGETS[family];
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw new PingknockError('firewall', `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'}): is ufw installed?`);
+    }
+    try {
+      files[file] = edit(text, family);
+    } catch (error) {
+      throw new PingknockError('firewall', (error as Error).message);
+    }
+  }
+  return files;
+}
+
+function checkedTool(backend: Backend, tool: string | undefined): string | undefined {
+  if (backend !== 'iptables' && backend !== 'ip6tables') {
+    if (tool !== undefined) throw new PingknockError('usage', '--tool goes with --backend iptables or ip6tables');
+    return undefined;
+  }
+  const chosen = tool ?? backend;
+  if (!new RegExp(`^${backend}(-legacy|-nft)?$`).test(chosen)) {
+    throw new PingknockError('usage', `--tool for ${backend} is one of ${backend}, ${backend}-legacy, ${backend}-nft`);
+  }
+  return chosen;
+}
+
+function checkedRollback(seconds: number): number {
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_ROLLBACK_SECONDS) {
+    throw new PingknockError('usage', `--rollback must be whole seconds from 0 to ${MAX_ROLLBACK_SECONDS}`);
+  }
+  return seconds;
+}

@@ -1,0 +1,238 @@
+import { randomBytes } from 'node:crypto';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PingknockError } from '../core/errors.js';
+import { DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
+import { SECRET_RANDOM_BYTES, secretFromRandomBytes, secretToHex, type Secret } from '../core/secret.js';
+import type { SourceLine, SshConfigAddition, SshConfigEditRequest } from '../core/ssh-config-edit.js';
+import { exists, readSnapshot, replaceFile, writeNewFile } from '../edge/files.js';
+import { loadSecret, readSecretFile, secretPathFor } from '../edge/secret-source.js';
+import { confirm } from '../edge/prompt.js';
+import type { EffectiveSshConfig } from '../edge/ssh.js';
+
+/** ssh refuses a user config that others may write; a new one is private like the rest of ~/.ssh. */
+const NEW_CONFIG_MODE = 0o600;
+
+const info = (text: string): void => {
+  process.stderr.write(`pingknock: ${text}\n`);
+};
+
+/**
+ * cli.ts loads every command module, and so this one, on each run, and `pingknock proxy` runs on
+ * every ssh: the ssh-config package (~15 ms to load) is loaded only when setup or doctor really runs.
+ */
+export const loadSshConfigModules = async () => {
+  const [edit, ssh] = await Promise.all([import('../core/ssh-config-edit.js'), import('../edge/ssh.js')]);
+  return { ...edit, ...ssh };
+};
+
+/** What setup is asked to do: its command line, as given. */
+export interface SetupRequest {
+  readonly alias: string;
+  readonly hostname?: string | undefined;
+  readonly port?: string | undefined;
+  readonly user?: string | undefined;
+  readonly config?: string | undefined;
+  readonly secretFile?: string | undefined;
+  readonly yes: boolean;
+  readonly force: boolean;
+}
+
+export interface SetupOutcome {
+  readonly alias: string;
+  /** The config edited (or found set up already), absolute. */
+  readonly configPath: string;
+  /** false: the user said no at the prompt, and nothing was written. */
+  readonly written: boolean;
+  /** The lines added now; undefined when none were. */
+  readonly addition: SshConfigAddition | undefined;
+  readonly secret: Secret;
+  /** Where ssh will connect for the alias (ssh -G when it could be asked). */
+  readonly host: string;
+  readonly port: number;
+  /** What is left to do on the server, for stdout: it holds the secret's pattern. */
+  readonly instructions: string;
+}
+
+/** The whole of `pingknock setup`, for its command and for `pingknock enroll`. */
+export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
+  const { additionOf, checkedEditRequest, editSshConfig } = await loadSshConfigModules();
+  const request = checkedEditRequest({ alias: argv.alias, hostName: argv.hostname, port: argv.port, user: argv.user, force: argv.force });
+  const { alias } = request;
+  const defaultConfig = join(homedir(), '.ssh', 'config');
+  const configPath = resolve(argv.config ?? defaultConfig);
+  const secretPath = secretPathFor(alias);
+  // The secret is checked before anything is written and made only once the config edit is sure.
+  const plannedSecret = await planSecret(secretPath, argv.secretFile);
+
+  const snapshot = await readSnapshot(configPath);
+  const shownAs = snapshot.target === configPath ? configPath : `${configPath} (-> ${snapshot.target})`;
+  // latin1 maps each byte to one character and back: bytes that are not UTF-8 survive untouched.
+  const original = snapshot.content?.toString('latin1') ?? '';
+  const edit = editSshConfig(original, request);
+  if (edit.kind === 'refused') {
+    throw new PingknockError(edit.reason === 'unparseable' ? 'io' : 'usage', `${shownAs}: ${edit.message}`);
+  }
+  const text = edit.kind === 'changed' ? edit.text : original;
+  const explained = edit.kind === 'changed' && edit.replaced.length + edit.overridden.length > 0;
+  const effective = await checkWithSsh(alias, request, { before: original, after: text, changed: edit.kind === 'changed', explained }, configPath);
+
+  if (edit.kind === 'changed') {
+    const shown = edit.added.filter((line) => line.trim() !== '').map((line) => line.replace(/^\t+/, (tabs) => '    '.repeat(tabs.length)));
+    const interactive = !argv.yes && argv.secretFile !== '-' && process.stdin.isTTY === true && process.stderr.isTTY === true;
+    if (interactive) {
+      info(`${edit.newBlock ? 'a new Host block' : `lines in the Host ${alias} block`} for ${shownAs}, at line ${edit.addedAt}:`);
+      for (const line of shown) info(`  ${line}`);
+      for (const line of edit.replaced) info(`  replacing line ${line.number}: ${line.text.trim()}`);
+      if (!(await confirm('write them?'))) {
+        info(`left ${shownAs} unchanged`);
+        return { alias, configPath, written: false, addition: undefined, secret: plannedSecret.secret, host: request.hostName ?? alias, port: request.port ?? 22, instructions: '' };
+      }
+    }
+    await createSecretIfPlanned(secretPath, plannedSecret);
+    const { backupCreated } = await replaceFile(snapshot, Buffer.from(edit.text, 'latin1'), NEW_CONFIG_MODE);
+    info(`added to ${shownAs} at line ${edit.addedAt}:`);
+    for (const line of shown) info(`  ${line}`);
+    reportReplaced(edit.replaced, edit.overridden);
+    if (backupCreated !== undefined) info(`the original is kept in ${backupCreated}`);
+  } else {
+    await createSecretIfPlanned(secretPath, plannedSecret);
+    info(`${shownAs} already sends ssh ${alias} through pingknock; nothing changed`);
+  }
+
+  const host = effective?.get('hostname') ?? request.hostName ?? alias;
+  const port = Number(effective?.get('port') ?? request.port ?? 22);
+  return {
+    alias,
+    configPath,
+    written: true,
+    addition: edit.kind === 'changed' ? additionOf(edit) : undefined,
+    secret: plannedSecret.secret,
+    host,
+    port,
+    instructions: serverInstructions({
+      alias,
+      secret: plannedSecret.secret,
+      secretPath,
+      host,
+      port,
+      configArgs: configPath === defaultConfig ? '' : ` -F ${shellWord(configPath)}`,
+    }),
+  };
+}
+
+interface PlannedSecret {
+  readonly secret: Secret;
+  /** What to say once the secret file is written; undefined when the one in place is kept. */
+  readonly writeMessage: string | undefined;
+}
+
+/** The secret for the alias: the one already there, the one given, or a new one. Never two different ones. */
+async function planSecret(secretPath: string, given: string | undefined): Promise<PlannedSecret> {
+  const present = await exists(secretPath, 'secret');
+  const existing = present ? await readSecretFile(secretPath) : undefined;
+  if (given === undefined) {
+    if (existing !== undefined) info(`using the existing secret in ${secretPath}`);
+    return existing !== undefined
+      ? { secret: existing, writeMessage: undefined }
+      : { secret: secretFromRandomBytes(randomBytes(SECRET_RANDOM_BYTES)), writeMessage: `wrote a new secret to ${secretPath}` };
+  }
+  const secret = await loadSecret({ secretFile: given, env: process.env, stdin: () => process.stdin });
+  const from = given === '-' ? 'standard input' : given;
+  if (existing === undefined) return { secret, writeMessage: `installed the secret from ${from} as ${secretPath}` };
+  if (existing !== secret) {
+    throw new PingknockError('secret', `${secretPath} already holds a different secret; not overwriting it (remove it first if you mean to replace it)`);
+  }
+  info(`kept ${secretPath}: it already holds the secret from ${from}`);
+  return { secret, writeMessage: undefined };
+}
+
+async function createSecretIfPlanned(secretPath: string, planned: PlannedSecret): Promise<void> {
+  if (planned.writeMessage === undefined) return;
+  await writeNewFile(secretPath, `${planned.secret}\n`, 0o600);
+  info(planned.writeMessage);
+}
+
+/**
+ * The pure edit knows this file; ssh also knows the included files and evaluates Match. Both
+ * the config as it is and as it would be are shown to `ssh -G`, and nothing is written unless
+ * ssh, too, would then use pingknock's ProxyCommand and the requested values for the alias.
+ */
+interface PlannedChange {
+  readonly before: string;
+  readonly after: string;
+  readonly changed: boolean;
+  /** The edit already names the lines it replaces or overrides. */
+  readonly explained: boolean;
+}
+
+async function checkWithSsh(alias: string, request: SshConfigEditRequest, plan: PlannedChange, configPath: string): Promise<EffectiveSshConfig | undefined> {
+  const { before, after, changed } = plan;
+  const { effectiveMismatches, effectiveSshConfig } = await loadSshConfigModules();
+  const ask = (text: string) => effectiveSshConfig(alias, { kind: 'text', text: Buffer.from(text, 'latin1'), shownAs: configPath });
+  const now = await ask(before);
+  if (now.kind === 'unavailable') {
+    info(`${now.reason}: the effective config was not checked with ssh -G`);
+    return undefined;
+  }
+  if (now.kind === 'failed') {
+    throw new PingknockError('io', `ssh cannot read ${configPath} as it is: ${now.message}; fix that first`);
+  }
+  const other = changed ? effectiveMismatches(now.config, alias).filter((mismatch) => mismatch.startsWith('Proxy')) : [];
+  if (other.length > 0 && !request.force) {
+    throw new PingknockError(
+      'usage',
+      `ssh -G ${alias} already uses ${other.join(' and ')}, set by an included file or a Match block; pass --force to put pingknock's ProxyCommand in front of it`,
+    );
+  }
+  const result = changed ? await ask(after) : now;
+  if (result.kind !== 'ok') {
+    throw new PingknockError('io', `ssh cannot read ${configPath} after the edit, so nothing was written: ${result.kind === 'failed' ? result.message : result.reason}`);
+  }
+  const mismatches = effectiveMismatches(result.config, alias, request);
+  if (mismatches.length > 0) {
+    throw new PingknockError(
+      'usage',
+      `ssh -G ${alias} would ${changed ? 'still ' : ''}use ${mismatches.join(', ')}: an earlier line, an included file or a Match block comes first ` +
+        `(ssh takes the first value it finds)${changed ? '; nothing was written' : ''}. Move the ${alias} entry above it, or change that line`,
+    );
+  }
+  if (other.length > 0 && !plan.explained) info(`ssh ${alias} used ${other.join(' and ')} until now (ssh -G); pingknock's ProxyCommand takes its place`);
+  return result.config;
+}
+
+function reportReplaced(replaced: readonly SourceLine[], overridden: readonly SourceLine[]): void {
+  for (const line of replaced) info(`replaced line ${line.number} (now commented out): ${line.text.trim()}`);
+  for (const line of overridden) info(`overrides line ${line.number} for this host only (other hosts keep it): ${line.text.trim()}`);
+}
+
+interface Instructions {
+  readonly alias: string;
+  readonly secret: Secret;
+  readonly secretPath: string;
+  readonly host: string;
+  readonly port: number;
+  readonly configArgs: string;
+}
+
+/** What is left to do on the server, and the knock by hand. The pattern is the secret: this goes to stdout only. */
+function serverInstructions(next: Instructions): string {
+  const { alias, host, port, configArgs } = next;
+  const home = homedir();
+  const secretShown = next.secretPath.startsWith(`${home}/`) ? `~/${shellWord(next.secretPath.slice(home.length + 1))}` : shellWord(next.secretPath);
+  const portArgs = port === 22 ? '' : ` --port ${port}`;
+  return [
+    `Next, protect ${alias} (${host}): make its firewall rules here and load them there, from a session you keep open`,
+    `until a new login works:`,
+    `  pingknock rules --secret-file ${secretShown}${portArgs} > pingknock.nft`,
+    `  scp${configArgs} pingknock.nft ${alias}: && ssh${configArgs} ${alias} 'sudo nft -f pingknock.nft'`,
+    `Without pingknock at hand, knock by hand and connect within ${DEFAULT_WINDOW_SECONDS} s:`,
+    `  ping -c 1 -p ${secretToHex(next.secret)} ${host}`,
+    `  ssh${configArgs} -o ProxyCommand=none ${alias}`,
+    '',
+  ].join('\n');
+}
+
+function shellWord(word: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
