@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAlias } from '../core/ssh-config-edit.js';
+import { parseAlias } from '../core/ssh-config/names.js';
 
 /** ssh's own answer to "what would you use for this host", from `ssh -G`: option names in lower case, first value each. */
 export type EffectiveSshConfig = ReadonlyMap<string, string>;

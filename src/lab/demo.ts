@@ -7,7 +7,7 @@ import { PingknockError } from '../core/errors.js';
 import { SECRET_RANDOM_BYTES, secretFromRandomBytes } from '../core/secret.js';
 import { buildRuleModel, DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
 import { renderNftables } from '../core/rules/nftables.js';
-import { proxyCommandFor } from '../core/ssh-config-edit.js';
+import { proxyCommandFor } from '../core/ssh-config/proxy-command.js';
 import { formatSeconds } from '../core/duration.js';
 import { findCommand } from '../edge/exec.js';
 import { Lab, LAB_HOSTS, type ServerFirewall } from './lab.js';

@@ -7,7 +7,7 @@ import { PingknockError } from '../core/errors.js';
 import type { Secret } from '../core/secret.js';
 import { NFT_SETS, NFT_TABLE } from '../core/rules/nftables.js';
 import { RECENT_LISTS } from '../core/rules/xtables.js';
-import { proxyCommandFor } from '../core/ssh-config-edit.js';
+import { proxyCommandFor } from '../core/ssh-config/proxy-command.js';
 import { findCommand, run, runChecked, type RunOptions, type RunResult } from '../edge/exec.js';
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../src/lab/lab.js';
 import { parseSecret, secretToHex } from '../../src/core/secret.js';
-import { proxyCommandFor } from '../../src/core/ssh-config-edit.js';
+import { proxyCommandFor } from '../../src/core/ssh-config/proxy-command.js';
 import { newSecret, nftRules, sha256File } from './fixture.js';
 
 const ALIAS = 'target';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
 import { knockVerdict, type KnockFacts } from '../../src/app/doctor.js';
-import { proxyCommandFor } from '../../src/core/ssh-config-edit.js';
+import { proxyCommandFor } from '../../src/core/ssh-config/proxy-command.js';
 
 const PROXY_COMMAND = proxyCommandFor('box');
 import { run } from '../../src/edge/exec.js';

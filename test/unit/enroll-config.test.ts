@@ -2,14 +2,11 @@ import fc from 'fast-check';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  additionOf,
-  editSshConfig,
-  proxyCommandFor,
-  REPLACED_MARK,
-  removeSetupAddition,
-  type SshConfigEditRequest,
-} from '../../src/core/ssh-config-edit.js';
+import type { SshConfigEditRequest } from '../../src/core/ssh-config/add-plan.js';
+import { additionOf, editSshConfig } from '../../src/core/ssh-config/add.js';
+import { proxyCommandFor } from '../../src/core/ssh-config/proxy-command.js';
+import { removeSetupAddition } from '../../src/core/ssh-config/remove.js';
+import { REPLACED_MARK } from '../../src/core/ssh-config/text-edit.js';
 import { parseRecord } from '../../src/edge/enroll-record.js';
 import { ROOT } from '../support/cli.js';
 

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
-import { proxyCommandFor, REPLACED_MARK } from '../../src/core/ssh-config-edit.js';
+import { proxyCommandFor } from '../../src/core/ssh-config/proxy-command.js';
+import { REPLACED_MARK } from '../../src/core/ssh-config/text-edit.js';
 import { BIN, pingknock, ROOT } from '../support/cli.js';
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'ssh-config');

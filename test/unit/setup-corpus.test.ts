@@ -2,7 +2,7 @@ import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { proxyCommandFor } from '../../src/core/ssh-config-edit.js';
+import { proxyCommandFor } from '../../src/core/ssh-config/proxy-command.js';
 import { pingknock, ROOT } from '../support/cli.js';
 import { insertedLines, option, sshG } from '../support/config-diff.js';
 

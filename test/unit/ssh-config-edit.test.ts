@@ -1,19 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ExitCode, PingknockError } from '../../src/core/errors.js';
-import {
-  editSshConfig,
-  effectiveMismatches,
-  globMatches,
-  hostMatches,
-  pingknockProxyForm,
-  parseAlias,
-  parseSshUser,
-  proxyCommandFor,
-  REPLACED_MARK,
-  type SshConfigEdit,
-  type SshConfigEditRequest,
-} from '../../src/core/ssh-config-edit.js';
+import type { SshConfigEditRequest } from '../../src/core/ssh-config/add-plan.js';
+import { editSshConfig, type SshConfigEdit } from '../../src/core/ssh-config/add.js';
+import { globMatches, hostMatches } from '../../src/core/ssh-config/matching.js';
+import { parseAlias, parseSshUser } from '../../src/core/ssh-config/names.js';
+import { effectiveMismatches, pingknockProxyForm, proxyCommandFor } from '../../src/core/ssh-config/proxy-command.js';
+import { REPLACED_MARK } from '../../src/core/ssh-config/text-edit.js';
 import { onlyInserted, option, sshG } from '../support/config-diff.js';
 
 const proxyLine = (alias: string): string => `ProxyCommand ${proxyCommandFor(alias)}`;
