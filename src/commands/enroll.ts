@@ -1,11 +1,7 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import {
-  checkedServerPath,
-  DEFAULT_PERSIST_DIR,
-  DEFAULT_STATE_DIR,
-  ENROLL_BACKEND_CHOICES,
-  type EnrollBackendChoice,
-} from '../core/rules/apply.js';
+import { checkedServerPath, DEFAULT_STATE_DIR } from '../core/rules/apply.js';
+import { ENROLL_BACKEND_CHOICES, type EnrollBackendChoice } from '../core/rules/detect.js';
+import { DEFAULT_PERSIST_DIR } from '../core/rules/persist.js';
 import { DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
 import { withSetupOptions } from './setup.js';
 

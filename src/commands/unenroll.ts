@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { checkedServerPath, ENROLL_BACKEND_CHOICES, type EnrollBackendChoice } from '../core/rules/apply.js';
+import { checkedServerPath } from '../core/rules/apply.js';
+import { ENROLL_BACKEND_CHOICES, type EnrollBackendChoice } from '../core/rules/detect.js';
 
 export const command = 'unenroll <alias>';
 export const describe = "Undo enroll: take pingknock's rules off the server (through the knock), then its lines out of the ssh config";

@@ -3,11 +3,11 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyScript, confirmScript, removeScript, SCRIPT_EXIT, type UfwFiles } from '../../src/core/rules/apply.js';
+import { applyScript, confirmScript, removeScript, SCRIPT_EXIT } from '../../src/core/rules/apply.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';
 import { BACKENDS, backendFamilies, renderRules, type Backend } from '../../src/core/rules/render.js';
 import type { Family } from '../../src/core/layout.js';
-import { insertUfwBlock, removeUfwBlock, renderUfwBlock, UFW_TARGETS } from '../../src/core/rules/ufw.js';
+import { insertUfwBlock, removeUfwBlock, renderUfwBlock, UFW_TARGETS, type UfwFiles } from '../../src/core/rules/ufw.js';
 import { parseSecret } from '../../src/core/secret.js';
 
 const secret = parseSecret('ABCDEFGHIJKLMNOP', 'test');

@@ -3,18 +3,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  applyScript,
-  detectBackendScript,
-  ENROLL_BACKENDS,
-  installedBackendsScript,
-  NO_FIREWALL_EXIT,
-  nftIncludeLines,
-  persistScript,
-  rollbackNowScript,
-  SCRIPT_EXIT,
-  unpersistScript,
-} from '../../src/core/rules/apply.js';
+import { applyScript, rollbackNowScript, SCRIPT_EXIT } from '../../src/core/rules/apply.js';
+import { detectBackendScript, ENROLL_BACKENDS, installedBackendsScript, NO_FIREWALL_EXIT } from '../../src/core/rules/detect.js';
+import { nftIncludeLines, persistScript, unpersistScript } from '../../src/core/rules/persist.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';
 import { renderNftables } from '../../src/core/rules/nftables.js';
 import { UFW_TARGETS } from '../../src/core/rules/ufw.js';

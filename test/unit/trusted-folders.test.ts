@@ -3,17 +3,8 @@ import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  applyScript,
-  checkedServerPath,
-  confirmScript,
-  persistCheckScript,
-  persistScript,
-  removeScript,
-  rollbackNowScript,
-  SCRIPT_EXIT,
-  unpersistScript,
-} from '../../src/core/rules/apply.js';
+import { applyScript, checkedServerPath, confirmScript, removeScript, rollbackNowScript, SCRIPT_EXIT } from '../../src/core/rules/apply.js';
+import { persistCheckScript, persistScript, unpersistScript } from '../../src/core/rules/persist.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';
 import { renderNftables } from '../../src/core/rules/nftables.js';
 import { parseSecret } from '../../src/core/secret.js';

@@ -2,6 +2,7 @@ import type { KnockRuleModel } from './model.js';
 import type { Family } from '../layout.js';
 import { knockRules, LOG_PREFIX, quoteArgument, RECENT_LISTS, xtFloodNote } from './xtables.js';
 import { describeLayouts, manualKnock } from './describe.js';
+import { hereDocument, ifBlock, indent } from '../shell.js';
 
 export const XT_CHAINS = { knock: 'knock', knockOk: 'knock-ok' } as const;
 
@@ -23,22 +24,18 @@ export function xtTool(family: Family, tool: string | undefined): string {
 const SAVED_JUMP = `-A INPUT -j ${XT_CHAINS.knock}`;
 
 function jumpRemoval(family: Family): string {
-  return `while "$${XT_TOOLS[family].variable}" -w -D INPUT -j ${XT_CHAINS.knock} 2>/dev/null; do :; done`;
+  return `while "$${XT_TOOLS[family].variable}" -w -D INPUT -j ${XT_CHAINS.knock} 2>/dev/null; do :; done\n`;
 }
 
 function chainsRemoval(family: Family): string {
   const ipt = `"$${XT_TOOLS[family].variable}"`;
-  return `for chain in ${XT_CHAINS.knock} ${XT_CHAINS.knockOk}; do
-	if ${ipt} -w -n -L "$chain" >/dev/null 2>&1; then
-		${ipt} -w -F "$chain"
-		${ipt} -w -X "$chain"
-	fi
-done`;
+  const emptied = ifBlock([[`${ipt} -w -n -L "$chain" >/dev/null 2>&1`, `${ipt} -w -F "$chain"\n${ipt} -w -X "$chain"\n`]]);
+  return `for chain in ${XT_CHAINS.knock} ${XT_CHAINS.knockOk}; do\n${indent(emptied)}done\n`;
 }
 
 /** Takes the family's jump and both chains away, and nothing else. */
 export function xtRemoval(family: Family): string {
-  return `${jumpRemoval(family)}\n${chainsRemoval(family)}`;
+  return `${jumpRemoval(family)}${chainsRemoval(family)}`;
 }
 
 /**
@@ -50,7 +47,8 @@ export function xtSaveOwn(family: Family, file: string): string {
   const { knock, knockOk } = XT_CHAINS;
   const own = [`:${knock} .*`, `:${knockOk} .*`, `-A ${knock} .*`, `-A ${knockOk} .*`, SAVED_JUMP].map((line) => `-e '${line}'`).join(' ');
   return `filter=$("$${XT_TOOLS[family].variable}-save" -t filter)
-printf '%s\\n' "$filter" | grep -x ${own} >${file} || [ $? -eq 1 ]`;
+printf '%s\\n' "$filter" | grep -x ${own} >${file} || [ $? -eq 1 ]
+`;
 }
 
 /**
@@ -60,14 +58,8 @@ printf '%s\\n' "$filter" | grep -x ${own} >${file} || [ $? -eq 1 ]`;
  * that were not there go (they come and go together: `knock` jumps to `knock-ok`).
  */
 export function xtRestoreOwn(family: Family, file: string): string {
-  return `if ! grep -qxF -e '${SAVED_JUMP}' ${file}; then
-	${jumpRemoval(family)}
-fi
-if grep -q '^:' ${file}; then
-	{ echo '*filter'; grep -vxF -e '${SAVED_JUMP}' ${file}; echo COMMIT; } | "$${XT_TOOLS[family].variable}-restore" -w --noflush
-else
-${chainsRemoval(family).replace(/^/gm, '\t')}
-fi`;
+  const restore = `{ echo '*filter'; grep -vxF -e '${SAVED_JUMP}' ${file}; echo COMMIT; } | "$${XT_TOOLS[family].variable}-restore" -w --noflush\n`;
+  return `${ifBlock([[`! grep -qxF -e '${SAVED_JUMP}' ${file}`, jumpRemoval(family)]])}${ifBlock([[`grep -q '^:' ${file}`, restore]], chainsRemoval(family))}`;
 }
 
 /**
@@ -103,8 +95,7 @@ case \${1:-load} in
 load)
 ${families.map((family) => loadFamily(model, family)).join('')}	;;
 remove)
-${families.map(xtRemoval).join('\n').replace(/^/gm, '\t')}
-	;;
+${indent(families.map(xtRemoval).join(''))}	;;
 *)
 	echo "usage: sh $0 [load|remove]" >&2
 	exit 2
@@ -118,16 +109,14 @@ function loadFamily(model: KnockRuleModel, family: Family): string {
   const { knock, knockOk } = XT_CHAINS;
   const ipt = XT_TOOLS[family].variable;
   const rules = knockRules(model, family, { knock, knockedTarget: knockOk }).map((args) => `-A ${knock} ${args.map(quoteArgument).join(' ')}`);
-  return `	jump='-I INPUT 1 -j ${knock}'
-	if "$${ipt}" -w -C INPUT -j ${knock} 2>/dev/null; then jump=; fi
-	"$${ipt}-restore" -w --noflush <<EOF
-*filter
-:${knock} - [0:0]
-:${knockOk} - [0:0]
-${rules.join('\n')}
--A ${knockOk} -p tcp --dport ${model.port} -j ACCEPT
-$jump
-COMMIT
-EOF
-`;
+  // Expanded: $jump is the script's own.
+  const restore = hereDocument(
+    `"$${ipt}-restore" -w --noflush`,
+    [`*filter`, `:${knock} - [0:0]`, `:${knockOk} - [0:0]`, ...rules, `-A ${knockOk} -p tcp --dport ${model.port} -j ACCEPT`, '$jump', 'COMMIT', ''].join('\n'),
+    'EOF',
+    'expand',
+  );
+  return indent(`jump='-I INPUT 1 -j ${knock}'
+if "$${ipt}" -w -C INPUT -j ${knock} 2>/dev/null; then jump=; fi
+${restore}`);
 }

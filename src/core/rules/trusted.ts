@@ -6,6 +6,8 @@
  * pingknock's files go, and new files are made anew rather than written through a name found.
  */
 
+import { hereDocument } from '../shell.js';
+
 /** Exit code of every script that refuses a folder or file it would not trust; nothing was changed. */
 export const UNSAFE_EXIT = 24;
 
@@ -34,9 +36,7 @@ trusted_dir() {
 		fi
 		[ ! -L "$at" ] || refuse "refusing $1 $2: $at is a symbolic link"
 		[ -d "$at" ] || refuse "refusing $1 $2: $at is not a folder"
-		read -r mode links owner rest <<PINGKNOCK_LS
-$(ls -ldn -- "$at")
-PINGKNOCK_LS
+		${hereDocument('read -r mode links owner rest', '$(ls -ldn -- "$at")', 'PINGKNOCK_LS', 'expand')}\
 		[ "$owner" = 0 ] || [ "$owner" = "$me" ] || refuse "refusing $1 $2: $at belongs to user $owner, not to root"
 		case $mode in
 		d????w*|d???????w*)
@@ -59,9 +59,9 @@ unlinked() {
 
 /**
  * Replaces the file `path` (a word for sh) with a fresh one made beside it by mktemp (a name no
- * one else has, 0600), which `fill` writes ("$new" names it), renamed over it: mv replaces a link
- * found at `path` instead of writing through it.
+ * one else has, 0600), which `fill` (whole lines) writes ("$new" names it), renamed over it: mv
+ * replaces a link found at `path` instead of writing through it.
  */
 export function replaceStep(path: string, fill: string): string {
-  return `new=$(mktemp ${path}.XXXXXX)\n${fill}\nmv -f "$new" ${path}`;
+  return `new=$(mktemp ${path}.XXXXXX)\n${fill}mv -f "$new" ${path}\n`;
 }

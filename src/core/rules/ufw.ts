@@ -17,6 +17,11 @@ export const UFW_TARGETS: Readonly<Record<Family, { chain: string; file: string;
   },
 };
 
+/** ufw's rules files by path, each with pingknock's block in place (or taken out, for remove). */
+export interface UfwFiles {
+  readonly [path: string]: string;
+}
+
 const BEGIN = '# BEGIN pingknock';
 const END = '# END pingknock';
 
