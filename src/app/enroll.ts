@@ -1,30 +1,25 @@
 import { ExitCode, PingknockError } from '../core/errors.js';
 import type { Family } from '../core/layout.js';
 import { secretToHex, type Secret } from '../core/secret.js';
+import { applyScript, confirmScript, removeScript, rollbackNowScript, SCRIPT_EXIT } from '../core/rules/apply.js';
 import {
-  applyScript,
-  confirmScript,
   detectBackendScript,
   ENROLL_BACKENDS,
   NO_FIREWALL_EXIT,
-  persistCheckScript,
-  persistScript,
-  removeScript,
-  rollbackNowScript,
-  SCRIPT_EXIT,
-  unpersistScript,
   type EnrollBackend,
   type EnrollBackendChoice,
-  type UfwFiles,
-} from '../core/rules/apply.js';
+} from '../core/rules/detect.js';
+import { persistCheckScript, persistScript, unpersistScript } from '../core/rules/persist.js';
 import { buildRuleModel, MAX_WINDOW_SECONDS } from '../core/rules/model.js';
 import { renderRules } from '../core/rules/render.js';
-import { insertUfwBlock, renderUfwBlock, UFW_TARGETS } from '../core/rules/ufw.js';
+import { insertUfwBlock, renderUfwBlock, UFW_TARGETS, type UfwFiles } from '../core/rules/ufw.js';
 import { sendKnock } from '../edge/ping.js';
 import { resolveAll } from '../edge/resolve.js';
 import { effectiveSshConfig } from '../edge/ssh.js';
 import { readRecord, writeRecord, type EnrollmentRecord } from '../edge/enroll-record.js';
-import { lastLines, RemoteServer, type ServerAddress, type SshTarget } from '../edge/remote.js';
+import { lastLines } from '../edge/exec.js';
+import { RemoteServer, type ServerAddress, type SshTarget } from '../edge/remote.js';
+import { info } from './info.js';
 import { runSetup, type SetupRequest } from './setup.js';
 
 export const MIN_ROLLBACK_SECONDS = 15;
@@ -38,10 +33,6 @@ export interface EnrollRequest {
   readonly stateDir: string;
   readonly persistDir: string;
 }
-
-const info = (text: string): void => {
-  process.stderr.write(`pingknock: ${text}\n`);
-};
 
 /** Printed by the knocked session before the confirm: seeing it proves the knocked login. */
 export const LOGGED_IN_MARK = 'pingknock: logged in through the knock';

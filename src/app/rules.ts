@@ -4,10 +4,11 @@ import { parsePort } from '../core/target.js';
 import type { Family } from '../core/layout.js';
 import { buildRuleModel } from '../core/rules/model.js';
 import { backendFamilies, renderRules, type Backend, type FamilyChoice } from '../core/rules/render.js';
-import { insertUfwBlock, removeUfwBlock, renderUfwBlock, UFW_TARGETS } from '../core/rules/ufw.js';
-import { applyScript, checkedServerPath, confirmScript, removeScript, SCRIPT_EXIT, type UfwFiles } from '../core/rules/apply.js';
+import { insertUfwBlock, removeUfwBlock, renderUfwBlock, UFW_TARGETS, type UfwFiles } from '../core/rules/ufw.js';
+import { applyScript, checkedServerPath, confirmScript, removeScript, SCRIPT_EXIT } from '../core/rules/apply.js';
 import { loadSecret } from '../edge/secret-source.js';
-import { runScript } from '../edge/shell.js';
+import { lastLines, runScript } from '../edge/exec.js';
+import { info } from './info.js';
 
 const MAX_ROLLBACK_SECONDS = 86_400;
 
@@ -43,13 +44,13 @@ export async function runRules(request: RulesRequest): Promise<string> {
 
   if (request.confirm) {
     await runChecked(confirmScript(stateDir));
-    process.stderr.write('pingknock: confirmed; the applied rules stay\n');
+    info('confirmed; the applied rules stay');
     return '';
   }
   if (request.remove) {
     const ufwFiles = backend === 'ufw' ? await editUfwFiles(families, (text) => removeUfwBlock(text)) : {};
     await runChecked(removeScript({ backend, tool, families, stateDir, ufwFiles }));
-    process.stderr.write(`pingknock: removed pingknock's ${backend} rules\n`);
+    info(`removed pingknock's ${backend} rules`);
     return '';
   }
 
@@ -65,10 +66,10 @@ export async function runRules(request: RulesRequest): Promise<string> {
   const ufwFiles =
     backend === 'ufw' ? await editUfwFiles(families, (text, family) => insertUfwBlock(text, renderUfwBlock(model, family), family)) : {};
   await runChecked(applyScript({ backend, rules, ufwFiles, tool, families, stateDir, rollbackSeconds }));
-  process.stderr.write(
+  info(
     rollbackSeconds > 0
-      ? `pingknock: applied the ${backend} rules; they are rolled back in ${rollbackSeconds} s unless you run: pingknock rules --confirm\n`
-      : `pingknock: applied the ${backend} rules\n`,
+      ? `applied the ${backend} rules; they are rolled back in ${rollbackSeconds} s unless you run: pingknock rules --confirm`
+      : `applied the ${backend} rules`,
   );
   return '';
 }
@@ -82,7 +83,8 @@ function requireRoot(): void {
 async function runChecked(script: string): Promise<void> {
   const { code, stderr } = await runScript(script);
   if (code === 0) return;
-  const detail = stderr.trim().split('\n').slice(-3).join('; ');
+  // Refusals name whole paths: no line is cut short.
+  const detail = lastLines(stderr, 3, Number.POSITIVE_INFINITY);
   // unsafe: a folder or file on the way was refused, so nothing could be written (io).
   const kind = code === SCRIPT_EXIT.nothingToConfirm || code === SCRIPT_EXIT.rollbackPending ? 'usage' : code === SCRIPT_EXIT.unsafe ? 'io' : 'firewall';
   throw new PingknockError(kind, detail === '' ? `the firewall change failed (exit ${code})` : detail);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { SECRET_RANDOM_BYTES, secretFromRandomBytes } from '../core/secret.js';
 import { writeNewFile } from '../edge/files.js';
+import { info } from './info.js';
 
 /**
  * `pingknock secret new`: a fresh secret, into a new file (mode 0600) when `out` names one.
@@ -10,6 +11,6 @@ export async function newSecret(out: string | undefined): Promise<string> {
   const secret = secretFromRandomBytes(randomBytes(SECRET_RANDOM_BYTES));
   if (out === undefined) return `${secret}\n`;
   await writeNewFile(out, `${secret}\n`, 0o600);
-  process.stderr.write(`pingknock: wrote a new secret to ${out}\n`);
+  info(`wrote a new secret to ${out}`);
   return '';
 }

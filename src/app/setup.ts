@@ -4,26 +4,31 @@ import { join, resolve } from 'node:path';
 import { PingknockError } from '../core/errors.js';
 import { DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
 import { SECRET_RANDOM_BYTES, secretFromRandomBytes, secretToHex, type Secret } from '../core/secret.js';
-import type { SourceLine, SshConfigAddition, SshConfigEditRequest } from '../core/ssh-config-edit.js';
+import type { SshConfigEditRequest } from '../core/ssh-config/add-plan.js';
+import type { SshConfigAddition } from '../core/ssh-config/add.js';
+import type { SourceLine } from '../core/ssh-config/model.js';
 import { exists, readSnapshot, replaceFile, writeNewFile } from '../edge/files.js';
 import { loadSecret, readSecretFile, secretPathFor } from '../edge/secret-source.js';
 import { confirm } from '../edge/prompt.js';
+import { info } from './info.js';
 import type { EffectiveSshConfig } from '../edge/ssh.js';
 
 /** ssh refuses a user config that others may write; a new one is private like the rest of ~/.ssh. */
 const NEW_CONFIG_MODE = 0o600;
-
-const info = (text: string): void => {
-  process.stderr.write(`pingknock: ${text}\n`);
-};
 
 /**
  * cli.ts loads every command module, and so this one, on each run, and `pingknock proxy` runs on
  * every ssh: the ssh-config package (~15 ms to load) is loaded only when setup or doctor really runs.
  */
 export const loadSshConfigModules = async () => {
-  const [edit, ssh] = await Promise.all([import('../core/ssh-config-edit.js'), import('../edge/ssh.js')]);
-  return { ...edit, ...ssh };
+  const [plan, add, names, proxyCommand, ssh] = await Promise.all([
+    import('../core/ssh-config/add-plan.js'),
+    import('../core/ssh-config/add.js'),
+    import('../core/ssh-config/names.js'),
+    import('../core/ssh-config/proxy-command.js'),
+    import('../edge/ssh.js'),
+  ]);
+  return { ...plan, ...add, ...names, ...proxyCommand, ...ssh };
 };
 
 /** What setup is asked to do: its command line, as given. */

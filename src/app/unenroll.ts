@@ -2,24 +2,18 @@ import { promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PingknockError } from '../core/errors.js';
-import {
-  DEFAULT_PERSIST_DIR,
-  DEFAULT_STATE_DIR,
-  ENROLL_BACKENDS,
-  installedBackendsScript,
-  persistCheckScript,
-  removeScript,
-  SCRIPT_EXIT,
-  unpersistScript,
-  type EnrollBackend,
-  type EnrollBackendChoice,
-} from '../core/rules/apply.js';
+import { DEFAULT_STATE_DIR, removeScript, SCRIPT_EXIT } from '../core/rules/apply.js';
+import { ENROLL_BACKENDS, installedBackendsScript, type EnrollBackend, type EnrollBackendChoice } from '../core/rules/detect.js';
+import { DEFAULT_PERSIST_DIR, persistCheckScript, unpersistScript } from '../core/rules/persist.js';
 import { removeUfwBlock } from '../core/rules/ufw.js';
-import { parseAlias, removeSetupAddition } from '../core/ssh-config-edit.js';
+import { parseAlias } from '../core/ssh-config/names.js';
+import { removeSetupAddition } from '../core/ssh-config/remove.js';
 import { readSnapshot, replaceFile } from '../edge/files.js';
 import { secretPathFor } from '../edge/secret-source.js';
 import { readRecord, removeRecord, type EnrollmentRecord } from '../edge/enroll-record.js';
-import { lastLines, RemoteServer } from '../edge/remote.js';
+import { lastLines } from '../edge/exec.js';
+import { RemoteServer } from '../edge/remote.js';
+import { info } from './info.js';
 import { readUfwFiles, refusedOn, serverFamilies } from './enroll.js';
 
 export interface UnenrollRequest {
@@ -32,10 +26,6 @@ export interface UnenrollRequest {
   readonly persistDir?: string | undefined;
   readonly purge: boolean;
 }
-
-const info = (text: string): void => {
-  process.stderr.write(`pingknock: ${text}\n`);
-};
 
 /**
  * `pingknock unenroll`: through the knock (the port is protected), takes pingknock's rules and

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { PingknockError } from '../core/errors.js';
-import { ENROLL_BACKENDS, SERVER_PATH, type EnrollBackend } from '../core/rules/apply.js';
-import { parseAlias, type SshConfigAddition } from '../core/ssh-config-edit.js';
+import { SERVER_PATH } from '../core/rules/apply.js';
+import { ENROLL_BACKENDS, type EnrollBackend } from '../core/rules/detect.js';
+import type { SshConfigAddition } from '../core/ssh-config/add.js';
+import { parseAlias } from '../core/ssh-config/names.js';
 import { secretDirectory } from './secret-source.js';
 
 /**

@@ -1,5 +1,7 @@
 import { accessSync, constants } from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { printable } from '../core/target.js';
 
 export interface RunResult {
   readonly code: number | null;
@@ -14,20 +16,23 @@ export interface RunOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly timeoutMs?: number;
   readonly cwd?: string;
+  /** 'ignore' when nobody reads it: nothing is collected, and nothing the program leaves running keeps our pipe open. */
+  readonly stdout?: 'pipe' | 'ignore';
 }
 
-/** Runs a program (never a shell) and collects its output; the timeout kills it with SIGKILL. */
+/** Runs a program (no shell parses its arguments) and collects its output; the timeout kills it with SIGKILL. */
 export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
+    // Node's typings pick the streams' types only from a literal stdio: stdout is the one that may be absent.
     const child = spawn(file, args, {
       env: options.env ?? process.env,
       cwd: options.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+      stdio: ['pipe', options.stdout ?? 'pipe', 'pipe'],
+    }) as ChildProcessByStdio<Writable, Readable | null, Readable>;
     const stdout: Buffer[] = [];
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
     child.stderr.setEncoding('utf8').on('data', (text: string) => {
       stderr += text;
     });
@@ -45,6 +50,29 @@ export function run(file: string, args: readonly string[], options: RunOptions =
     });
     child.stdin.end(options.input ?? '');
   });
+}
+
+export interface ScriptResult {
+  /** A script ended by a signal counts as failed: 1. */
+  readonly code: number;
+  readonly stderr: string;
+}
+
+/** Runs a generated POSIX sh script, fed on stdin so it never appears in the process list. */
+export async function runScript(script: string): Promise<ScriptResult> {
+  const { code, stderr } = await run('sh', ['-s'], { input: script, stdout: 'ignore' });
+  return { code: code ?? 1, stderr };
+}
+
+/** The end of a program's complaint, on one line: what the user needs to see of it. */
+export function lastLines(text: string, count = 3, width?: number): string {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .slice(-count)
+    .map((line) => printable(line, width))
+    .join('; ');
 }
 
 /** For set-up and clean-up steps that must succeed: throws with the program's stderr. */

@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PingknockError } from '../core/errors.js';
 import { globalIpv6Addresses } from '../core/inet6.js';
-import { parseAlias } from '../core/ssh-config-edit.js';
-import { printable } from '../core/target.js';
-import { run, type RunResult } from './exec.js';
+import { parseAlias } from '../core/ssh-config/names.js';
+import { lastLines, run, type RunResult } from './exec.js';
 
 /**
  * The server side of `pingknock enroll` and `unenroll`, reached with the user's own ssh: one
@@ -107,17 +106,6 @@ export function probeOutcome(result: { readonly code: number | null; readonly st
   const detail = result.code === 0 ? 'it logged in' : lastLines(result.stderr) || `ssh exited with ${result.code}`;
   if (result.code === 255 && /Network is unreachable|No route to host|Address family not supported/i.test(result.stderr)) return { kind: 'unreachable', detail };
   return { kind: 'open', detail };
-}
-
-/** The end of a program's complaint, on one line: what the user needs to see of it. */
-export function lastLines(text: string, count = 3, width?: number): string {
-  return text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '')
-    .slice(-count)
-    .map((line) => printable(line, width))
-    .join('; ');
 }
 
 const MASTER_TIMEOUT_MS = 60_000;

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LAB_HOSTS, type Lab } from '../../src/lab/lab.js';
+import { proxyBelow } from '../support/spawned.js';
 import { newSecret, protectedLab, sha256File } from './fixture.js';
 
 /**
@@ -21,50 +22,6 @@ function* pseudoRandomChunks(total: number, chunkSize: number): Generator<Buffer
   for (let sent = 0; sent < total; sent += chunkSize) {
     yield cipher.update(zeros.subarray(0, Math.min(chunkSize, total - sent)));
   }
-}
-
-interface ProcessInfo {
-  readonly pid: number;
-  readonly ppid: number;
-}
-
-function allProcesses(): ProcessInfo[] {
-  const found: ProcessInfo[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      found.push({ pid: Number(name), ppid });
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return found;
-}
-
-/** The pingknock proxy below `ancestor` (ssh): node running bin/pingknock proxy. */
-function proxyBelow(ancestor: number): number | undefined {
-  const all = allProcesses();
-  const below = new Set([ancestor]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const info of all) {
-      if (below.has(info.ppid) && !below.has(info.pid)) {
-        below.add(info.pid);
-        grew = true;
-      }
-    }
-  }
-  below.delete(ancestor);
-  return [...below].find((pid) => {
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      return argv[1]?.endsWith('/bin/pingknock') === true && argv[2] === 'proxy';
-    } catch {
-      return false;
-    }
-  });
 }
 
 /** VmRSS of a process in bytes; undefined once it is gone. */
@@ -90,7 +47,7 @@ function sampleProxyMemory(sshPid: number): { stop(): MemoryReport } {
   const samples: { at: number; rss: number }[] = [];
   let proxyPid: number | undefined;
   const timer = setInterval(() => {
-    proxyPid ??= proxyBelow(sshPid);
+    proxyPid ??= proxyBelow(sshPid)?.pid;
     if (proxyPid === undefined) return;
     const rss = rssOf(proxyPid);
     if (rss !== undefined) samples.push({ at: performance.now(), rss });

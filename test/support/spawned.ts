@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
  * Processes a test starts and watches while they run: every output line with the time it
  * arrived, the time of the exit, and a bounded wait, so that a hang fails the test instead of
  * stalling it. Whatever is still running is killed with all it started by `killStarted()`.
+ * Output is kept as latin1 text, one character a byte, so binary output keeps every byte.
  */
 
 export interface Finished {
@@ -33,6 +34,8 @@ export interface Started {
   stderr(): string;
   /** performance.now() at the exit, once it exited. */
   exitedAt(): number | undefined;
+  /** The exit and the end of its output, however long they take: for a test whose own timeout bounds it. */
+  readonly done: Promise<Finished>;
   /** The first line of `stream` matching `pattern`, with its arrival; fails after `timeoutMs`, or when the output ends first. */
   line(stream: Line['stream'], pattern: RegExp, timeoutMs: number): Promise<Line>;
   /**
@@ -83,6 +86,7 @@ export function start(file: string, args: readonly string[], env: NodeJS.Process
     child,
     startedAt,
     lines,
+    done: finished,
     stdout: () => text.stdout,
     stderr: () => text.stderr,
     exitedAt: () => exitedAt,
@@ -121,6 +125,17 @@ export function killStarted(): void {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `probe` every 10 ms until it returns something, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    if (performance.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
 }
 
 export interface ProcessInfo {
@@ -162,6 +177,23 @@ export function descendantsOf(pid: number): ProcessInfo[] {
     }
   }
   return found;
+}
+
+/** A process's command line; empty once it is gone. */
+export function argvOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`).toString('utf8').split('\0').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** The pingknock proxy somewhere below a process (ssh, say): node running bin/pingknock proxy. */
+export function proxyBelow(pid: number): ProcessInfo | undefined {
+  return descendantsOf(pid).find((info) => {
+    const argv = argvOf(info.pid);
+    return info.state !== 'Z' && argv[1]?.endsWith('/bin/pingknock') === true && argv[2] === 'proxy';
+  });
 }
 
 /** SIGKILL to `pid` and everything below it (all found before any is killed, so none escapes by re-parenting). */

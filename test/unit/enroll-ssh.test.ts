@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ExitCode, PingknockError } from '../../src/core/errors.js';
-import { lastLines, probeOutcome, sshArgs, UNKNOCKED_CONNECT_TIMEOUT_SECONDS, type SshConnection } from '../../src/edge/remote.js';
+import { lastLines } from '../../src/edge/exec.js';
+import { probeOutcome, sshArgs, UNKNOCKED_CONNECT_TIMEOUT_SECONDS, type SshConnection } from '../../src/edge/remote.js';
 
 /**
  * The ssh command lines `pingknock enroll` and `unenroll` run: argument arrays with the alias,
