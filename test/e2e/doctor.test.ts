@@ -30,7 +30,7 @@ describe('pingknock doctor in a lab', () => {
     const result = await doctor();
     expect(result.code, result.stdout.toString() + result.stderr).toBe(0);
     expect(result.lines.slice(-2)).toEqual([
-      expect.stringMatching(/^ok    knock: 10\.201\.0\.1 answered the knock in [\d.]+ s$/),
+      expect.stringMatching(/^ok    knock: 10\.201\.0\.1 answered the knock in [\d.]+ m?s$/),
       'ok    port: 10.201.0.1:22 did not accept a connection before the knock and did after it: the knock opened it',
     ]);
     // The check before the knock waits 1 s for the dropped SYN, and no longer.
@@ -47,7 +47,7 @@ describe('pingknock doctor in a lab', () => {
     expect(result.code, result.stdout.toString()).toBe(ExitCode.unproven);
     expect(result.lines.slice(-2)).toEqual([
       expect.stringMatching(
-        /^WARN {2}knock: 10\.201\.0\.1 answered the knock in [\d.]+ s, but 10\.201\.0\.1:22 already accepted connections before this knock \(an earlier knock's window still open, or the port is not protected\), so this secret is not proven; wait for the window to close \(60 s by default\) and run doctor again$/,
+        /^WARN {2}knock: 10\.201\.0\.1 answered the knock in [\d.]+ m?s, but 10\.201\.0\.1:22 already accepted connections before this knock \(an earlier knock's window still open, or the port is not protected\), so this secret is not proven; wait for the window to close \(60 s by default\) and run doctor again$/,
       ),
       'ok    port: 10.201.0.1:22 accepts connections (it did before the knock too)',
     ]);

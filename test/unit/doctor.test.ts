@@ -139,7 +139,7 @@ describe('pingknock doctor', () => {
       `ok    secret: ${join(home, '.ssh', 'pingknock', 'box')}, mode 0600, well-formed`,
       `ok    ssh config: ssh -F ${config} box goes to 127.0.0.1 port ${port} through ProxyCommand ${PROXY_COMMAND}`,
       'ok    name: 127.0.0.1 is an address',
-      expect.stringMatching(/^ok    knock: 127\.0\.0\.1 answered the knock in [\d.]+ s$/),
+      expect.stringMatching(/^ok    knock: 127\.0\.0\.1 answered the knock in [\d.]+ m?s$/),
       `ok    port: 127.0.0.1:${port} did not accept a connection before the knock and did after it: the knock opened it`,
     ]);
     // The knock carried the secret as the ping pattern, to the address ssh will use.
@@ -176,7 +176,7 @@ describe('pingknock doctor', () => {
     expect(result.lines.slice(-2)).toEqual([
       expect.stringMatching(
         new RegExp(
-          `^WARN  knock: 127\\.0\\.0\\.1 answered the knock in [\\d.]+ s, but 127\\.0\\.0\\.1:${port} already accepted connections before this knock ` +
+          `^WARN  knock: 127\\.0\\.0\\.1 answered the knock in [\\d.]+ m?s, but 127\\.0\\.0\\.1:${port} already accepted connections before this knock ` +
             `\\(an earlier knock's window still open, or the port is not protected\\), so this secret is not proven; ` +
             'wait for the window to close \\(60 s by default\\) and run doctor again$',
         ),
