@@ -12,7 +12,7 @@ import {
 import { persistCheckScript, persistScript, unpersistScript } from '../core/rules/persist.js';
 import { buildRuleModel, MAX_WINDOW_SECONDS } from '../core/rules/model.js';
 import { renderRules } from '../core/rules/render.js';
-import { insertUfwBlock, renderUfwBlock, UFW_TARGETS, type UfwFiles } from '../core/rules/ufw.js';
+import { UFW_TARGETS, withUfwBlocks, type UfwFiles } from '../core/rules/ufw.js';
 import { sendKnock } from '../edge/ping.js';
 import { resolveAll } from '../edge/resolve.js';
 import { effectiveSshConfig } from '../edge/ssh.js';
@@ -82,16 +82,11 @@ export async function runEnroll(request: EnrollRequest): Promise<void> {
     const rules = renderRules(backend, model);
     // For ufw the block goes into the server's own before(6).rules, every other byte kept.
     const ufwOriginals = backend === 'ufw' ? await readUfwFiles(server, families) : {};
-    const ufwFiles: Record<string, string> = {};
-    for (const family of families) {
-      const { file } = UFW_TARGETS[family];
-      const text = ufwOriginals[file];
-      if (text === undefined) continue;
-      try {
-        ufwFiles[file] = insertUfwBlock(text, renderUfwBlock(model, family), family);
-      } catch (error) {
-        throw new PingknockError('firewall', `${server.alias}: ${(error as Error).message}`);
-      }
+    let ufwFiles: UfwFiles;
+    try {
+      ufwFiles = withUfwBlocks(ufwOriginals, model);
+    } catch (error) {
+      throw new PingknockError('firewall', `${server.alias}: ${(error as Error).message}`);
     }
 
     // Known before the rules go in: whatever fails after them is rolled back.

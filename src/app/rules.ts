@@ -4,7 +4,7 @@ import { parsePort } from '../core/target.js';
 import type { Family } from '../core/layout.js';
 import { buildRuleModel } from '../core/rules/model.js';
 import { backendFamilies, renderRules, type Backend, type FamilyChoice } from '../core/rules/render.js';
-import { insertUfwBlock, removeUfwBlock, renderUfwBlock, UFW_TARGETS, type UfwFiles } from '../core/rules/ufw.js';
+import { UFW_TARGETS, withoutUfwBlocks, withUfwBlocks, type UfwFiles } from '../core/rules/ufw.js';
 import { applyScript, checkedServerPath, confirmScript, removeScript, SCRIPT_EXIT } from '../core/rules/apply.js';
 import { loadSecret } from '../edge/secret-source.js';
 import { lastLines, runScript } from '../edge/exec.js';
@@ -48,7 +48,7 @@ export async function runRules(request: RulesRequest): Promise<string> {
     return '';
   }
   if (request.remove) {
-    const ufwFiles = backend === 'ufw' ? await editUfwFiles(families, (text) => removeUfwBlock(text)) : {};
+    const ufwFiles = backend === 'ufw' ? withoutUfwBlocks(await readUfwFiles(families)) : {};
     await runChecked(removeScript({ backend, tool, families, stateDir, ufwFiles }));
     info(`removed pingknock's ${backend} rules`);
     return '';
@@ -63,8 +63,15 @@ export async function runRules(request: RulesRequest): Promise<string> {
   const rules = renderRules(backend, model);
   if (request.apply !== true) return rules;
   const rollbackSeconds = checkedRollback(request.rollback);
-  const ufwFiles =
-    backend === 'ufw' ? await editUfwFiles(families, (text, family) => insertUfwBlock(text, renderUfwBlock(model, family), family)) : {};
+  let ufwFiles: UfwFiles = {};
+  if (backend === 'ufw') {
+    const originals = await readUfwFiles(families);
+    try {
+      ufwFiles = withUfwBlocks(originals, model);
+    } catch (error) {
+      throw new PingknockError('firewall', (error as Error).message);
+    }
+  }
   await runChecked(applyScript({ backend, rules, ufwFiles, tool, families, stateDir, rollbackSeconds }));
   info(
     rollbackSeconds > 0
@@ -90,20 +97,15 @@ async function runChecked(script: string): Promise<void> {
   throw new PingknockError(kind, detail === '' ? `the firewall change failed (exit ${code})` : detail);
 }
 
-async function editUfwFiles(families: readonly Family[], edit: (text: string, family: Family) => string): Promise<UfwFiles> {
+/** This machine's before(6).rules for `families`, path -> text. */
+async function readUfwFiles(families: readonly Family[]): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
   for (const family of families) {
     const { file } = UFW_TARGETS[family];
-    let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      files[file] = await readFile(file, 'utf8');
     } catch (error) {
       throw new PingknockError('firewall', `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'}): is ufw installed?`);
-    }
-    try {
-      files[file] = edit(text, family);
-    } catch (error) {
-      throw new PingknockError('firewall', (error as Error).message);
     }
   }
   return files;

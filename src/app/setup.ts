@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PingknockError } from '../core/errors.js';
+import { shellQuote } from '../core/shell.js';
 import { DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
 import { SECRET_RANDOM_BYTES, secretFromRandomBytes, secretToHex, type Secret } from '../core/secret.js';
 import type { SshConfigEditRequest } from '../core/ssh-config/add-plan.js';
@@ -239,5 +240,5 @@ function serverInstructions(next: Instructions): string {
 }
 
 function shellWord(word: string): string {
-  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : shellQuote(word);
 }

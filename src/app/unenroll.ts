@@ -5,7 +5,7 @@ import { PingknockError } from '../core/errors.js';
 import { DEFAULT_STATE_DIR, removeScript, SCRIPT_EXIT } from '../core/rules/apply.js';
 import { ENROLL_BACKENDS, installedBackendsScript, type EnrollBackend, type EnrollBackendChoice } from '../core/rules/detect.js';
 import { DEFAULT_PERSIST_DIR, persistCheckScript, unpersistScript } from '../core/rules/persist.js';
-import { removeUfwBlock } from '../core/rules/ufw.js';
+import { removeUfwBlock, withoutUfwBlocks } from '../core/rules/ufw.js';
 import { parseAlias } from '../core/ssh-config/names.js';
 import { removeSetupAddition } from '../core/ssh-config/remove.js';
 import { readSnapshot, replaceFile } from '../edge/files.js';
@@ -80,7 +80,7 @@ async function installedBackends(server: RemoteServer): Promise<EnrollBackend[]>
 
 async function removeFromServer(server: RemoteServer, backend: EnrollBackend, stateDir: string, persistDir: string): Promise<void> {
   const ufwFiles =
-    backend === 'ufw' ? Object.fromEntries(Object.entries(await readUfwFiles(server, ['ipv4', 'ipv6'])).map(([file, text]) => [file, removeUfwBlock(text)])) : {};
+    backend === 'ufw' ? withoutUfwBlocks(await readUfwFiles(server, ['ipv4', 'ipv6'])) : {};
   // The rules first: for iptables, the boot copy is then saved without them. Before both, the
   // persist folder's checks: refused after the rules went, it would leave their boot copy behind.
   const families = serverFamilies(backend, (await server.ipv6()).enabled);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Family } from '../../src/core/layout.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';
-import { insertUfwBlock, removeUfwBlock, renderUfw, renderUfwBlock, UFW_TARGETS } from '../../src/core/rules/ufw.js';
+import { insertUfwBlock, removeUfwBlock, renderUfw, renderUfwBlock, UFW_TARGETS, withoutUfwBlocks, withUfwBlocks } from '../../src/core/rules/ufw.js';
 import { parseSecret } from '../../src/core/secret.js';
 
 const secret = parseSecret('ABCDEFGHIJKLMNOP', 'test');
@@ -208,6 +208,26 @@ describe('insertUfwBlock into the stock ufw files', () => {
     const block = renderUfwBlock(model, 'ipv4');
     // before6.rules has no IPv4 echo accept: the IPv4 block falls back to the filter COMMIT.
     expect(insertUfwBlock(v6, block, 'ipv4').endsWith(`${block}COMMIT\n`)).toBe(true);
+  });
+});
+
+describe('withUfwBlocks and withoutUfwBlocks over the files as read', () => {
+  const files = { [UFW_TARGETS.ipv4.file]: stock('ipv4'), [UFW_TARGETS.ipv6.file]: stock('ipv6') };
+
+  it("puts each family's block into its own file, and only the model's families", () => {
+    expect(withUfwBlocks(files, model)).toEqual({
+      [UFW_TARGETS.ipv4.file]: insertUfwBlock(stock('ipv4'), renderUfwBlock(model, 'ipv4'), 'ipv4'),
+      [UFW_TARGETS.ipv6.file]: insertUfwBlock(stock('ipv6'), renderUfwBlock(model, 'ipv6'), 'ipv6'),
+    });
+    expect(Object.keys(withUfwBlocks(files, modelV4))).toEqual([UFW_TARGETS.ipv4.file]);
+  });
+
+  it('leaves out a family whose file was not read (ufw without IPv6)', () => {
+    expect(Object.keys(withUfwBlocks({ [UFW_TARGETS.ipv4.file]: stock('ipv4') }, model))).toEqual([UFW_TARGETS.ipv4.file]);
+  });
+
+  it('takes the blocks out again, byte for byte', () => {
+    expect(withoutUfwBlocks(withUfwBlocks(files, model))).toEqual(files);
   });
 });
 

@@ -82,6 +82,25 @@ export function insertUfwBlock(rulesFile: string, block: string, family: Family)
   return [...lines.slice(0, at), block.replaceAll('\n', newline), ...lines.slice(at)].join('');
 }
 
+/**
+ * ufw's before(6).rules as read (path -> text), each with pingknock's block for its family put in;
+ * a family whose file was not read is left out.
+ */
+export function withUfwBlocks(files: Readonly<Record<string, string>>, model: KnockRuleModel): UfwFiles {
+  const edited: Record<string, string> = {};
+  for (const family of model.families) {
+    const { file } = UFW_TARGETS[family];
+    const text = files[file];
+    if (text !== undefined) edited[file] = insertUfwBlock(text, renderUfwBlock(model, family), family);
+  }
+  return edited;
+}
+
+/** ufw's before(6).rules as read (path -> text), each with pingknock's block taken out. */
+export function withoutUfwBlocks(files: Readonly<Record<string, string>>): UfwFiles {
+  return Object.fromEntries(Object.entries(files).map(([file, text]) => [file, removeUfwBlock(text)]));
+}
+
 /** Takes pingknock's block (and only it) out of a before(6).rules text. */
 export function removeUfwBlock(rulesFile: string): string {
   const lines = splitKeepingEnds(rulesFile);
