@@ -11,7 +11,9 @@ const { spawn } = require('node:child_process');
 
 const [secretFile, address, port] = process.argv.slice(2);
 const hex = Buffer.from(readFileSync(secretFile, 'latin1').trim(), 'latin1').toString('hex');
-const ping = spawn('ping', ['-4', '-n', '-q', '-c', '1', '-i', '0.2', '-w', '3', '-p', hex, address], { stdio: 'ignore' });
+const ping = spawn('ping', ['-4', '-n', '-q', '-c', '1', '-i', '0.2', '-w', '3', '-p', hex, address], {
+  stdio: 'ignore',
+});
 ping.on('exit', (code) => {
   if (code !== 0 || port === undefined) process.exit(code === 0 ? 0 : 5);
   const socket = require('node:net').connect({ host: address, port: Number(port), allowHalfOpen: true });

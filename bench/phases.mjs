@@ -31,15 +31,23 @@ writeFileSync(secretFile, 'AAAAAAAAAAAAAAAA\n', { mode: 0o600 });
 
 const server = spawn(
   process.execPath,
-  ['-e', "const s=require('net').createServer(c=>{c.on('error',()=>{});c.end()});s.listen(0,'127.0.0.1',()=>console.log(s.address().port))"],
+  [
+    '-e',
+    "const s=require('net').createServer(c=>{c.on('error',()=>{});c.end()});s.listen(0,'127.0.0.1',()=>console.log(s.address().port))",
+  ],
   { stdio: ['ignore', 'pipe', 'inherit'] },
 );
 process.on('exit', () => server.kill('SIGKILL'));
-const port = await new Promise((resolve) => server.stdout.setEncoding('utf8').once('data', (t) => resolve(Number(t.trim()))));
+const port = await new Promise((resolve) =>
+  server.stdout.setEncoding('utf8').once('data', (t) => resolve(Number(t.trim()))),
+);
 
 function trace(args) {
   const out = join(work, 'trace.txt');
-  const result = spawnSync('strace', ['-f', '--seccomp-bpf', '-ttt', '-e', `trace=${TRACED}`, '-o', out, ...args], { stdio: 'ignore', cwd: ROOT });
+  const result = spawnSync('strace', ['-f', '--seccomp-bpf', '-ttt', '-e', `trace=${TRACED}`, '-o', out, ...args], {
+    stdio: 'ignore',
+    cwd: ROOT,
+  });
   if (result.status !== 0) throw new Error(`${args.join(' ')} exited ${result.status}`);
   return readFileSync(out, 'utf8')
     .split('\n')
@@ -90,7 +98,8 @@ const median = (values) => {
   const mid = sorted.length / 2;
   return Number.isInteger(mid) ? (sorted[mid - 1] + sorted[mid]) / 2 : sorted[Math.floor(mid)];
 };
-const phase = (from, to) => median(proxyRuns.map((m) => (to === 'start' ? Number.NaN : m[to]) - (from === 'start' ? 0 : m[from])));
+const phase = (from, to) =>
+  median(proxyRuns.map((m) => (to === 'start' ? Number.NaN : m[to]) - (from === 'start' ? 0 : m[from])));
 const rows = [
   ['launcher: exec to node (a /usr/bin/env hop, if any)', phase('start', 'nodeExec')],
   ['node boots, opens bin/pingknock', phase('nodeExec', 'entry')],

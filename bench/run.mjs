@@ -19,7 +19,18 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { availableParallelism, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,7 +90,8 @@ function log(text) {
 function checked(file, args, options = {}) {
   const result = spawnSync(file, args, { encoding: 'utf8', ...options });
   if (result.error) throw new Error(`${file} could not run: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`${file} ${args.join(' ')} failed (${result.status}): ${(result.stderr ?? '').trim()}`);
+  if (result.status !== 0)
+    throw new Error(`${file} ${args.join(' ')} failed (${result.status}): ${(result.stderr ?? '').trim()}`);
   return result.stdout ?? '';
 }
 
@@ -119,7 +131,11 @@ const TIMED = join(ROOT, 'bench', 'timed.py');
  * `pipes`: stdin and stdout are pipes, as ssh gives its ProxyCommand, not /dev/null.
  */
 function timedSync(file, args, { status = 0, pipes = false, ...options } = {}) {
-  const result = spawnSync('/usr/bin/python3', ['-S', '-E', TIMED, ...(pipes ? ['--pipes'] : []), file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', ...options });
+  const result = spawnSync('/usr/bin/python3', ['-S', '-E', TIMED, ...(pipes ? ['--pipes'] : []), file, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+    ...options,
+  });
   if (result.error) throw new Error(`timed.py could not run: ${result.error.message}`);
   const fields = (result.stdout ?? '').trim().split(' ');
   const [code, wall, cpu, rssKib] = fields.slice(0, 4).map(Number);
@@ -234,7 +250,12 @@ function memorySampler(roots, everyMs = 20) {
         const rss = statusKib(pid, 'VmRSS');
         const cpu = cpuMs(pid);
         const known = peaks.get(pid);
-        if (hwm !== undefined) peaks.set(pid, { kind, hwmKib: Math.max(hwm, known?.hwmKib ?? 0), cpuMs: Math.max(cpu ?? 0, known?.cpuMs ?? 0) });
+        if (hwm !== undefined)
+          peaks.set(pid, {
+            kind,
+            hwmKib: Math.max(hwm, known?.hwmKib ?? 0),
+            cpuMs: Math.max(cpu ?? 0, known?.cpuMs ?? 0),
+          });
         if (rss !== undefined) rssNow += rss;
       }
     }
@@ -273,7 +294,10 @@ function timedAsync(file, args, options = {}) {
     child.on('close', (code, signal) => {
       const ms = performance.now() - started;
       const memory = sampler.stop();
-      const error = code === 0 ? undefined : `${[file, ...args].join(' ')} exited ${code ?? signal}: ${stderr.trim().slice(0, 400)}`;
+      const error =
+        code === 0
+          ? undefined
+          : `${[file, ...args].join(' ')} exited ${code ?? signal}: ${stderr.trim().slice(0, 400)}`;
       resolve({ ms, memory, error });
     });
   });
@@ -292,7 +316,9 @@ function machine() {
     kernel: release(),
     node: process.version,
     ssh: spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim(),
-    loadavg: loadavg().map((v) => v.toFixed(2)).join(' '),
+    loadavg: loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' '),
   };
 }
 
@@ -308,7 +334,9 @@ function newestMtime(dir, ext) {
 /** A short fingerprint of dist/, so a results file says which build it measured. */
 function distFingerprint() {
   const hash = createHash('sha256');
-  const files = readdirSync(join(ROOT, 'dist'), { recursive: true }).filter((f) => String(f).endsWith('.js')).sort();
+  const files = readdirSync(join(ROOT, 'dist'), { recursive: true })
+    .filter((f) => String(f).endsWith('.js'))
+    .sort();
   for (const file of files) hash.update(String(file)).update(readFileSync(join(ROOT, 'dist', String(file))));
   return hash.digest('hex').slice(0, 12);
 }
@@ -350,7 +378,10 @@ function writeRandomFile(path, mib) {
 async function benchStart(ctx) {
   const server = spawn(
     NODE,
-    ['-e', "const s=require('net').createServer(c=>{c.on('error',()=>{});c.end()});s.listen(0,'127.0.0.1',()=>console.log(s.address().port))"],
+    [
+      '-e',
+      "const s=require('net').createServer(c=>{c.on('error',()=>{});c.end()});s.listen(0,'127.0.0.1',()=>console.log(s.address().port))",
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   cleanups.push(() => server.kill('SIGKILL'));
@@ -360,16 +391,52 @@ async function benchStart(ctx) {
   });
   const hex = ctx.hex;
   const variants = [
-    { key: 'pk', s: new Samples('pingknock proxy 127.0.0.1'), file: BIN, args: ['proxy', '--secret-file', ctx.secretFile, '127.0.0.1', String(port)] },
+    {
+      key: 'pk',
+      s: new Samples('pingknock proxy 127.0.0.1'),
+      file: BIN,
+      args: ['proxy', '--secret-file', ctx.secretFile, '127.0.0.1', String(port)],
+    },
     { key: 'node', s: new Samples('node -e 0'), file: NODE, args: ['-e', '0'] },
-    { key: 'minimal', s: new Samples('minimal Node proxy'), file: NODE, args: [MINIMAL_PROXY, ctx.secretFile, '127.0.0.1', String(port)] },
-    { key: 'knockOnly', s: new Samples('minimal Node proxy, knock only'), file: NODE, args: [MINIMAL_PROXY, ctx.secretFile, '127.0.0.1'] },
+    {
+      key: 'minimal',
+      s: new Samples('minimal Node proxy'),
+      file: NODE,
+      args: [MINIMAL_PROXY, ctx.secretFile, '127.0.0.1', String(port)],
+    },
+    {
+      key: 'knockOnly',
+      s: new Samples('minimal Node proxy, knock only'),
+      file: NODE,
+      args: [MINIMAL_PROXY, ctx.secretFile, '127.0.0.1'],
+    },
     // Breakdown (information only): what the pieces of the proxy's start cost on their own.
-    { key: 'parse', s: new Samples('pingknock proxy, port 0 (load+parse, exit 2)'), file: BIN, args: ['proxy', '--secret-file', ctx.secretFile, '127.0.0.1', '0'], status: 2 },
+    {
+      key: 'parse',
+      s: new Samples('pingknock proxy, port 0 (load+parse, exit 2)'),
+      file: BIN,
+      args: ['proxy', '--secret-file', ctx.secretFile, '127.0.0.1', '0'],
+      status: 2,
+    },
     { key: 'pingV', s: new Samples('ping -V'), file: 'ping', args: ['-V'] },
-    { key: 'ping', s: new Samples('ping -c1 -p HEX 127.0.0.1'), file: 'ping', args: ['-4', '-n', '-q', '-c', '1', '-i', '0.2', '-w', '3', '-p', hex, '127.0.0.1'] },
-    { key: 'esm', s: new Samples("node --input-type=module -e ''"), file: NODE, args: ['--input-type=module', '-e', ''] },
-    { key: 'yargs', s: new Samples("import 'yargs'"), file: NODE, args: ['--input-type=module', '-e', "import 'yargs'"] },
+    {
+      key: 'ping',
+      s: new Samples('ping -c1 -p HEX 127.0.0.1'),
+      file: 'ping',
+      args: ['-4', '-n', '-q', '-c', '1', '-i', '0.2', '-w', '3', '-p', hex, '127.0.0.1'],
+    },
+    {
+      key: 'esm',
+      s: new Samples("node --input-type=module -e ''"),
+      file: NODE,
+      args: ['--input-type=module', '-e', ''],
+    },
+    {
+      key: 'yargs',
+      s: new Samples("import 'yargs'"),
+      file: NODE,
+      args: ['--input-type=module', '-e', "import 'yargs'"],
+    },
     { key: 'cliVersion', s: new Samples('pingknock --version (whole CLI)'), file: BIN, args: ['--version'] },
   ];
   const env = { ...process.env, PATH: `${join(ROOT, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}` };
@@ -402,9 +469,24 @@ async function benchConnect(ctx) {
   const sniffOut = join(ctx.work, 'sniff.txt');
   const sniffFd = openSync(sniffOut, 'w');
   const clientLink = `pk${lab.id}c`;
-  const sniffer = spawn('ip', ['netns', 'exec', lab.client.netns, '/usr/bin/python3', '-u', join(ROOT, 'bench', 'sniff.py'), clientLink, lab.client.ipv4, lab.server.ipv4, String(lab.port)], {
-    stdio: ['ignore', sniffFd, 'inherit'],
-  });
+  const sniffer = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      lab.client.netns,
+      '/usr/bin/python3',
+      '-u',
+      join(ROOT, 'bench', 'sniff.py'),
+      clientLink,
+      lab.client.ipv4,
+      lab.server.ipv4,
+      String(lab.port),
+    ],
+    {
+      stdio: ['ignore', sniffFd, 'inherit'],
+    },
+  );
   closeSync(sniffFd);
   cleanups.push(() => sniffer.kill('SIGKILL'));
   for (let i = 0; !readFileSync(sniffOut, 'utf8').includes('ready'); i += 1) {
@@ -417,8 +499,18 @@ async function benchConnect(ctx) {
   const ssh = (...args) => onClient(['ssh', '-F', lab.sshConfig, ...args]);
   const knockByHand = () => checked('ip', onClient(['ping', '-c1', '-W1', '-p', hex, lab.server.ipv4]));
   const variants = [
-    { key: 'pk', s: new Samples('ssh via pingknock proxy'), args: ssh('knocked', 'true'), before: () => lab.forgetKnocks() },
-    { key: 'recipe', s: new Samples('ssh via sh -c ping && exec nc'), args: ssh('-o', recipe, 'knocked', 'true'), before: () => lab.forgetKnocks() },
+    {
+      key: 'pk',
+      s: new Samples('ssh via pingknock proxy'),
+      args: ssh('knocked', 'true'),
+      before: () => lab.forgetKnocks(),
+    },
+    {
+      key: 'recipe',
+      s: new Samples('ssh via sh -c ping && exec nc'),
+      args: ssh('-o', recipe, 'knocked', 'true'),
+      before: () => lab.forgetKnocks(),
+    },
     { key: 'direct', s: new Samples('ssh direct, port open'), args: ssh('direct', 'true'), before: knockByHand },
     {
       key: 'minimal',
@@ -477,7 +569,9 @@ async function benchConnect(ctx) {
     }
     if (w.key === 'direct') continue; // its knock came before the timed run
     if (req === undefined || rep === undefined || syn === undefined) {
-      target.total.fail(`run without a complete req/rep/syn sequence (${inside.map((e) => e.kind).join(',') || 'no packets'})`);
+      target.total.fail(
+        `run without a complete req/rep/syn sequence (${inside.map((e) => e.kind).join(',') || 'no packets'})`,
+      );
       continue;
     }
     target.resends += inside.filter((e) => e.kind === 'req').length - 1;
@@ -491,7 +585,9 @@ async function benchConnect(ctx) {
 
 /** Peak RSS of a Node that does nothing, for scale: what any Node relay starts from. */
 async function idleNodeHwmMib() {
-  const child = spawn(NODE, ['-e', "console.log('up'); setTimeout(() => {}, 5000)"], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(NODE, ['-e', "console.log('up'); setTimeout(() => {}, 5000)"], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   await new Promise((resolve) => child.stdout.once('data', resolve));
   await sleep(200);
   const hwm = statusKib(child.pid, 'VmHWM');
@@ -523,16 +619,41 @@ async function benchTransfer(ctx) {
   const scp = (extra, file) => onClient(['scp', '-q', '-F', lab.sshConfig, ...extra, file, `knocked:${dest}`]);
   const rsync = (extra, file) => onClient(['rsync', '-e', `ssh -F ${lab.sshConfig}${extra}`, file, `knocked:${dest}`]);
   const kinds = [
-    { key: 'scpPk', label: 'scp via pingknock', args: (f) => scp([], f), before: () => (removeDest(), lab.forgetKnocks()) },
+    {
+      key: 'scpPk',
+      label: 'scp via pingknock',
+      args: (f) => scp([], f),
+      before: () => (removeDest(), lab.forgetKnocks()),
+    },
     { key: 'scpNc', label: 'scp via nc', args: (f) => scp(['-o', nc], f), before: () => (removeDest(), knockByHand()) },
-    { key: 'rsyncPk', label: 'rsync via pingknock', args: (f) => rsync('', f), before: () => (removeDest(), lab.forgetKnocks()) },
-    { key: 'rsyncNc', label: 'rsync via nc', args: (f) => rsync(` -o "${nc}"`, f), before: () => (removeDest(), knockByHand()) },
+    {
+      key: 'rsyncPk',
+      label: 'rsync via pingknock',
+      args: (f) => rsync('', f),
+      before: () => (removeDest(), lab.forgetKnocks()),
+    },
+    {
+      key: 'rsyncNc',
+      label: 'rsync via nc',
+      args: (f) => rsync(` -o "${nc}"`, f),
+      before: () => (removeDest(), knockByHand()),
+    },
   ];
   const variants = Object.fromEntries(
-    kinds.map((k) => [k.key, { ...k, wall: new Samples(`${k.label}, ${SIZE_MIB} MiB`), emptyWall: new Samples(`${k.label}, empty file`), hwm: [] }]),
+    kinds.map((k) => [
+      k.key,
+      {
+        ...k,
+        wall: new Samples(`${k.label}, ${SIZE_MIB} MiB`),
+        emptyWall: new Samples(`${k.label}, empty file`),
+        hwm: [],
+      },
+    ]),
   );
   const emptyRounds = Math.max(N_XFER, 5);
-  log(`transfer: ${N_XFER} rounds of ${kinds.length} variants (+ ${emptyRounds} rounds with an empty file), round-robin`);
+  log(
+    `transfer: ${N_XFER} rounds of ${kinds.length} variants (+ ${emptyRounds} rounds with an empty file), round-robin`,
+  );
   for (let round = 0; round < Math.max(N_XFER, emptyRounds); round += 1) {
     for (const v of Object.values(variants)) {
       for (const [file, samples, wanted] of [
@@ -590,15 +711,21 @@ async function benchParallel(ctx) {
   const children = [];
   const sampler = memorySampler(() => children.map((c) => c.pid).filter((pid) => pid !== undefined), 50);
   const results = await Promise.all(
-    Array.from({ length: PARALLEL }, () =>
-      new Promise((resolve) => {
-        const child = spawn('ip', ['netns', 'exec', lab.client.netns, 'ssh', '-F', lab.sshConfig, 'knocked', 'sleep 1'], { env: lab.env, stdio: ['ignore', 'ignore', 'pipe'] });
-        children.push(child);
-        let stderr = '';
-        child.stderr.setEncoding('utf8').on('data', (t) => (stderr += t));
-        child.on('close', (code) => resolve({ code, stderr }));
-        child.on('error', (error) => resolve({ code: -1, stderr: error.message }));
-      }),
+    Array.from(
+      { length: PARALLEL },
+      () =>
+        new Promise((resolve) => {
+          const child = spawn(
+            'ip',
+            ['netns', 'exec', lab.client.netns, 'ssh', '-F', lab.sshConfig, 'knocked', 'sleep 1'],
+            { env: lab.env, stdio: ['ignore', 'ignore', 'pipe'] },
+          );
+          children.push(child);
+          let stderr = '';
+          child.stderr.setEncoding('utf8').on('data', (t) => (stderr += t));
+          child.on('close', (code) => resolve({ code, stderr }));
+          child.on('error', (error) => resolve({ code: -1, stderr: error.message }));
+        }),
     ),
   );
   const memory = sampler.stop();
@@ -631,12 +758,19 @@ function printTable(rows, info) {
   const out = [];
   out.push(`pingknock bench  ${info.date}`);
   out.push(`machine: ${info.nproc} CPUs, ${info.model}, Linux ${info.kernel}, node ${info.node}, ${info.ssh}`);
-  out.push(`load average at start: ${info.loadavg}; at end: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  out.push(
+    `load average at start: ${info.loadavg}; at end: ${loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')}`,
+  );
   if (info.unset) out.push(`environment: ${info.unset} unset for every run (Node would parse it at each start)`);
   const distNow = distFingerprint();
-  const changed = distNow === info.dist ? '' : `  WARNING: dist/ changed during the run (now ${distNow}): the rows mix two builds`;
+  const changed =
+    distNow === info.dist ? '' : `  WARNING: dist/ changed during the run (now ${distNow}): the rows mix two builds`;
   out.push(`dist ${info.dist}${info.stale ? '  WARNING: src/ is newer than dist/: run npm run build' : ''}${changed}`);
-  out.push(`N=${N}, N_XFER=${N_XFER}, ${SIZE_MIB} MiB / ${SMALL_MIB} MiB, ${PARALLEL} parallel, rows 1-2 checked on ${BASIS} time`);
+  out.push(
+    `N=${N}, N_XFER=${N_XFER}, ${SIZE_MIB} MiB / ${SMALL_MIB} MiB, ${PARALLEL} parallel, rows 1-2 checked on ${BASIS} time`,
+  );
   out.push('');
   out.push(line(head));
   out.push(widths.map((w) => '-'.repeat(w)).join('-|-'));
@@ -657,7 +791,13 @@ async function main() {
     process.stderr.write('bench: needs root (network namespaces, nft, sshd): sudo npm run bench\n');
     process.exit(2);
   }
-  for (const file of ['dist/lab/lab.js', 'dist/core/rules/model.js', 'dist/core/rules/nftables.js', 'dist/core/secret.js', 'dist/cli.js']) {
+  for (const file of [
+    'dist/lab/lab.js',
+    'dist/core/rules/model.js',
+    'dist/core/rules/nftables.js',
+    'dist/core/secret.js',
+    'dist/cli.js',
+  ]) {
     if (!existsSync(join(ROOT, file))) {
       process.stderr.write(`bench: ${file} is missing: run npm run build first\n`);
       process.exit(2);
@@ -754,7 +894,12 @@ async function main() {
       limit: `<= ${limitMs.toFixed(1)} ms = recipe + ${CONNECT_NODE_FACTOR}x node -e 0 (gap ${(pick(pk) - limitMs).toFixed(1)} ms)`,
       result: verdict(pick(pk) <= limitMs, [pk, recipe]),
     });
-    info2('   direct ssh, port open (no proxy)', fmtMs(direct), '', `pingknock ${signedMs(pk.median - direct.median)}, recipe ${signedMs(recipe.median - direct.median)}`);
+    info2(
+      '   direct ssh, port open (no proxy)',
+      fmtMs(direct),
+      '',
+      `pingknock ${signedMs(pk.median - direct.median)}, recipe ${signedMs(recipe.median - direct.median)}`,
+    );
     const minimal = results.connect.minimal;
     info2(
       '   floor: ssh via a minimal Node proxy',
@@ -785,9 +930,24 @@ async function main() {
     info2('   reply -> SYN (reaction)', fmtMs(pk.react), `recipe: ${fmtMs(recipe.react)}`);
     // Row 1 split at the wire: before the knock (start-up), before the SYN, after the SYN (session).
     const direct = results.knock.direct;
-    info2('   connect: ssh started -> echo request', fmtMs(pk.toReq), `recipe: ${fmtMs(recipe.toReq)}`, signedMs(pk.toReq.median - recipe.toReq.median));
-    info2('   connect: ssh started -> first SYN', fmtMs(pk.toSyn), `recipe: ${fmtMs(recipe.toSyn)}; direct: ${direct.toSyn.median.toFixed(1)} ms`, signedMs(pk.toSyn.median - recipe.toSyn.median));
-    info2('   connect: first SYN -> ssh exited', fmtMs(pk.synToExit), `recipe: ${fmtMs(recipe.synToExit)}; direct: ${direct.synToExit.median.toFixed(1)} ms`, signedMs(pk.synToExit.median - recipe.synToExit.median));
+    info2(
+      '   connect: ssh started -> echo request',
+      fmtMs(pk.toReq),
+      `recipe: ${fmtMs(recipe.toReq)}`,
+      signedMs(pk.toReq.median - recipe.toReq.median),
+    );
+    info2(
+      '   connect: ssh started -> first SYN',
+      fmtMs(pk.toSyn),
+      `recipe: ${fmtMs(recipe.toSyn)}; direct: ${direct.toSyn.median.toFixed(1)} ms`,
+      signedMs(pk.toSyn.median - recipe.toSyn.median),
+    );
+    info2(
+      '   connect: first SYN -> ssh exited',
+      fmtMs(pk.synToExit),
+      `recipe: ${fmtMs(recipe.synToExit)}; direct: ${direct.synToExit.median.toFixed(1)} ms`,
+      signedMs(pk.synToExit.median - recipe.synToExit.median),
+    );
   }
   if (results.xfer) {
     const x = results.xfer;
@@ -812,7 +972,12 @@ async function main() {
       );
       // The relay's CPU during the data phase: minus what it used in the empty-file runs (its start).
       const perGib = (v) => ((median(v.wall.cpu) - median(v.emptyWall.cpu)) / SIZE_MIB) * 1024;
-      info2(`   relay CPU per GiB (sampled /proc)`, `${perGib(pk).toFixed(0)} ms`, `nc: ${perGib(nc).toFixed(0)} ms`, `${(perGib(pk) / perGib(nc)).toFixed(2)}x`);
+      info2(
+        `   relay CPU per GiB (sampled /proc)`,
+        `${perGib(pk).toFixed(0)} ms`,
+        `nc: ${perGib(nc).toFixed(0)} ms`,
+        `${(perGib(pk) / perGib(nc)).toFixed(2)}x`,
+      );
     }
     const bigHwm = Math.max(...x.scpPk.hwm, ...x.rsyncPk.hwm);
     const ncHwm = Math.max(...x.scpNc.hwm, ...x.rsyncNc.hwm);
@@ -839,7 +1004,12 @@ async function main() {
       value: `${p.maxHwmMib.toFixed(1)} MiB`,
       baseline: `${p.relays} proxies seen, sum ${p.concurrentRssMib.toFixed(0)} MiB at once`,
       limit: `<= ${RSS_LIMIT_MIB} MiB`,
-      result: p.failed > 0 ? `FAIL (${p.failed} sessions failed)` : p.maxHwmMib <= RSS_LIMIT_MIB && p.relays > 0 ? 'PASS' : 'FAIL',
+      result:
+        p.failed > 0
+          ? `FAIL (${p.failed} sessions failed)`
+          : p.maxHwmMib <= RSS_LIMIT_MIB && p.relays > 0
+            ? 'PASS'
+            : 'FAIL',
     });
   }
 
@@ -848,17 +1018,24 @@ async function main() {
     .flatMap((section) => Object.values(section ?? {}))
     .flatMap((v) => [v, v?.s, v?.total, v?.wall, v?.emptyWall].filter((s) => s instanceof Samples))
     .filter((s) => s.failures.length > 0);
-  for (const s of failures) process.stdout.write(`\nfailed runs of "${s.name}":\n  ${s.failures.slice(0, 3).join('\n  ')}\n`);
+  for (const s of failures)
+    process.stdout.write(`\nfailed runs of "${s.name}":\n  ${s.failures.slice(0, 3).join('\n  ')}\n`);
   if (results.parallel?.firstError) process.stdout.write(`\nparallel session error: ${results.parallel.firstError}\n`);
 
   if (process.env.BENCH_JSON) {
-    const plain = JSON.parse(JSON.stringify(results, (key, value) => (value instanceof Samples ? { name: value.name, values: value.values, cpu: value.cpu, rssKib: value.rssKib, failures: value.failures } : value)));
+    const plain = JSON.parse(
+      JSON.stringify(results, (key, value) =>
+        value instanceof Samples
+          ? { name: value.name, values: value.values, cpu: value.cpu, rssKib: value.rssKib, failures: value.failures }
+          : value,
+      ),
+    );
     writeFileSync(process.env.BENCH_JSON, `${JSON.stringify({ info, rows, results: plain }, null, 2)}\n`);
   }
   process.exitCode = rows.some((r) => r.result.startsWith('FAIL')) ? 1 : 0;
 }
 
 main().catch((error) => {
-  process.stderr.write(`bench: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(2);
 });

@@ -32,7 +32,10 @@ async function main(): Promise<void> {
     .command(unenroll)
     .command(doctor)
     .command(demo)
-    .example('$0 setup myserver --hostname myserver.example.org', 'once: a secret and the ssh config for `ssh myserver`')
+    .example(
+      '$0 setup myserver --hostname myserver.example.org',
+      'once: a secret and the ssh config for `ssh myserver`',
+    )
     .example('$0 rules --name myserver > pingknock.nft', "the server's rules; there: nft -f pingknock.nft")
     .example('ssh myserver', 'from then on, ssh knocks through `pingknock proxy`')
     .demandCommand(1, 'say which command: pingknock --help lists them')
@@ -44,10 +47,16 @@ async function main(): Promise<void> {
     // Validation failures become usage errors; errors thrown by handlers pass through unchanged.
     .fail((message: string | undefined, error: Error | undefined) => {
       // yargs drops whatever follows "--", so a host there would go missing without a word.
-      const afterDashes = hideBin(process.argv).includes('--') ? '; nothing after "--" is read, and a host never starts with "-"' : '';
-      throw error ?? new PingknockError('usage', `${message ?? 'invalid arguments'}${afterDashes} (see: pingknock --help)`);
+      const afterDashes = hideBin(process.argv).includes('--')
+        ? '; nothing after "--" is read, and a host never starts with "-"'
+        : '';
+      throw (
+        error ?? new PingknockError('usage', `${message ?? 'invalid arguments'}${afterDashes} (see: pingknock --help)`)
+      );
     })
-    .epilogue('Exit codes: 0 ok, 2 usage, 3 secret, 4 resolve, 5 no reply, 6 connect, 7 connection lost, 8 ping, 9 root needed, 10 file, 11 lab, 12 firewall, 13 server, 14 unreachable, 15 not proven (doctor). See README.md.')
+    .epilogue(
+      'Exit codes: 0 ok, 2 usage, 3 secret, 4 resolve, 5 no reply, 6 connect, 7 connection lost, 8 ping, 9 root needed, 10 file, 11 lab, 12 firewall, 13 server, 14 unreachable, 15 not proven (doctor). See README.md.',
+    )
     .wrap(Math.min(100, process.stderr.columns ?? 100));
   try {
     await cli.parseAsync();

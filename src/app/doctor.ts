@@ -60,7 +60,8 @@ class Checklist {
     const failed = this.problems.filter((line) => line.status === 'FAIL').length;
     const unproven = this.problems.length - failed;
     const also = unproven > 0 ? `, ${unproven} not proven` : '';
-    const said = failed > 0 ? `${failed} of ${this.count} checks failed${also}` : `${unproven} of ${this.count} checks not proven`;
+    const said =
+      failed > 0 ? `${failed} of ${this.count} checks failed${also}` : `${unproven} of ${this.count} checks not proven`;
     throw new PingknockError(first.kind, said);
   }
 }
@@ -108,7 +109,11 @@ export async function runDoctor(request: DoctorRequest): Promise<void> {
 
   const program = findCommand('pingknock');
   if (program === undefined) {
-    checks.fail('pingknock', 'not on PATH, where ssh looks for the ProxyCommand; run ./install.sh (or link bin/pingknock into a PATH folder)', 'usage');
+    checks.fail(
+      'pingknock',
+      'not on PATH, where ssh looks for the ProxyCommand; run ./install.sh (or link bin/pingknock into a PATH folder)',
+      'usage',
+    );
   } else {
     checks.ok('pingknock', `${program} is on PATH for ssh's ProxyCommand`);
   }
@@ -128,7 +133,10 @@ export async function runDoctor(request: DoctorRequest): Promise<void> {
 
   let host = alias;
   let port = 22;
-  const answer = await effectiveSshConfig(alias, request.config === undefined ? { kind: 'default' } : { kind: 'file', path: request.config });
+  const answer = await effectiveSshConfig(
+    alias,
+    request.config === undefined ? { kind: 'default' } : { kind: 'file', path: request.config },
+  );
   const sshCommand = `ssh${request.config === undefined ? '' : ` -F ${request.config}`} ${alias}`;
   if (answer.kind === 'ok') {
     host = answer.config.get('hostname') ?? alias;
@@ -137,10 +145,17 @@ export async function runDoctor(request: DoctorRequest): Promise<void> {
     const setup = `pingknock setup ${alias}${request.config === undefined ? '' : ` --config ${request.config}`}`;
     if (mismatches.length === 0) {
       const proxy = answer.config.get('proxycommand') ?? '';
-      const legacy = pingknockProxyForm(proxy, alias) === 'legacy' ? `; only OpenSSH expands its %n, so Fabric and paramiko cannot use it: ${setup} writes the alias instead` : '';
+      const legacy =
+        pingknockProxyForm(proxy, alias) === 'legacy'
+          ? `; only OpenSSH expands its %n, so Fabric and paramiko cannot use it: ${setup} writes the alias instead`
+          : '';
       checks.ok('ssh config', `${sshCommand} goes to ${host} port ${port} through ProxyCommand ${proxy}${legacy}`);
     } else {
-      checks.fail('ssh config', `${sshCommand} uses ${mismatches.join(' and ')}, so it does not knock; run: ${setup}`, 'usage');
+      checks.fail(
+        'ssh config',
+        `${sshCommand} uses ${mismatches.join(' and ')}, so it does not knock; run: ${setup}`,
+        'usage',
+      );
     }
   } else {
     checks.fail('ssh config', answer.kind === 'failed' ? `ssh -G: ${answer.message}` : answer.reason, 'usage');
@@ -172,7 +187,8 @@ export async function runDoctor(request: DoctorRequest): Promise<void> {
     knock = { answered: false, failure: failureOf(error, 'noReply') };
   }
   const where = `${target.family === 6 ? `[${target.address}]` : target.address}:${port}`;
-  for (const line of knockVerdict({ address: target.address, where, openBefore: closedBefore === undefined, knock })) checks.add(line);
+  for (const line of knockVerdict({ address: target.address, where, openBefore: closedBefore === undefined, knock }))
+    checks.add(line);
   checks.finish();
 }
 
@@ -212,7 +228,11 @@ export function knockVerdict(facts: KnockFacts): CheckLine[] {
       ? { status: 'FAIL', name: 'port', detail: knock.after.message, kind: knock.after.kind }
       : openBefore
         ? { status: 'ok', name: 'port', detail: `${where} accepts connections (it did before the knock too)` }
-        : { status: 'ok', name: 'port', detail: `${where} did not accept a connection before the knock and did after it: the knock opened it` };
+        : {
+            status: 'ok',
+            name: 'port',
+            detail: `${where} did not accept a connection before the knock and did after it: the knock opened it`,
+          };
   if (!openBefore) return [{ status: 'ok', name: 'knock', detail: answered }, port];
   const unproven =
     `${answered}, but ${where} already accepted connections before this knock (an earlier knock's window still open, or the port is not protected), ` +
@@ -231,7 +251,8 @@ async function describeSecretSource(alias: string): Promise<string> {
 
 /** An error's message and failure class, so doctor exits like the command that would have failed. */
 function failureOf(error: unknown, fallback: ExitCodeName): Failure {
-  if (!(error instanceof PingknockError)) return { message: error instanceof Error ? error.message : String(error), kind: fallback };
+  if (!(error instanceof PingknockError))
+    return { message: error instanceof Error ? error.message : String(error), kind: fallback };
   const kind = (Object.keys(ExitCode) as ExitCodeName[]).find((name) => ExitCode[name] === error.exitCode);
   return { message: error.message, kind: kind ?? fallback };
 }

@@ -45,7 +45,13 @@ export const LOGGED_IN_MARK = 'pingknock: logged in through the knock';
  */
 export async function runEnroll(request: EnrollRequest): Promise<void> {
   // Checked before setup writes anything (buildRuleModel checks the window again, later).
-  checkSeconds('rollback', request.rollbackSeconds, MIN_ROLLBACK_SECONDS, MAX_ROLLBACK_SECONDS, ': long enough to prove the rules');
+  checkSeconds(
+    'rollback',
+    request.rollbackSeconds,
+    MIN_ROLLBACK_SECONDS,
+    MAX_ROLLBACK_SECONDS,
+    ': long enough to prove the rules',
+  );
   checkSeconds('window', request.windowSeconds, 1, MAX_WINDOW_SECONDS, '');
   const setup = await runSetup(request.setup);
   if (!setup.written) {
@@ -62,13 +68,19 @@ export async function runEnroll(request: EnrollRequest): Promise<void> {
   };
   await writeRecord(setup.alias, record);
 
-  const target: SshTarget = { alias: setup.alias, configFile: request.setup.config === undefined ? undefined : setup.configPath };
+  const target: SshTarget = {
+    alias: setup.alias,
+    configFile: request.setup.config === undefined ? undefined : setup.configPath,
+  };
   // The port is still open: this login needs no knock, and as an established connection it
   // outlives the rules, for the rollback at once should anything fail.
   const server = await RemoteServer.open(target, { knock: false }).catch((error: unknown) => {
     if (error instanceof PingknockError && /timed out/i.test(error.message)) {
       // Most likely the port is protected already: by an earlier enroll, or rules loaded by hand.
-      throw new PingknockError('server', `${error.message}; if pingknock's rules already guard ${setup.alias}, run pingknock unenroll ${setup.alias} first`);
+      throw new PingknockError(
+        'server',
+        `${error.message}; if pingknock's rules already guard ${setup.alias}, run pingknock unenroll ${setup.alias} first`,
+      );
     }
     throw error;
   });
@@ -78,7 +90,12 @@ export async function runEnroll(request: EnrollRequest): Promise<void> {
     info(`${setup.alias} uses ${backend}${request.backend === 'auto' ? '' : ' (--backend)'}`);
     const ipv6 = await server.ipv6();
     const families = serverFamilies(backend, ipv6.enabled);
-    const model = buildRuleModel({ secret: setup.secret, port: setup.port, windowSeconds: request.windowSeconds, families });
+    const model = buildRuleModel({
+      secret: setup.secret,
+      port: setup.port,
+      windowSeconds: request.windowSeconds,
+      families,
+    });
     const rules = renderRules(backend, model);
     // For ufw the block goes into the server's own before(6).rules, every other byte kept.
     const ufwOriginals = backend === 'ufw' ? await readUfwFiles(server, families) : {};
@@ -96,11 +113,16 @@ export async function runEnroll(request: EnrollRequest): Promise<void> {
     await steps.apply(rules, ufwFiles);
     await steps.prove(others, setup.secret);
     await steps.persist(rules, ufwOriginals);
-    await writeRecord(setup.alias, { ...record, server: { backend, stateDir: request.stateDir, persistDir: request.persistDir } });
+    await writeRecord(setup.alias, {
+      ...record,
+      server: { backend, stateDir: request.stateDir, persistDir: request.persistDir },
+    });
   } finally {
     await server.close();
   }
-  info(`${setup.alias} is enrolled: port ${setup.port} opens only to a knock, and ssh ${setup.alias} knocks first (pingknock unenroll ${setup.alias} undoes it)`);
+  info(
+    `${setup.alias} is enrolled: port ${setup.port} opens only to a knock, and ssh ${setup.alias} knocks first (pingknock unenroll ${setup.alias} undoes it)`,
+  );
 }
 
 function checkSeconds(option: string, seconds: number, min: number, max: number, why: string): void {
@@ -113,8 +135,14 @@ async function detectBackend(server: RemoteServer): Promise<EnrollBackend> {
   const result = await server.script(detectBackendScript(), 'master');
   const found = result.stdout.toString().trim();
   if (result.code === 0 && (ENROLL_BACKENDS as readonly string[]).includes(found)) return found as EnrollBackend;
-  const why = result.code === NO_FIREWALL_EXIT ? lastLines(result.stderr) : `the check failed: ${lastLines(result.stderr) || `exit ${result.code}`}`;
-  throw new PingknockError('server', `cannot tell which firewall ${server.alias} uses (${why}); install nftables there, or pass --backend`);
+  const why =
+    result.code === NO_FIREWALL_EXIT
+      ? lastLines(result.stderr)
+      : `the check failed: ${lastLines(result.stderr) || `exit ${result.code}`}`;
+  throw new PingknockError(
+    'server',
+    `cannot tell which firewall ${server.alias} uses (${why}); install nftables there, or pass --backend`,
+  );
 }
 
 /**
@@ -156,7 +184,10 @@ async function otherFamilies(target: SshTarget, host: string, serverIpv6: readon
 
 /** The name ssh knows the server's host key by: an address connected to in its place needs no entry of its own. */
 async function hostKeyName(target: SshTarget, host: string): Promise<string> {
-  const answer = await effectiveSshConfig(target.alias, target.configFile === undefined ? { kind: 'default' } : { kind: 'file', path: target.configFile });
+  const answer = await effectiveSshConfig(
+    target.alias,
+    target.configFile === undefined ? { kind: 'default' } : { kind: 'file', path: target.configFile },
+  );
   return (answer.kind === 'ok' ? answer.config.get('hostkeyalias') : undefined) ?? host;
 }
 
@@ -200,25 +231,39 @@ class Enrolling {
 
   /** Before the rules: a persist folder refused after them would leave them applied but not kept. */
   async checkPersistFolder(): Promise<void> {
-    const result = await this.server.script(persistCheckScript({ backend: this.backend, persistDir: this.request.persistDir }), 'master');
+    const result = await this.server.script(
+      persistCheckScript({ backend: this.backend, persistDir: this.request.persistDir }),
+      'master',
+    );
     if (result.code === SCRIPT_EXIT.unsafe) throw refusedOn(this.alias, result.stderr);
     if (result.code !== 0) {
-      throw new PingknockError('server', `cannot check ${this.request.persistDir} on ${this.alias}: ${lastLines(result.stderr) || `exit ${result.code}`}`);
+      throw new PingknockError(
+        'server',
+        `cannot check ${this.request.persistDir} on ${this.alias}: ${lastLines(result.stderr) || `exit ${result.code}`}`,
+      );
     }
   }
 
   async apply(rules: string, ufwFiles: UfwFiles): Promise<void> {
     const { stateDir, rollbackSeconds } = this.request;
     this.appliedAt = Date.now();
-    const result = await this.server.script(applyScript({ backend: this.backend, families: this.families, rules, ufwFiles, stateDir, rollbackSeconds }), 'master');
+    const result = await this.server.script(
+      applyScript({ backend: this.backend, families: this.families, rules, ufwFiles, stateDir, rollbackSeconds }),
+      'master',
+    );
     if (result.code === 0) {
-      info(`applied the ${this.backend} rules on ${this.alias}; unless they are proven within ${rollbackSeconds} s, the previous rules come back by themselves`);
+      info(
+        `applied the ${this.backend} rules on ${this.alias}; unless they are proven within ${rollbackSeconds} s, the previous rules come back by themselves`,
+      );
       return;
     }
     if (result.code === SCRIPT_EXIT.unsafe) throw refusedOn(this.alias, result.stderr);
     const detail = lastLines(result.stderr) || `exit ${result.code}`;
     if (result.code === SCRIPT_EXIT.applyFailed) {
-      throw new PingknockError('firewall', `applying the rules on ${this.alias} failed, and its previous rules are back: ${detail}`);
+      throw new PingknockError(
+        'firewall',
+        `applying the rules on ${this.alias} failed, and its previous rules are back: ${detail}`,
+      );
     }
     if (result.code === SCRIPT_EXIT.rollbackPending) {
       throw new PingknockError(
@@ -227,7 +272,10 @@ class Enrolling {
       );
     }
     // The connection broke, or the script could not run: whatever got applied goes back.
-    await this.rollBackNow(`applying the rules on ${this.alias} did not finish (${detail})`, 'so nothing had been applied');
+    await this.rollBackNow(
+      `applying the rules on ${this.alias} did not finish (${detail})`,
+      'so nothing had been applied',
+    );
   }
 
   /**
@@ -241,7 +289,10 @@ class Enrolling {
       Promise.all(others.map(async (other) => ({ other, outcome: await this.server.probeUnknocked(other.at) }))),
     ]);
     if (unknocked.kind !== 'closed') {
-      await this.rollBackNow(`the port still answers a connection without a knock (${unknocked.detail}): the rules do not protect ${this.alias}`, this.firedOrConfirmed());
+      await this.rollBackNow(
+        `the port still answers a connection without a knock (${unknocked.detail}): the rules do not protect ${this.alias}`,
+        this.firedOrConfirmed(),
+      );
     }
     const reachable: OtherFamily[] = [];
     for (const { other, outcome } of othersUnknocked) {
@@ -252,13 +303,19 @@ class Enrolling {
           this.firedOrConfirmed(),
         );
       }
-      if (outcome.kind === 'unreachable') info(`${over}: not proven, as it cannot be reached from here (${outcome.detail})`);
+      if (outcome.kind === 'unreachable')
+        info(`${over}: not proven, as it cannot be reached from here (${outcome.detail})`);
       else reachable.push(other);
     }
-    info(`proof 1: a new connection without a knock times out${reachable.map(({ family, at }) => `, also over ${FAMILY_NAMES[family]} at ${at.address}`).join('')}`);
+    info(
+      `proof 1: a new connection without a knock times out${reachable.map(({ family, at }) => `, also over ${FAMILY_NAMES[family]} at ${at.address}`).join('')}`,
+    );
     for (const other of reachable) await this.proveKnockOpens(other, secret);
 
-    const knocked = await this.server.script(`echo '${LOGGED_IN_MARK}'\n${confirmScript(this.request.stateDir)}`, 'knocked');
+    const knocked = await this.server.script(
+      `echo '${LOGGED_IN_MARK}'\n${confirmScript(this.request.stateDir)}`,
+      'knocked',
+    );
     const loggedIn = knocked.stdout.toString().includes(LOGGED_IN_MARK);
     if (loggedIn && knocked.code === 0) {
       info('proof 2: a new connection through pingknock proxy logs in; it cancelled the rollback');
@@ -283,9 +340,16 @@ class Enrolling {
   private async proveKnockOpens(other: OtherFamily, secret: Secret): Promise<void> {
     const over = `over ${FAMILY_NAMES[other.family]} (${other.at.address})`;
     try {
-      await sendKnock({ target: { address: other.at.address, family: other.family === 'ipv6' ? 6 : 4 }, patternHex: secretToHex(secret), deadlineMs: KNOCK_DEADLINE_MS });
+      await sendKnock({
+        target: { address: other.at.address, family: other.family === 'ipv6' ? 6 : 4 },
+        patternHex: secretToHex(secret),
+        deadlineMs: KNOCK_DEADLINE_MS,
+      });
     } catch (error) {
-      if (error instanceof PingknockError && (error.exitCode === ExitCode.noReply || error.exitCode === ExitCode.unreachable)) {
+      if (
+        error instanceof PingknockError &&
+        (error.exitCode === ExitCode.noReply || error.exitCode === ExitCode.unreachable)
+      ) {
         info(`${over}: not proven, as the knock got no echo reply here (${error.message})`);
         return;
       }
@@ -293,7 +357,10 @@ class Enrolling {
     }
     const outcome = await this.server.probeUnknocked(other.at);
     if (outcome.kind === 'closed') {
-      return this.rollBackNow(`${over} the knock was answered, but a new connection after it timed out: the rules do not let a knock in`, this.firedOrConfirmed());
+      return this.rollBackNow(
+        `${over} the knock was answered, but a new connection after it timed out: the rules do not let a knock in`,
+        this.firedOrConfirmed(),
+      );
     }
     info(
       outcome.kind === 'open'
@@ -307,17 +374,29 @@ class Enrolling {
     const request = { backend: this.backend, persistDir: this.request.persistDir, families: this.families };
     const result = await this.server.script(persistScript({ ...request, rules }), 'knocked');
     if (result.code === 0) {
-      for (const line of result.stdout.toString().split('\n').filter((text) => text !== '')) info(line);
+      for (const line of result.stdout
+        .toString()
+        .split('\n')
+        .filter((text) => text !== ''))
+        info(line);
       return;
     }
     const detail = lastLines(result.stderr) || `exit ${result.code}`;
     // Back to the state before: for ufw, the files as they were; else take pingknock's rules out.
     const undo = await this.server.script(
-      removeScript({ backend: this.backend, families: this.families, stateDir: this.request.stateDir, ufwFiles: ufwOriginals }) + unpersistScript(request),
+      removeScript({
+        backend: this.backend,
+        families: this.families,
+        stateDir: this.request.stateDir,
+        ufwFiles: ufwOriginals,
+      }) + unpersistScript(request),
       'master',
     );
     if (undo.code === 0) {
-      throw new PingknockError('firewall', `making the rules persistent on ${this.alias} failed (${detail}), so they were taken out again`);
+      throw new PingknockError(
+        'firewall',
+        `making the rules persistent on ${this.alias} failed (${detail}), so they were taken out again`,
+      );
     }
     throw new PingknockError(
       'firewall',
@@ -333,7 +412,10 @@ class Enrolling {
   private async rollBackNow(reason: string, whenNothingPending: string): Promise<never> {
     const result = await this.server.script(rollbackNowScript(this.request.stateDir), 'master', 30_000);
     if (result.code === 0) {
-      throw new PingknockError('firewall', `${reason}; rolled back at once: ${this.alias} has its previous rules again`);
+      throw new PingknockError(
+        'firewall',
+        `${reason}; rolled back at once: ${this.alias} has its previous rules again`,
+      );
     }
     if (result.code === SCRIPT_EXIT.nothingToConfirm) {
       throw new PingknockError('firewall', `${reason}; no rollback was pending ${whenNothingPending}`);

@@ -39,7 +39,12 @@ export async function runKnock(request: KnockRequest): Promise<ResolvedHost> {
   try {
     return await knock({
       host: request.host,
-      secret: { secretFile: request.secretFile, name: request.name ?? request.host, env: process.env, stdin: () => process.stdin },
+      secret: {
+        secretFile: request.secretFile,
+        name: request.name ?? request.host,
+        env: process.env,
+        stdin: () => process.stdin,
+      },
       deadlineMs: request.deadlineMs,
       progress,
     });

@@ -55,7 +55,12 @@ export async function runRules(request: RulesRequest): Promise<string> {
   }
 
   const model = buildRuleModel({
-    secret: await loadSecret({ secretFile: request.secretFile, name: request.name, env: process.env, stdin: () => process.stdin }),
+    secret: await loadSecret({
+      secretFile: request.secretFile,
+      name: request.name,
+      env: process.env,
+      stdin: () => process.stdin,
+    }),
     port: parsePort(request.port),
     windowSeconds: request.window,
     families,
@@ -93,7 +98,12 @@ async function runChecked(script: string): Promise<void> {
   // Refusals name whole paths: no line is cut short.
   const detail = lastLines(stderr, 3, Number.POSITIVE_INFINITY);
   // unsafe: a folder or file on the way was refused, so nothing could be written (io).
-  const kind = code === SCRIPT_EXIT.nothingToConfirm || code === SCRIPT_EXIT.rollbackPending ? 'usage' : code === SCRIPT_EXIT.unsafe ? 'io' : 'firewall';
+  const kind =
+    code === SCRIPT_EXIT.nothingToConfirm || code === SCRIPT_EXIT.rollbackPending
+      ? 'usage'
+      : code === SCRIPT_EXIT.unsafe
+        ? 'io'
+        : 'firewall';
   throw new PingknockError(kind, detail === '' ? `the firewall change failed (exit ${code})` : detail);
 }
 
@@ -105,7 +115,10 @@ async function readUfwFiles(families: readonly Family[]): Promise<Record<string,
     try {
       files[file] = await readFile(file, 'utf8');
     } catch (error) {
-      throw new PingknockError('firewall', `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'}): is ufw installed?`);
+      throw new PingknockError(
+        'firewall',
+        `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'}): is ufw installed?`,
+      );
     }
   }
   return files;

@@ -63,7 +63,13 @@ export interface SetupOutcome {
 /** The whole of `pingknock setup`, for its command and for `pingknock enroll`. */
 export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
   const { additionOf, checkedEditRequest, editSshConfig } = await loadSshConfigModules();
-  const request = checkedEditRequest({ alias: argv.alias, hostName: argv.hostname, port: argv.port, user: argv.user, force: argv.force });
+  const request = checkedEditRequest({
+    alias: argv.alias,
+    hostName: argv.hostname,
+    port: argv.port,
+    user: argv.user,
+    force: argv.force,
+  });
   const { alias } = request;
   const defaultConfig = join(homedir(), '.ssh', 'config');
   const configPath = resolve(argv.config ?? defaultConfig);
@@ -81,18 +87,37 @@ export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
   }
   const text = edit.kind === 'changed' ? edit.text : original;
   const explained = edit.kind === 'changed' && edit.replaced.length + edit.overridden.length > 0;
-  const effective = await checkWithSsh(alias, request, { before: original, after: text, changed: edit.kind === 'changed', explained }, configPath);
+  const effective = await checkWithSsh(
+    alias,
+    request,
+    { before: original, after: text, changed: edit.kind === 'changed', explained },
+    configPath,
+  );
 
   if (edit.kind === 'changed') {
-    const shown = edit.added.filter((line) => line.trim() !== '').map((line) => line.replace(/^\t+/, (tabs) => '    '.repeat(tabs.length)));
-    const interactive = !argv.yes && argv.secretFile !== '-' && process.stdin.isTTY === true && process.stderr.isTTY === true;
+    const shown = edit.added
+      .filter((line) => line.trim() !== '')
+      .map((line) => line.replace(/^\t+/, (tabs) => '    '.repeat(tabs.length)));
+    const interactive =
+      !argv.yes && argv.secretFile !== '-' && process.stdin.isTTY === true && process.stderr.isTTY === true;
     if (interactive) {
-      info(`${edit.newBlock ? 'a new Host block' : `lines in the Host ${alias} block`} for ${shownAs}, at line ${edit.addedAt}:`);
+      info(
+        `${edit.newBlock ? 'a new Host block' : `lines in the Host ${alias} block`} for ${shownAs}, at line ${edit.addedAt}:`,
+      );
       for (const line of shown) info(`  ${line}`);
       for (const line of edit.replaced) info(`  replacing line ${line.number}: ${line.text.trim()}`);
       if (!(await confirm('write them?'))) {
         info(`left ${shownAs} unchanged`);
-        return { alias, configPath, written: false, addition: undefined, secret: plannedSecret.secret, host: request.hostName ?? alias, port: request.port ?? 22, instructions: '' };
+        return {
+          alias,
+          configPath,
+          written: false,
+          addition: undefined,
+          secret: plannedSecret.secret,
+          host: request.hostName ?? alias,
+          port: request.port ?? 22,
+          instructions: '',
+        };
       }
     }
     await createSecretIfPlanned(secretPath, plannedSecret);
@@ -136,18 +161,24 @@ interface PlannedSecret {
 /** The secret for the alias: the one already there, the one given, or a new one. Never two different ones. */
 async function planSecret(secretPath: string, given: string | undefined): Promise<PlannedSecret> {
   const present = await exists(secretPath, 'secret');
-  const existing = present ? await readSecretFile(secretPath) : undefined;
+  const existing = present ? readSecretFile(secretPath) : undefined;
   if (given === undefined) {
     if (existing !== undefined) info(`using the existing secret in ${secretPath}`);
     return existing !== undefined
       ? { secret: existing, writeMessage: undefined }
-      : { secret: secretFromRandomBytes(randomBytes(SECRET_RANDOM_BYTES)), writeMessage: `wrote a new secret to ${secretPath}` };
+      : {
+          secret: secretFromRandomBytes(randomBytes(SECRET_RANDOM_BYTES)),
+          writeMessage: `wrote a new secret to ${secretPath}`,
+        };
   }
   const secret = await loadSecret({ secretFile: given, env: process.env, stdin: () => process.stdin });
   const from = given === '-' ? 'standard input' : given;
   if (existing === undefined) return { secret, writeMessage: `installed the secret from ${from} as ${secretPath}` };
   if (existing !== secret) {
-    throw new PingknockError('secret', `${secretPath} already holds a different secret; not overwriting it (remove it first if you mean to replace it)`);
+    throw new PingknockError(
+      'secret',
+      `${secretPath} already holds a different secret; not overwriting it (remove it first if you mean to replace it)`,
+    );
   }
   info(`kept ${secretPath}: it already holds the secret from ${from}`);
   return { secret, writeMessage: undefined };
@@ -172,10 +203,16 @@ interface PlannedChange {
   readonly explained: boolean;
 }
 
-async function checkWithSsh(alias: string, request: SshConfigEditRequest, plan: PlannedChange, configPath: string): Promise<EffectiveSshConfig | undefined> {
+async function checkWithSsh(
+  alias: string,
+  request: SshConfigEditRequest,
+  plan: PlannedChange,
+  configPath: string,
+): Promise<EffectiveSshConfig | undefined> {
   const { before, after, changed } = plan;
   const { effectiveMismatches, effectiveSshConfig } = await loadSshConfigModules();
-  const ask = (text: string) => effectiveSshConfig(alias, { kind: 'text', text: Buffer.from(text, 'latin1'), shownAs: configPath });
+  const ask = (text: string) =>
+    effectiveSshConfig(alias, { kind: 'text', text: Buffer.from(text, 'latin1'), shownAs: configPath });
   const now = await ask(before);
   if (now.kind === 'unavailable') {
     info(`${now.reason}: the effective config was not checked with ssh -G`);
@@ -184,7 +221,9 @@ async function checkWithSsh(alias: string, request: SshConfigEditRequest, plan: 
   if (now.kind === 'failed') {
     throw new PingknockError('io', `ssh cannot read ${configPath} as it is: ${now.message}; fix that first`);
   }
-  const other = changed ? effectiveMismatches(now.config, alias).filter((mismatch) => mismatch.startsWith('Proxy')) : [];
+  const other = changed
+    ? effectiveMismatches(now.config, alias).filter((mismatch) => mismatch.startsWith('Proxy'))
+    : [];
   if (other.length > 0 && !request.force) {
     throw new PingknockError(
       'usage',
@@ -193,7 +232,10 @@ async function checkWithSsh(alias: string, request: SshConfigEditRequest, plan: 
   }
   const result = changed ? await ask(after) : now;
   if (result.kind !== 'ok') {
-    throw new PingknockError('io', `ssh cannot read ${configPath} after the edit, so nothing was written: ${result.kind === 'failed' ? result.message : result.reason}`);
+    throw new PingknockError(
+      'io',
+      `ssh cannot read ${configPath} after the edit, so nothing was written: ${result.kind === 'failed' ? result.message : result.reason}`,
+    );
   }
   const mismatches = effectiveMismatches(result.config, alias, request);
   if (mismatches.length > 0) {
@@ -203,13 +245,15 @@ async function checkWithSsh(alias: string, request: SshConfigEditRequest, plan: 
         `(ssh takes the first value it finds)${changed ? '; nothing was written' : ''}. Move the ${alias} entry above it, or change that line`,
     );
   }
-  if (other.length > 0 && !plan.explained) info(`ssh ${alias} used ${other.join(' and ')} until now (ssh -G); pingknock's ProxyCommand takes its place`);
+  if (other.length > 0 && !plan.explained)
+    info(`ssh ${alias} used ${other.join(' and ')} until now (ssh -G); pingknock's ProxyCommand takes its place`);
   return result.config;
 }
 
 function reportReplaced(replaced: readonly SourceLine[], overridden: readonly SourceLine[]): void {
   for (const line of replaced) info(`replaced line ${line.number} (now commented out): ${line.text.trim()}`);
-  for (const line of overridden) info(`overrides line ${line.number} for this host only (other hosts keep it): ${line.text.trim()}`);
+  for (const line of overridden)
+    info(`overrides line ${line.number} for this host only (other hosts keep it): ${line.text.trim()}`);
 }
 
 interface Instructions {
@@ -225,7 +269,9 @@ interface Instructions {
 function serverInstructions(next: Instructions): string {
   const { alias, host, port, configArgs } = next;
   const home = homedir();
-  const secretShown = next.secretPath.startsWith(`${home}/`) ? `~/${shellWord(next.secretPath.slice(home.length + 1))}` : shellWord(next.secretPath);
+  const secretShown = next.secretPath.startsWith(`${home}/`)
+    ? `~/${shellWord(next.secretPath.slice(home.length + 1))}`
+    : shellWord(next.secretPath);
   const portArgs = port === 22 ? '' : ` --port ${port}`;
   return [
     `Next, protect ${alias} (${host}): make its firewall rules here and load them there, from a session you keep open`,

@@ -11,7 +11,10 @@ export function builder(yargs: Argv) {
       default: 'bare' as const,
       describe: "the server's own firewall: none, or policy drop allowing ssh, pings and established traffic",
     })
-    .example('$0 demo', 'build the lab, show ssh refused without a knock and working with one, remove the lab (not root: through sudo)');
+    .example(
+      '$0 demo',
+      'build the lab, show ssh refused without a knock and working with one, remove the lab (not root: through sudo)',
+    );
 }
 
 type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;

@@ -7,7 +7,9 @@ export const command = 'knock <host>';
 export const describe = 'Send the knock ping and wait for the echo reply';
 
 export function builder(yargs: Argv) {
-  return withKnockOptions(yargs.positional('host', { type: 'string', demandOption: true, describe: 'host name or address' }))
+  return withKnockOptions(
+    yargs.positional('host', { type: 'string', demandOption: true, describe: 'host name or address' }),
+  )
     .example('$0 knock myserver', 'knock with ~/.ssh/pingknock/myserver')
     .example('$0 knock --secret-file key 203.0.113.7', 'knock with the secret in ./key');
 }

@@ -2,7 +2,7 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { runRules } from '../app/rules.js';
 import { DEFAULT_STATE_DIR } from '../core/rules/apply.js';
 import { DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
-import { BACKENDS, FAMILY_CHOICES, type Backend } from '../core/rules/render.js';
+import { BACKENDS, FAMILY_CHOICES } from '../core/rules/render.js';
 import { withSecretOptions } from './options.js';
 
 export const command = 'rules';
@@ -10,10 +10,18 @@ export const describe = "Print (or apply, safely) the server's firewall rules fo
 
 export function builder(yargs: Argv) {
   return withSecretOptions(yargs)
-    .option('backend', { choices: BACKENDS, default: 'nftables' as Backend, describe: 'firewall to write rules for' })
-    .option('family', { choices: FAMILY_CHOICES, describe: 'IP versions to knock over (both by default; ip6tables: IPv6 only)' })
+    .option('backend', { choices: BACKENDS, default: 'nftables' as const, describe: 'firewall to write rules for' })
+    .option('family', {
+      choices: FAMILY_CHOICES,
+      describe: 'IP versions to knock over (both by default; ip6tables: IPv6 only)',
+    })
     .option('port', { type: 'string', default: '22', describe: 'TCP port to protect', requiresArg: true })
-    .option('window', { type: 'number', default: DEFAULT_WINDOW_SECONDS, describe: 'seconds a knock keeps the port open for its sender', requiresArg: true })
+    .option('window', {
+      type: 'number',
+      default: DEFAULT_WINDOW_SECONDS,
+      describe: 'seconds a knock keeps the port open for its sender',
+      requiresArg: true,
+    })
     .option('apply', { type: 'boolean', describe: 'load the rules on this machine (root)' })
     .option('rollback', {
       type: 'number',
@@ -25,15 +33,24 @@ export function builder(yargs: Argv) {
     .option('remove', { type: 'boolean', describe: 'take away everything pingknock added, and nothing else (root)' })
     .option('tool', {
       type: 'string',
-      describe: 'iptables program for --apply/--remove: iptables, iptables-legacy, iptables-nft (ip6tables-… likewise; IPv6 uses the same variant of ip6tables)',
+      describe:
+        'iptables program for --apply/--remove: iptables, iptables-legacy, iptables-nft (ip6tables-… likewise; IPv6 uses the same variant of ip6tables)',
       requiresArg: true,
     })
-    .option('state-dir', { type: 'string', default: DEFAULT_STATE_DIR, describe: 'where --apply keeps the previous rules for a rollback', requiresArg: true })
+    .option('state-dir', {
+      type: 'string',
+      default: DEFAULT_STATE_DIR,
+      describe: 'where --apply keeps the previous rules for a rollback',
+      requiresArg: true,
+    })
     .conflicts('apply', ['confirm', 'remove'])
     .conflicts('confirm', 'remove')
     .example('$0 rules --name myserver > pingknock.nft', 'then on the server: nft -f pingknock.nft')
     .example('$0 rules --backend iptables --secret-file key > knock.sh', 'then on the server: sh knock.sh')
-    .example('sudo $0 rules --name me --apply --rollback 120', 'apply here; unless confirmed within 120 s, the old rules come back')
+    .example(
+      'sudo $0 rules --name me --apply --rollback 120',
+      'apply here; unless confirmed within 120 s, the old rules come back',
+    )
     .example('sudo $0 rules --confirm', 'keep the rules applied with --rollback');
 }
 

@@ -8,22 +8,41 @@ export const describe = "Set up a host once: make its secret and add pingknock's
 export function withSetupOptions<T>(yargs: Argv<T>) {
   return yargs
     .positional('alias', { type: 'string', demandOption: true, describe: 'the name you give ssh (ssh ALIAS)' })
-    .option('hostname', { type: 'string', describe: 'HostName for a new Host block: the server name or address', requiresArg: true })
+    .option('hostname', {
+      type: 'string',
+      describe: 'HostName for a new Host block: the server name or address',
+      requiresArg: true,
+    })
     .option('port', { type: 'string', describe: 'Port for a new Host block', requiresArg: true })
     .option('user', { type: 'string', describe: 'User for a new Host block', requiresArg: true })
-    .option('config', { type: 'string', describe: 'ssh config file to edit (default ~/.ssh/config)', requiresArg: true })
+    .option('config', {
+      type: 'string',
+      describe: 'ssh config file to edit (default ~/.ssh/config)',
+      requiresArg: true,
+    })
     .option('secret-file', {
       type: 'string',
       describe: 'use this existing secret (- reads standard input) instead of making a new one',
       requiresArg: true,
     })
-    .option('yes', { type: 'boolean', default: false, describe: 'ask nothing (for scripts); without a terminal nothing is asked anyway' })
-    .option('force', { type: 'boolean', default: false, describe: "replace the host's other ProxyCommand or ProxyJump, and say what was replaced" });
+    .option('yes', {
+      type: 'boolean',
+      default: false,
+      describe: 'ask nothing (for scripts); without a terminal nothing is asked anyway',
+    })
+    .option('force', {
+      type: 'boolean',
+      default: false,
+      describe: "replace the host's other ProxyCommand or ProxyJump, and say what was replaced",
+    });
 }
 
 export function builder(yargs: Argv) {
   return withSetupOptions(yargs)
-    .example('$0 setup myserver --hostname myserver.example.org', 'secret in ~/.ssh/pingknock/myserver, Host block in ~/.ssh/config')
+    .example(
+      '$0 setup myserver --hostname myserver.example.org',
+      'secret in ~/.ssh/pingknock/myserver, Host block in ~/.ssh/config',
+    )
     .example('$0 setup web --hostname 203.0.113.7 --user deploy --yes', 'the same from a script')
     .example('$0 setup lab --config ./ssh_config --hostname 10.0.0.2', 'then: ssh -F ./ssh_config lab');
 }

@@ -22,7 +22,9 @@ export function globalIpv6Addresses(ifInet6: string): string[] {
     if (Number.parseInt(scope, 16) !== SCOPE_GLOBAL || (flagBits & UNUSABLE) !== 0) continue;
     found.push({ address: shortIpv6(hex), temporary: (flagBits & TEMPORARY) !== 0 });
   }
-  return [...found.filter((entry) => !entry.temporary), ...found.filter((entry) => entry.temporary)].map((entry) => entry.address);
+  return [...found.filter((entry) => !entry.temporary), ...found.filter((entry) => entry.temporary)].map(
+    (entry) => entry.address,
+  );
 }
 
 /** 32 hex digits as an IPv6 address in its short form (RFC 5952): the longest run of zero groups as "::". */

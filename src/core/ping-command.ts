@@ -55,7 +55,19 @@ export function knockCommand(request: KnockCommandRequest): { file: string; args
     const deadlineSeconds = String(Math.max(1, Math.ceil(deadlineMs / 1000)));
     return {
       file: 'ping',
-      args: [family === 'ipv6' ? '-6' : '-4', '-n', '-c', '1', '-i', String(KNOCK_INTERVAL_SECONDS), '-w', deadlineSeconds, '-p', patternHex, address],
+      args: [
+        family === 'ipv6' ? '-6' : '-4',
+        '-n',
+        '-c',
+        '1',
+        '-i',
+        String(KNOCK_INTERVAL_SECONDS),
+        '-w',
+        deadlineSeconds,
+        '-p',
+        patternHex,
+        address,
+      ],
     };
   }
   const interval = request.privileged ? KNOCK_INTERVAL_SECONDS : 1;

@@ -26,7 +26,12 @@ export const SECRET_OPTIONS = {
 
 /** How long a knock and then the connection may take: the proxy's waits, which doctor repeats. */
 export const WAIT_OPTIONS = {
-  deadline: { type: 'number', default: 3, describe: 'seconds to keep knocking until an echo reply comes', requiresArg: true },
+  deadline: {
+    type: 'number',
+    default: 3,
+    describe: 'seconds to keep knocking until an echo reply comes',
+    requiresArg: true,
+  },
   'connect-timeout': {
     type: 'number',
     default: 5,
@@ -43,7 +48,10 @@ export const KNOCK_OPTIONS = {
 
 export const PROXY_OPTIONS = {
   ...KNOCK_OPTIONS,
-  'secret-file': { ...SECRET_OPTIONS['secret-file'], describe: 'file holding the secret (not -: standard input is the ssh stream)' },
+  'secret-file': {
+    ...SECRET_OPTIONS['secret-file'],
+    describe: 'file holding the secret (not -: standard input is the ssh stream)',
+  },
   'connect-timeout': WAIT_OPTIONS['connect-timeout'],
 } as const satisfies Record<string, OptionSpec>;
 
@@ -87,20 +95,30 @@ const PARSE_OPTIONS: NonNullable<ParseArgsConfig['options']> = Object.fromEntrie
 export function parseProxyArguments(args: readonly string[]): ProxyRequest {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...args], options: PARSE_OPTIONS, allowPositionals: true, allowNegative: true, strict: true });
+    parsed = parseArgs({
+      args: [...args],
+      options: PARSE_OPTIONS,
+      allowPositionals: true,
+      allowNegative: true,
+      strict: true,
+    });
   } catch (error) {
     throw new PingknockError('usage', `${(error as Error).message} (see: pingknock proxy --help)`);
   }
   const { values, positionals } = parsed;
   const [host, port, ...extra] = positionals;
   if (host === undefined || port === undefined || extra.length > 0) {
-    throw new PingknockError('usage', `proxy takes HOST and PORT, got ${positionals.length} arguments (see: pingknock proxy --help)`);
+    throw new PingknockError(
+      'usage',
+      `proxy takes HOST and PORT, got ${positionals.length} arguments (see: pingknock proxy --help)`,
+    );
   }
   const text = (name: keyof typeof PROXY_OPTIONS): string | undefined => {
     const value = values[name];
     return typeof value === 'string' ? value : undefined;
   };
-  const seconds = (name: keyof typeof WAIT_OPTIONS): number => secondsOption(name, Number(text(name) ?? PROXY_OPTIONS[name].default));
+  const seconds = (name: keyof typeof WAIT_OPTIONS): number =>
+    secondsOption(name, Number(text(name) ?? PROXY_OPTIONS[name].default));
   const secretFile = text('secret-file');
   if (secretFile === '-') {
     throw new PingknockError('usage', 'proxy cannot read the secret from standard input: that is the ssh stream');
@@ -123,5 +141,7 @@ export function parseProxyArguments(args: readonly string[]): ProxyRequest {
  */
 export function asksForHelp(args: readonly string[]): boolean {
   const end = args.indexOf('--');
-  return (end === -1 ? args : args.slice(0, end)).some((arg) => arg === '--help' || arg === '-h' || arg === '--version');
+  return (end === -1 ? args : args.slice(0, end)).some(
+    (arg) => arg === '--help' || arg === '-h' || arg === '--version',
+  );
 }

@@ -22,7 +22,12 @@ function delimiterFor(content: string, base: string): string {
  * content, unless `expand`: then `$` and backquotes in it are the script's own. A here-document
  * always ends in a line break: one is added to content without it.
  */
-export function hereDocument(command: string, content: string, base: string, expand: 'expand' | 'literal' = 'literal'): string {
+export function hereDocument(
+  command: string,
+  content: string,
+  base: string,
+  expand: 'expand' | 'literal' = 'literal',
+): string {
   const delimiter = delimiterFor(content, base);
   const quoted = expand === 'expand' ? delimiter : `'${delimiter}'`;
   return `${command} <<${quoted}\n${content.endsWith('\n') || content === '' ? content : `${content}\n`}${delimiter}\n`;
@@ -53,6 +58,8 @@ export function indent(block: string): string {
 
 /** `if`, its `elif`s and `else` and the closing `fi`, as one block: branches are [condition, body] pairs. */
 export function ifBlock(branches: readonly (readonly [condition: string, body: string])[], otherwise?: string): string {
-  const opened = branches.map(([condition, body], index) => `${index === 0 ? 'if' : 'elif'} ${condition}; then\n${indent(body)}`).join('');
+  const opened = branches
+    .map(([condition, body], index) => `${index === 0 ? 'if' : 'elif'} ${condition}; then\n${indent(body)}`)
+    .join('');
   return `${opened}${otherwise === undefined ? '' : `else\n${indent(otherwise)}`}fi\n`;
 }

@@ -25,7 +25,6 @@ export interface EnrollmentRecord {
 
 const VERSION = 1;
 
-
 export function recordPath(alias: string): string {
   return join(secretDirectory(), '.enrolled', `${parseAlias(alias)}.json`);
 }
@@ -40,7 +39,8 @@ export async function readRecord(alias: string): Promise<EnrollmentRecord | unde
     throw new PingknockError('io', `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   const record = parseRecord(text);
-  if (record === undefined) throw new PingknockError('io', `${path} is not a record pingknock enroll wrote; remove it to go on without it`);
+  if (record === undefined)
+    throw new PingknockError('io', `${path} is not a record pingknock enroll wrote; remove it to go on without it`);
   return record;
 }
 
@@ -50,7 +50,10 @@ export async function writeRecord(alias: string, record: EnrollmentRecord): Prom
   const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     await fs.mkdir(join(secretDirectory(), '.enrolled'), { recursive: true, mode: 0o700 });
-    await fs.writeFile(temporary, `${JSON.stringify({ version: VERSION, ...record }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    await fs.writeFile(temporary, `${JSON.stringify({ version: VERSION, ...record }, null, 2)}\n`, {
+      mode: 0o600,
+      flag: 'wx',
+    });
     await fs.rename(temporary, path);
   } catch (error) {
     await fs.rm(temporary, { force: true });
@@ -70,7 +73,13 @@ export function parseRecord(text: string): EnrollmentRecord | undefined {
   } catch {
     return undefined;
   }
-  if (!isObject(value) || value.version !== VERSION || typeof value.config !== 'string' || !value.config.startsWith('/')) return undefined;
+  if (
+    !isObject(value) ||
+    value.version !== VERSION ||
+    typeof value.config !== 'string' ||
+    !value.config.startsWith('/')
+  )
+    return undefined;
   const addition = value.configAddition;
   if (addition !== null && !isAddition(addition)) return undefined;
   const server = value.server;

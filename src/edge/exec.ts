@@ -36,7 +36,8 @@ export function run(file: string, args: readonly string[], options: RunOptions =
     child.stderr.setEncoding('utf8').on('data', (text: string) => {
       stderr += text;
     });
-    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+    const timer =
+      options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
     child.on('error', (error) => {
       clearTimeout(timer);
       reject(error);

@@ -61,7 +61,14 @@ export async function readSnapshot(path: string): Promise<FileSnapshot> {
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw new PingknockError('io', `${target} is not a regular file`);
-    return { path, target, content: await handle.readFile(), mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid };
+    return {
+      path,
+      target,
+      content: await handle.readFile(),
+      mode: stats.mode & 0o7777,
+      uid: stats.uid,
+      gid: stats.gid,
+    };
   } finally {
     await handle.close();
   }
@@ -79,14 +86,22 @@ export interface ReplaceResult {
  * original; a new file gets `newFileMode`. The original is copied to FILE.pingknock-backup first
  * unless that exists: the backup is what the file was before pingknock ever changed it.
  */
-export async function replaceFile(snapshot: FileSnapshot, content: string | Uint8Array, newFileMode: number): Promise<ReplaceResult> {
+export async function replaceFile(
+  snapshot: FileSnapshot,
+  content: string | Uint8Array,
+  newFileMode: number,
+): Promise<ReplaceResult> {
   const { target } = snapshot;
   const folder = dirname(target);
   if (snapshot.content === undefined) await fs.mkdir(folder, { recursive: true, mode: 0o700 });
   const now = await readSnapshot(target);
-  const unchanged = now.content === undefined ? snapshot.content === undefined : snapshot.content?.equals(now.content) === true;
+  const unchanged =
+    now.content === undefined ? snapshot.content === undefined : snapshot.content?.equals(now.content) === true;
   if (!unchanged) {
-    throw new PingknockError('io', `${target} changed while pingknock was editing it; nothing was written, run the command again`);
+    throw new PingknockError(
+      'io',
+      `${target} changed while pingknock was editing it; nothing was written, run the command again`,
+    );
   }
   let backupCreated: string | undefined;
   if (snapshot.content !== undefined) {
@@ -96,7 +111,8 @@ export async function replaceFile(snapshot: FileSnapshot, content: string | Uint
       backupCreated = backup;
     }
   }
-  const owner = snapshot.uid !== undefined && snapshot.gid !== undefined ? { uid: snapshot.uid, gid: snapshot.gid } : undefined;
+  const owner =
+    snapshot.uid !== undefined && snapshot.gid !== undefined ? { uid: snapshot.uid, gid: snapshot.gid } : undefined;
   let temporary: string | undefined;
   try {
     temporary = await writeTemporaryBeside(target, content, snapshot.mode ?? newFileMode, owner);
@@ -165,7 +181,12 @@ async function syncFolder(folder: string): Promise<void> {
  * to disk, for the caller to link or rename into place; returns its name. On failure nothing
  * is left behind.
  */
-async function writeTemporaryBeside(path: string, content: string | Uint8Array, mode: number, owner?: { uid: number; gid: number }): Promise<string> {
+async function writeTemporaryBeside(
+  path: string,
+  content: string | Uint8Array,
+  mode: number,
+  owner?: { uid: number; gid: number },
+): Promise<string> {
   const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     const handle = await fs.open(temporary, 'wx', mode);

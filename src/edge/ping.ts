@@ -2,7 +2,14 @@ import { spawn } from 'node:child_process';
 import { formatSeconds } from '../core/duration.js';
 import { ExitCode, PingknockError } from '../core/errors.js';
 import type { KnockingPing, PingFlavour } from '../core/layout.js';
-import { identifyPing, isKnockingPing, knockCommand, knockProblem, platformPing, unreachableReason } from '../core/ping-command.js';
+import {
+  identifyPing,
+  isKnockingPing,
+  knockCommand,
+  knockProblem,
+  platformPing,
+  unreachableReason,
+} from '../core/ping-command.js';
 import type { ResolvedHost } from './resolve.js';
 
 export interface DetectedPing {
@@ -24,10 +31,19 @@ export function detectPing(): Promise<DetectedPing> {
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
     child.on('error', (error: NodeJS.ErrnoException) => {
-      reject(new PingknockError('pingUnavailable', error.code === 'ENOENT' ? PING_MISSING : `ping could not be started (${error.code ?? error.message})`));
+      reject(
+        new PingknockError(
+          'pingUnavailable',
+          error.code === 'ENOENT' ? PING_MISSING : `ping could not be started (${error.code ?? error.message})`,
+        ),
+      );
     });
     child.on('close', () => {
-      const description = output.split('\n').find((line) => line.trim() !== '')?.trim() ?? 'ping';
+      const description =
+        output
+          .split('\n')
+          .find((line) => line.trim() !== '')
+          ?.trim() ?? 'ping';
       resolve({ flavour: identifyPing(output, process.platform), description });
     });
   });
@@ -98,14 +114,20 @@ function knockWith(ping: KnockingPing, request: KnockRequest): Promise<void> {
       else reject(error);
     };
     child.on('error', (error: NodeJS.ErrnoException) => {
-      settle(new PingknockError('pingUnavailable', error.code === 'ENOENT' ? PING_MISSING : `${file} could not be started (${error.code ?? error.message})`));
+      settle(
+        new PingknockError(
+          'pingUnavailable',
+          error.code === 'ENOENT' ? PING_MISSING : `${file} could not be started (${error.code ?? error.message})`,
+        ),
+      );
     });
     child.on('close', (code) => {
       if (code === 0) {
         settle();
         return;
       }
-      const said = (chunks: Buffer[]): string => Buffer.concat(chunks).toString('utf8').replaceAll(patternHex, '<pattern>');
+      const said = (chunks: Buffer[]): string =>
+        Buffer.concat(chunks).toString('utf8').replaceAll(patternHex, '<pattern>');
       // An ICMP error or a missing route ends ping at once, well before the deadline: say so, in ping's words.
       const unreachable = unreachableReason(said(stdout), said(stderr));
       if (unreachable !== undefined) {

@@ -1,5 +1,3 @@
-import type { WriteStream } from 'node:tty';
-
 /** Reports what pingknock is doing, on stderr only, and never after `stop()`. */
 export interface Progress {
   step(text: string): void;
@@ -19,7 +17,7 @@ export interface ProgressOptions {
  */
 export async function createProgress(options: ProgressOptions): Promise<Progress> {
   const { stderr, env, verbose } = options;
-  const interactive = stderr.isTTY && ((stderr as WriteStream).columns ?? 0) > 0 && !('CI' in env) && env.TERM !== 'dumb';
+  const interactive = stderr.isTTY && (stderr.columns ?? 0) > 0 && !('CI' in env) && env.TERM !== 'dumb';
   if (interactive) {
     const { default: ora } = await import('ora');
     const spinner = ora({ stream: stderr, discardStdin: false, hideCursor: false });

@@ -61,19 +61,36 @@ function connectionOptions(connection: SshConnection): readonly string[] {
   switch (connection.kind) {
     case 'open-master':
       return [
-        '-o', 'ControlMaster=yes',
-        '-o', `ControlPath=${connection.controlPath}`,
+        '-o',
+        'ControlMaster=yes',
+        '-o',
+        `ControlPath=${connection.controlPath}`,
         // It ends when pingknock closes it, not on its own and not with the first session.
-        '-o', 'ControlPersist=no',
+        '-o',
+        'ControlPersist=no',
         ...(connection.knock ? [] : ['-o', 'ProxyCommand=none']),
-        '-o', 'ConnectTimeout=15',
-        '-o', 'RemoteCommand=none',
-        '-o', 'ClearAllForwardings=yes',
-        '-E', connection.logFile,
+        '-o',
+        'ConnectTimeout=15',
+        '-o',
+        'RemoteCommand=none',
+        '-o',
+        'ClearAllForwardings=yes',
+        '-E',
+        connection.logFile,
         '-N',
       ];
     case 'master':
-      return ['-o', 'ControlMaster=no', '-o', `ControlPath=${connection.controlPath}`, '-o', 'ProxyCommand=none', '-o', 'ConnectTimeout=5', ...SESSION];
+      return [
+        '-o',
+        'ControlMaster=no',
+        '-o',
+        `ControlPath=${connection.controlPath}`,
+        '-o',
+        'ProxyCommand=none',
+        '-o',
+        'ConnectTimeout=5',
+        ...SESSION,
+      ];
     case 'check':
       return ['-o', `ControlPath=${connection.controlPath}`, '-O', 'check'];
     case 'knocked':
@@ -81,10 +98,15 @@ function connectionOptions(connection: SshConnection): readonly string[] {
     case 'unknocked':
       return [
         ...NO_MULTIPLEXING,
-        ...(connection.at === undefined ? [] : ['-o', `HostName=${connection.at.address}`, '-o', `HostKeyAlias=${connection.at.hostKeyAlias}`]),
-        '-o', 'ProxyCommand=none',
-        '-o', `ConnectTimeout=${UNKNOCKED_CONNECT_TIMEOUT_SECONDS}`,
-        '-o', 'BatchMode=yes',
+        ...(connection.at === undefined
+          ? []
+          : ['-o', `HostName=${connection.at.address}`, '-o', `HostKeyAlias=${connection.at.hostKeyAlias}`]),
+        '-o',
+        'ProxyCommand=none',
+        '-o',
+        `ConnectTimeout=${UNKNOCKED_CONNECT_TIMEOUT_SECONDS}`,
+        '-o',
+        'BatchMode=yes',
         ...SESSION,
       ];
   }
@@ -104,7 +126,11 @@ export type ProbeOutcome =
 export function probeOutcome(result: { readonly code: number | null; readonly stderr: string }): ProbeOutcome {
   if (result.code === 255 && /timed out/i.test(result.stderr)) return { kind: 'closed' };
   const detail = result.code === 0 ? 'it logged in' : lastLines(result.stderr) || `ssh exited with ${result.code}`;
-  if (result.code === 255 && /Network is unreachable|No route to host|Address family not supported/i.test(result.stderr)) return { kind: 'unreachable', detail };
+  if (
+    result.code === 255 &&
+    /Network is unreachable|No route to host|Address family not supported/i.test(result.stderr)
+  )
+    return { kind: 'unreachable', detail };
   return { kind: 'open', detail };
 }
 
@@ -159,13 +185,16 @@ export class RemoteServer {
 
   /** Runs a script as root on the server: over the master, or over a fresh knocked connection. */
   script(script: string, route: Route, timeoutMs = SCRIPT_TIMEOUT_MS): Promise<RunResult> {
-    const connection: SshConnection = route === 'master' ? { kind: 'master', controlPath: this.controlPath } : { kind: 'knocked' };
+    const connection: SshConnection =
+      route === 'master' ? { kind: 'master', controlPath: this.controlPath } : { kind: 'knocked' };
     return run('ssh', sshArgs(this.target, connection, this.asRoot(['sh', '-s'])), { input: script, timeoutMs });
   }
 
   /** A fresh login without a knock (to the alias, or `at` an address): it must time out once the rules are in place. */
   async probeUnknocked(at?: ServerAddress): Promise<ProbeOutcome> {
-    const result = await run('ssh', sshArgs(this.target, { kind: 'unknocked', at }, ['true']), { timeoutMs: (UNKNOCKED_CONNECT_TIMEOUT_SECONDS + 25) * 1000 });
+    const result = await run('ssh', sshArgs(this.target, { kind: 'unknocked', at }, ['true']), {
+      timeoutMs: (UNKNOCKED_CONNECT_TIMEOUT_SECONDS + 25) * 1000,
+    });
     return probeOutcome({ code: result.code, stderr: result.stderr });
   }
 
@@ -175,14 +204,20 @@ export class RemoteServer {
     const result = await this.command(['cat', '/proc/net/if_inet6']);
     if (result.code === 0) return { enabled: true, addresses: globalIpv6Addresses(result.stdout.toString('utf8')) };
     if (result.code === 1) return { enabled: false, addresses: [] };
-    throw new PingknockError('server', `cannot tell whether ${this.alias} has IPv6: ${lastLines(result.stderr) || `exit ${result.code}`}`);
+    throw new PingknockError(
+      'server',
+      `cannot tell whether ${this.alias} has IPv6: ${lastLines(result.stderr) || `exit ${result.code}`}`,
+    );
   }
 
   /** Reads a file on the server as root. */
   async readFile(path: string): Promise<string> {
     const result = await this.command(this.asRoot(['cat', '--', path]));
     if (result.code !== 0) {
-      throw new PingknockError('server', `cannot read ${path} on ${this.alias}: ${lastLines(result.stderr) || `exit ${result.code}`}`);
+      throw new PingknockError(
+        'server',
+        `cannot read ${path} on ${this.alias}: ${lastLines(result.stderr) || `exit ${result.code}`}`,
+      );
     }
     return result.stdout.toString('utf8');
   }
@@ -193,7 +228,9 @@ export class RemoteServer {
     process.removeListener('exit', this.killAtExit);
     if (this.master !== undefined) {
       const master = this.master;
-      const gone = new Promise((resolve) => (master.exitCode !== null || master.signalCode !== null ? resolve(undefined) : master.once('exit', resolve)));
+      const gone = new Promise((resolve) =>
+        master.exitCode !== null || master.signalCode !== null ? resolve(undefined) : master.once('exit', resolve),
+      );
       this.killMaster();
       await gone;
     }
@@ -210,17 +247,26 @@ export class RemoteServer {
     process.on('exit', this.killAtExit);
     const exited = new Promise<string>((resolve) => {
       master.on('error', (error: NodeJS.ErrnoException) =>
-        resolve(error.code === 'ENOENT' ? 'ssh not found (Debian/Ubuntu: apt-get install openssh-client)' : `ssh could not be started (${error.code ?? error.message})`),
+        resolve(
+          error.code === 'ENOENT'
+            ? 'ssh not found (Debian/Ubuntu: apt-get install openssh-client)'
+            : `ssh could not be started (${error.code ?? error.message})`,
+        ),
       );
       master.on('exit', (code) => resolve(lastLines(readLog(logFile)) || `ssh exited with ${code}`));
     });
     const failed = (reason: string): PingknockError =>
-      new PingknockError('server', `cannot log in to ${this.alias} ${knock ? 'through the knock' : 'without a knock'}: ${reason}`);
+      new PingknockError(
+        'server',
+        `cannot log in to ${this.alias} ${knock ? 'through the knock' : 'without a knock'}: ${reason}`,
+      );
     // Up once ssh answers on the control socket, which it opens after logging in.
-    for (const started = Date.now(); ; ) {
+    for (const started = Date.now(); ;) {
       const ended = await Promise.race([exited, sleep(MASTER_POLL_MS).then(() => undefined)]);
       if (ended !== undefined) throw failed(ended);
-      const check = await run('ssh', sshArgs(this.target, { kind: 'check', controlPath: this.controlPath }), { timeoutMs: 10_000 });
+      const check = await run('ssh', sshArgs(this.target, { kind: 'check', controlPath: this.controlPath }), {
+        timeoutMs: 10_000,
+      });
       if (check.code === 0) return;
       if (Date.now() - started > MASTER_TIMEOUT_MS) {
         this.killMaster();
@@ -235,7 +281,11 @@ export class RemoteServer {
 
   private async needsSudo(): Promise<boolean> {
     const id = await this.command(['id', '-u']);
-    if (id.code !== 0) throw new PingknockError('server', `cannot run commands on ${this.alias}: ${lastLines(id.stderr) || `exit ${id.code}`}`);
+    if (id.code !== 0)
+      throw new PingknockError(
+        'server',
+        `cannot run commands on ${this.alias}: ${lastLines(id.stderr) || `exit ${id.code}`}`,
+      );
     if (id.stdout.toString().trim() === '0') return false;
     const sudo = await this.command(['sudo', '-n', 'true']);
     if (sudo.code !== 0) {

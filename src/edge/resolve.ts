@@ -24,7 +24,10 @@ export async function resolveAll(host: string): Promise<ResolvedHost[]> {
     return [{ address: host, family: literal }];
   }
   try {
-    return (await lookup(host, { all: true })).map(({ address, family }) => ({ address, family: family === 6 ? 6 : 4 }));
+    return (await lookup(host, { all: true })).map(({ address, family }) => ({
+      address,
+      family: family === 6 ? 6 : 4,
+    }));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new PingknockError('resolve', `cannot resolve host "${host}" (${code})`);

@@ -54,7 +54,10 @@ export async function loadSecret(source: SecretSource): Promise<Secret> {
     return parseSecret(fromEnv, SECRET_ENV);
   }
   if (source.name === undefined) {
-    throw new PingknockError('secret', 'no secret given: pass --secret-file FILE or --name NAME, or set PINGKNOCK_SECRET');
+    throw new PingknockError(
+      'secret',
+      'no secret given: pass --secret-file FILE or --name NAME, or set PINGKNOCK_SECRET',
+    );
   }
   return readSecretFile(secretPathFor(source.name));
 }
@@ -64,7 +67,7 @@ export async function loadSecret(source: SecretSource): Promise<Secret> {
  * Synchronous on purpose: reading 17 bytes does not need Node's thread pool, whose start-up
  * costs the proxy ~5 ms before every connection.
  */
-export async function readSecretFile(path: string): Promise<Secret> {
+export function readSecretFile(path: string): Secret {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);

@@ -44,7 +44,11 @@ export async function effectiveSshConfig(alias: string, source: SshConfigSource)
   }
 }
 
-function runSshG(host: string, fileArgs: readonly string[], rename: { file: string; shownAs: string } | undefined): Promise<SshConfigAnswer> {
+function runSshG(
+  host: string,
+  fileArgs: readonly string[],
+  rename: { file: string; shownAs: string } | undefined,
+): Promise<SshConfigAnswer> {
   return new Promise((resolve) => {
     const child = spawn('ssh', ['-G', ...fileArgs, '--', host], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -60,13 +64,19 @@ function runSshG(host: string, fileArgs: readonly string[], rename: { file: stri
       clearTimeout(timer);
       resolve({
         kind: 'unavailable',
-        reason: error.code === 'ENOENT' ? 'ssh not found (Debian/Ubuntu: apt-get install openssh-client)' : `ssh could not be started (${error.code ?? error.message})`,
+        reason:
+          error.code === 'ENOENT'
+            ? 'ssh not found (Debian/Ubuntu: apt-get install openssh-client)'
+            : `ssh could not be started (${error.code ?? error.message})`,
       });
     });
     child.on('close', (code) => {
       clearTimeout(timer);
       if (timedOut) {
-        resolve({ kind: 'failed', message: `ssh -G ${host} did not finish within ${SSH_G_TIMEOUT_MS / 1000} s (a Match exec command that hangs?)` });
+        resolve({
+          kind: 'failed',
+          message: `ssh -G ${host} did not finish within ${SSH_G_TIMEOUT_MS / 1000} s (a Match exec command that hangs?)`,
+        });
       } else if (code !== 0) {
         resolve({ kind: 'failed', message: sshComplaint(stderr, rename) || `ssh -G ${host} exited with ${code}` });
       } else {

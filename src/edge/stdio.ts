@@ -43,7 +43,13 @@ export function claimStdio(): { input: Pump; output: Writable } {
   let stdin: Readable;
   if (inputStats.isFIFO() || inputStats.isSocket()) {
     // Node's Socket constructor takes `onread` (net.connect passes it through), its types do not.
-    const options = { fd: 0, readable: true, writable: false, allowHalfOpen: true, onread: input.onread } as SocketConstructorOpts;
+    const options = {
+      fd: 0,
+      readable: true,
+      writable: false,
+      allowHalfOpen: true,
+      onread: input.onread,
+    } as SocketConstructorOpts;
     stdin = new Socket(options);
     input.readFrom(stdin, 'onread');
   } else {

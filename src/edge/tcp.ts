@@ -8,7 +8,8 @@ const NOT_MATCHING_HINT =
   "the knock got a reply, so the host is up: the server's rules may not match this client (secret, port, or ping layout; see `pingknock rules`), " +
   'or its list of knocked addresses is full (someone flooding it with knocks; try again later)';
 /** A reset comes from the host itself: the rules let this client through (a dropped SYN gets no answer at all). */
-const REFUSED_HINT = 'the knock worked and the host answered, but nothing listens on that port or the server refuses it: a wrong port, or sshd not running';
+const REFUSED_HINT =
+  'the knock worked and the host answered, but nothing listens on that port or the server refuses it: a wrong port, or sshd not running';
 
 /** Connects to the address the knock went to; what the server sends goes to `downstream`. */
 export function connectTcp(target: ResolvedHost, port: number, timeoutMs: number, downstream?: Pump): Promise<Socket> {
@@ -23,7 +24,12 @@ export function connectTcp(target: ResolvedHost, port: number, timeoutMs: number
     const where = `${target.family === 6 ? `[${target.address}]` : target.address}:${port}`;
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new PingknockError('connectFailed', `${where} did not answer within ${formatSeconds(timeoutMs)}; ${NOT_MATCHING_HINT}`));
+      reject(
+        new PingknockError(
+          'connectFailed',
+          `${where} did not answer within ${formatSeconds(timeoutMs)}; ${NOT_MATCHING_HINT}`,
+        ),
+      );
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -33,7 +39,10 @@ export function connectTcp(target: ResolvedHost, port: number, timeoutMs: number
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const reason = error.code === 'ECONNREFUSED' ? `refused the connection; ${REFUSED_HINT}` : `failed (${error.code ?? error.message}); ${NOT_MATCHING_HINT}`;
+      const reason =
+        error.code === 'ECONNREFUSED'
+          ? `refused the connection; ${REFUSED_HINT}`
+          : `failed (${error.code ?? error.message}); ${NOT_MATCHING_HINT}`;
       reject(new PingknockError('connectFailed', `${where} ${reason}`));
     });
   });
@@ -158,7 +167,9 @@ export function relay(upstream: Pump, socket: Socket, downstream: Pump, output: 
     socket.on('close', (hadError) => {
       // A close without both EOFs means the server went away while we were still sending.
       if (!hadError && !upstreamDone) {
-        fail(new PingknockError('connectionLost', 'the server closed the connection before the client finished sending'));
+        fail(
+          new PingknockError('connectionLost', 'the server closed the connection before the client finished sending'),
+        );
       }
     });
     upstream.into(socket);

@@ -26,10 +26,18 @@ export async function runDemo(firewall: ServerFirewall): Promise<void> {
   say('pingknock demo: building a lab of two network namespaces joined by a veth pair');
   const lab = await Lab.create({ secret, serverFirewall: firewall });
   try {
-    lab.loadServerRules(renderNftables(buildRuleModel({ secret, port: lab.port, windowSeconds: DEFAULT_WINDOW_SECONDS })));
-    say(`  server ${lab.server.netns}: ${lab.server.ipv4}, real sshd on port ${lab.port}, rules from \`pingknock rules\` loaded with nft`);
-    say(`  client ${lab.client.netns}: ${lab.client.ipv4}, secret in ~/.ssh/pingknock/${LAB_HOSTS.knocked}, ssh config:`);
-    say(`      Host ${LAB_HOSTS.knocked}\n        HostName ${lab.server.ipv4}\n        ProxyCommand ${proxyCommandFor(LAB_HOSTS.knocked)}`);
+    lab.loadServerRules(
+      renderNftables(buildRuleModel({ secret, port: lab.port, windowSeconds: DEFAULT_WINDOW_SECONDS })),
+    );
+    say(
+      `  server ${lab.server.netns}: ${lab.server.ipv4}, real sshd on port ${lab.port}, rules from \`pingknock rules\` loaded with nft`,
+    );
+    say(
+      `  client ${lab.client.netns}: ${lab.client.ipv4}, secret in ~/.ssh/pingknock/${LAB_HOSTS.knocked}, ssh config:`,
+    );
+    say(
+      `      Host ${LAB_HOSTS.knocked}\n        HostName ${lab.server.ipv4}\n        ProxyCommand ${proxyCommandFor(LAB_HOSTS.knocked)}`,
+    );
 
     say('[1/3] ssh without a knock (ConnectTimeout 3)');
     const refused = await lab.ssh([LAB_HOSTS.direct, 'true'], { timeoutMs: 15_000 });
@@ -39,7 +47,9 @@ export async function runDemo(firewall: ServerFirewall): Promise<void> {
     say(`      refused after ${formatSeconds(refused.ms)}: ${refused.stderr.trim()}`);
 
     say('[2/3] ssh through pingknock proxy');
-    const login = await lab.ssh([LAB_HOSTS.knocked, 'echo "logged in as $(id -un); SSH_CONNECTION=$SSH_CONNECTION"'], { timeoutMs: 15_000 });
+    const login = await lab.ssh([LAB_HOSTS.knocked, 'echo "logged in as $(id -un); SSH_CONNECTION=$SSH_CONNECTION"'], {
+      timeoutMs: 15_000,
+    });
     if (login.code !== 0) {
       throw new PingknockError('lab', `ssh through the knock failed (exit ${login.code}): ${login.stderr.trim()}`);
     }
@@ -49,7 +59,9 @@ export async function runDemo(firewall: ServerFirewall): Promise<void> {
     const source = join(lab.dir, 'demo-source.bin');
     const target = join(lab.dir, 'demo-copied.bin');
     writeFileSync(source, randomBytes(1024 * 1024));
-    const copy = await lab.onClient('scp', ['-q', '-F', lab.sshConfig, source, `${LAB_HOSTS.knocked}:${target}`], { timeoutMs: 30_000 });
+    const copy = await lab.onClient('scp', ['-q', '-F', lab.sshConfig, source, `${LAB_HOSTS.knocked}:${target}`], {
+      timeoutMs: 30_000,
+    });
     const [sent, arrived] = [source, target].map((file) => sha256(file));
     if (copy.code !== 0 || sent !== arrived) {
       throw new PingknockError('lab', `scp through the knock failed (exit ${copy.code}): ${copy.stderr.trim()}`);
@@ -70,10 +82,17 @@ const NEEDS_ROOT = 'the demo needs root (network namespaces, nft, sshd)';
  */
 function runAgainAsRoot(): void {
   const sudo = findCommand('sudo');
-  if (sudo === undefined) throw new PingknockError('privilege', `${NEEDS_ROOT} and sudo is not installed: run it as root`);
+  if (sudo === undefined)
+    throw new PingknockError('privilege', `${NEEDS_ROOT} and sudo is not installed: run it as root`);
   process.stderr.write(`pingknock: ${NEEDS_ROOT}: running it again through sudo\n`);
-  const again = spawnSync(sudo, ['--', process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
-  if (again.error !== undefined) throw new PingknockError('privilege', `${NEEDS_ROOT}, and ${sudo} could not be started (${again.error.message}): run it as root`);
+  const again = spawnSync(sudo, ['--', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+  });
+  if (again.error !== undefined)
+    throw new PingknockError(
+      'privilege',
+      `${NEEDS_ROOT}, and ${sudo} could not be started (${again.error.message}): run it as root`,
+    );
   process.exitCode = again.status ?? 128 + (again.signal === null ? 0 : constants.signals[again.signal]);
 }
 

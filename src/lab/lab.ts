@@ -119,7 +119,10 @@ export class Lab {
     this.env = { ...process.env, HOME: this.home, PATH: `${PROJECT_BIN}:${process.env.PATH ?? '/usr/bin:/bin'}` };
     this.ufwDir = options.ufw === true ? join(this.dir, 'etc-ufw') : undefined;
     this.serverHome = join(this.dir, 'server-home');
-    this.serverBinds = [[this.serverHome, userInfo().homedir], ...(this.ufwDir === undefined ? [] : [[this.ufwDir, '/etc/ufw'] as [string, string]])];
+    this.serverBinds = [
+      [this.serverHome, userInfo().homedir],
+      ...(this.ufwDir === undefined ? [] : [[this.ufwDir, '/etc/ufw'] as [string, string]]),
+    ];
     process.on('exit', this.destroyAtExit);
   }
 
@@ -127,7 +130,11 @@ export class Lab {
     if (process.getuid?.() !== 0) {
       throw new PingknockError('privilege', 'the lab needs root (network namespaces, nft, sshd): run it with sudo');
     }
-    const required = [...REQUIRED_PROGRAMS, ...(options.ufw === true ? ['ufw'] : []), ...(options.accounts === true ? ['sudo'] : [])];
+    const required = [
+      ...REQUIRED_PROGRAMS,
+      ...(options.ufw === true ? ['ufw'] : []),
+      ...(options.accounts === true ? ['sudo'] : []),
+    ];
     const missing = required.filter((name) => findCommand(name) === undefined);
     if (missing.length > 0) {
       throw new PingknockError('lab', `the lab needs ${missing.join(', ')}; install them with: ./install.sh --lab`);
@@ -201,7 +208,21 @@ export class Lab {
    * taking a lock, say) never run in, or slow down, the server's sessions.
    */
   private serverCommand(file: string, args: readonly string[]): string[] {
-    return ['netns', 'exec', this.server.netns, 'unshare', '-m', 'sh', '-c', BIND_THEN_EXEC, 'sh', ...this.serverBinds.flat(), '--', file, ...args];
+    return [
+      'netns',
+      'exec',
+      this.server.netns,
+      'unshare',
+      '-m',
+      'sh',
+      '-c',
+      BIND_THEN_EXEC,
+      'sh',
+      ...this.serverBinds.flat(),
+      '--',
+      file,
+      ...args,
+    ];
   }
 
   /** ssh from the client with the lab's config; `host` is one of LAB_HOSTS or an address. */
@@ -254,7 +275,20 @@ export class Lab {
     const clientLink = `pk${this.id}c`;
     runChecked('ip', ['netns', 'add', server.netns]);
     runChecked('ip', ['netns', 'add', client.netns]);
-    runChecked('ip', ['link', 'add', serverLink, 'netns', server.netns, 'type', 'veth', 'peer', 'name', clientLink, 'netns', client.netns]);
+    runChecked('ip', [
+      'link',
+      'add',
+      serverLink,
+      'netns',
+      server.netns,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      clientLink,
+      'netns',
+      client.netns,
+    ]);
     for (const [end, link] of [
       [server, serverLink],
       [client, clientLink],
@@ -272,8 +306,28 @@ export class Lab {
     for (const alias of [LAB_HOSTS.knocked, LAB_HOSTS.knocked6]) {
       writeFileSync(join(sshDir, 'pingknock', alias), `${secret}\n`, { mode: 0o600 });
     }
-    runChecked('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'pingknock-lab-host', '-f', join(this.dir, 'host_key')]);
-    runChecked('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'pingknock-lab-user', '-f', join(this.dir, 'user_key')]);
+    runChecked('ssh-keygen', [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      'pingknock-lab-host',
+      '-f',
+      join(this.dir, 'host_key'),
+    ]);
+    runChecked('ssh-keygen', [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      'pingknock-lab-user',
+      '-f',
+      join(this.dir, 'user_key'),
+    ]);
     const authorizedKeys = join(this.dir, 'authorized_keys');
     writeFileSync(authorizedKeys, readFileSync(join(this.dir, 'user_key.pub')), { mode: 0o600 });
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
@@ -334,8 +388,14 @@ export class Lab {
     const homes = join(etc, 'home');
     mkdirSync(homes, { recursive: true, mode: 0o755 });
     chmodSync(etc, 0o755);
-    const files = { passwd: readFileSync('/etc/passwd', 'utf8'), group: readFileSync('/etc/group', 'utf8'), shadow: readFileSync('/etc/shadow', 'utf8') };
-    const taken = new Set([...`${files.passwd}${files.group}`.matchAll(/^[^:\n]*:[^:\n]*:(\d+):/gm)].map((match) => Number(match[1])));
+    const files = {
+      passwd: readFileSync('/etc/passwd', 'utf8'),
+      group: readFileSync('/etc/group', 'utf8'),
+      shadow: readFileSync('/etc/shadow', 'utf8'),
+    };
+    const taken = new Set(
+      [...`${files.passwd}${files.group}`.matchAll(/^[^:\n]*:[^:\n]*:(\d+):/gm)].map((match) => Number(match[1])),
+    );
     let id = 4200;
     for (const name of Object.values(LAB_ACCOUNTS)) {
       while (taken.has(id)) id += 1;
@@ -346,7 +406,9 @@ export class Lab {
       // '*': no password, yet not locked ('!'), which would refuse the key too.
       files.shadow = `${withNewline(files.shadow)}${name}:*:19000:0:99999:7:::\n`;
       mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o700 });
-      writeFileSync(join(home, '.ssh', 'authorized_keys'), readFileSync(join(this.dir, 'user_key.pub')), { mode: 0o600 });
+      writeFileSync(join(home, '.ssh', 'authorized_keys'), readFileSync(join(this.dir, 'user_key.pub')), {
+        mode: 0o600,
+      });
       for (const path of [home, join(home, '.ssh'), join(home, '.ssh', 'authorized_keys')]) chownSync(path, id, id);
     }
     for (const [name, text] of Object.entries(files)) {
@@ -373,9 +435,13 @@ export class Lab {
 
   private startSshd(): Promise<void> {
     // sshd refuses to run unless started by its absolute path.
-    const sshd = spawn('ip', this.serverCommand(findCommand('sshd') ?? '/usr/sbin/sshd', ['-D', '-e', '-f', join(this.dir, 'sshd_config')]), {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const sshd = spawn(
+      'ip',
+      this.serverCommand(findCommand('sshd') ?? '/usr/sbin/sshd', ['-D', '-e', '-f', join(this.dir, 'sshd_config')]),
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     this.sshd = sshd;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`sshd did not start: ${this.sshdLog.trim()}`)), 10_000);

@@ -54,7 +54,9 @@ export function backendSuite(testCase: BackendCase): void {
       expect(result.code, result.stderr).toBe(0);
     };
     const ping = (pattern: Secret) =>
-      lab.onClient('ping', [v6 ? '-6' : '-4', '-c1', '-W2', '-p', secretToHex(pattern), address()], { timeoutMs: 10_000 });
+      lab.onClient('ping', [v6 ? '-6' : '-4', '-c1', '-W2', '-p', secretToHex(pattern), address()], {
+        timeoutMs: 10_000,
+      });
     const bsdKnock = (pattern: Secret) =>
       lab.onClient('python3', [BSD_KNOCK, v6 ? '6' : '4', address(), secretToHex(pattern)], { timeoutMs: 10_000 });
     const sshDirect = (command: string) =>

@@ -20,7 +20,11 @@ describe('pingknock doctor in a lab', () => {
     const env = { ...lab.env };
     delete env.PINGKNOCK_SECRET;
     if (secret !== undefined) env.PINGKNOCK_SECRET = secret;
-    const result = await lab.onClient('pingknock', ['doctor', LAB_HOSTS.knocked, '--config', lab.sshConfig, '--connect-timeout', '2'], { env, timeoutMs: 30_000 });
+    const result = await lab.onClient(
+      'pingknock',
+      ['doctor', LAB_HOSTS.knocked, '--config', lab.sshConfig, '--connect-timeout', '2'],
+      { env, timeoutMs: 30_000 },
+    );
     return { ...result, lines: result.stdout.toString().trim().split('\n') };
   };
 
@@ -41,7 +45,9 @@ describe('pingknock doctor in a lab', () => {
 
   it('a wrong secret while a right knock still holds the port open: not proven, exit 15, never ok', async () => {
     lab.forgetKnocks();
-    const knock = await lab.onClient('pingknock', ['knock', '--name', LAB_HOSTS.knocked, lab.server.ipv4], { timeoutMs: 10_000 });
+    const knock = await lab.onClient('pingknock', ['knock', '--name', LAB_HOSTS.knocked, lab.server.ipv4], {
+      timeoutMs: 10_000,
+    });
     expect(knock.code, knock.stderr).toBe(0);
     const result = await doctor(wrong);
     expect(result.code, result.stdout.toString()).toBe(ExitCode.unproven);

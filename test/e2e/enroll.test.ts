@@ -98,8 +98,19 @@ class EnrollLab {
 
   enroll(...extra: string[]) {
     return this.pingknock([
-      'enroll', ALIAS, '--hostname', this.lab.server.ipv4, '--config', this.config, '--yes',
-      '--state-dir', this.stateDir, '--persist-dir', this.persistDir, ...(this.login === undefined ? [] : ['--user', this.login]), ...extra,
+      'enroll',
+      ALIAS,
+      '--hostname',
+      this.lab.server.ipv4,
+      '--config',
+      this.config,
+      '--yes',
+      '--state-dir',
+      this.stateDir,
+      '--persist-dir',
+      this.persistDir,
+      ...(this.login === undefined ? [] : ['--user', this.login]),
+      ...extra,
     ]);
   }
 
@@ -156,8 +167,12 @@ describe('pingknock enroll and unenroll: a bare nftables server with a real sshd
     const result = await client.enroll('--rollback', String(ROLLBACK_SECONDS));
     const stderr = result.stderr;
     expect(result.code, stderr).toBe(0);
-    expect(stderr).toContain(`proof 1: a new connection without a knock times out, also over IPv6 at ${lab.server.ipv6}\n`);
-    expect(stderr).toContain(`proof 2 over IPv6 (${lab.server.ipv6}): after a knock, a new connection gets an answer\n`);
+    expect(stderr).toContain(
+      `proof 1: a new connection without a knock times out, also over IPv6 at ${lab.server.ipv6}\n`,
+    );
+    expect(stderr).toContain(
+      `proof 2 over IPv6 (${lab.server.ipv6}): after a knock, a new connection gets an answer\n`,
+    );
     expect(stderr).toContain('proof 2: a new connection through pingknock proxy logs in');
     expect(stderr).toContain(`${ALIAS} is enrolled`);
     // Unlike setup, enroll prints no next steps: nothing holds the secret, nor its pattern.
@@ -177,14 +192,19 @@ describe('pingknock enroll and unenroll: a bare nftables server with a real sshd
     const persisted = join(client.persistDir, 'pingknock.nft');
     expect(readFileSync(persisted, 'utf8')).toBe(nftRules(secret));
     expect(statSync(persisted).mode & 0o777).toBe(0o600);
-    expect(readFileSync(client.bootConfig, 'utf8')).toBe(`${DEBIAN_NFTABLES_CONF}${nftIncludeLines(client.persistDir).plain}\n`);
+    expect(readFileSync(client.bootConfig, 'utf8')).toBe(
+      `${DEBIAN_NFTABLES_CONF}${nftIncludeLines(client.persistDir).plain}\n`,
+    );
     expect(statSync(client.bootConfig).mode & 0o777).toBe(0o755);
     // What the boot configuration loads is what runs now.
     const check = await lab.onServer('nft', ['-c', '-f', client.bootConfig]);
     expect(check.code, check.stderr).toBe(0);
 
     // unenroll's record: what setup added, and how the server was set up.
-    const record = JSON.parse(readFileSync(client.recordFile(), 'utf8')) as { configAddition: { added: string[] }; server: unknown };
+    const record = JSON.parse(readFileSync(client.recordFile(), 'utf8')) as {
+      configAddition: { added: string[] };
+      server: unknown;
+    };
     expect(record.configAddition.added).toContain(`Host ${ALIAS}`);
     expect(record.server).toEqual({ backend: 'nftables', stateDir: client.stateDir, persistDir: client.persistDir });
   }, 120_000);
@@ -218,7 +238,9 @@ describe('pingknock enroll and unenroll: a bare nftables server with a real sshd
       const result = await client.enroll('--rollback', '60');
       expect(result.code, result.stderr).toBe(12);
       expect(result.stderr).toContain('proof 1: a new connection without a knock times out');
-      expect(result.stderr).toMatch(/pingknock: a new connection through the knock did not log in \(.*\): pings may be dropped before pingknock's rules see them; rolled back at once: target has its previous rules again\n$/);
+      expect(result.stderr).toMatch(
+        /pingknock: a new connection through the knock did not log in \(.*\): pings may be dropped before pingknock's rules see them; rolled back at once: target has its previous rules again\n$/,
+      );
       // At once, not after the 60 s rollback: the connection kept from before the rules ran it.
       expect(Date.now() - started).toBeLessThan(45_000);
       expect(lab.listServerRules()).toBe(before);
@@ -272,10 +294,14 @@ describe('pingknock enroll and unenroll: a bare nftables server with a real sshd
     const rollbackSeconds = 8;
     const script = applyScript({ backend: 'nftables', rules: nftRules(newSecret()), stateDir, rollbackSeconds });
     // The session announces its shell's process group, then stays open, as a user's would.
-    const session = spawn('ip', ['netns', 'exec', lab.client.netns, 'ssh', '-F', lab.sshConfig, LAB_HOSTS.direct, 'sh -s'], {
-      env: lab.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const session = spawn(
+      'ip',
+      ['netns', 'exec', lab.client.netns, 'ssh', '-F', lab.sshConfig, LAB_HOSTS.direct, 'sh -s'],
+      {
+        env: lab.env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     session.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
     const group = await new Promise<string>((resolve, reject) => {
@@ -296,7 +322,8 @@ describe('pingknock enroll and unenroll: a bare nftables server with a real sshd
 
     expect(lab.listServerRules()).not.toBe(pristine);
     await client.expectClosedWithoutKnock();
-    for (let waited = 0; waited < (rollbackSeconds + 10) * 1000 && lab.listServerRules() !== pristine; waited += 250) await sleep(250);
+    for (let waited = 0; waited < (rollbackSeconds + 10) * 1000 && lab.listServerRules() !== pristine; waited += 250)
+      await sleep(250);
     expect(lab.listServerRules()).toBe(pristine);
     expect(Date.now() - cutAt).toBeLessThan((rollbackSeconds + 5) * 1000);
     await client.expectOpenWithoutKnock();
@@ -323,8 +350,12 @@ describe('pingknock enroll --backend iptables, and unenroll', () => {
     const result = await client.enroll('--backend', 'iptables');
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toContain(`${ALIAS} uses iptables (--backend)`);
-    expect(result.stderr).toContain(`proof 1: a new connection without a knock times out, also over IPv6 at ${lab.server.ipv6}\n`);
-    expect(result.stderr).toContain(`proof 2 over IPv6 (${lab.server.ipv6}): after a knock, a new connection gets an answer\n`);
+    expect(result.stderr).toContain(
+      `proof 1: a new connection without a knock times out, also over IPv6 at ${lab.server.ipv6}\n`,
+    );
+    expect(result.stderr).toContain(
+      `proof 2 over IPv6 (${lab.server.ipv6}): after a knock, a new connection gets an answer\n`,
+    );
     expect(result.stderr).toContain('proof 2: a new connection through pingknock proxy logs in');
     expect(result.stderr).toContain('install iptables-persistent and run: netfilter-persistent save');
     for (const program of ['iptables', 'ip6tables']) {
@@ -369,8 +400,12 @@ describe('pingknock enroll on a server running ufw, and unenroll', () => {
     const result = await client.enroll();
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toContain(`${ALIAS} uses ufw\n`);
-    expect(result.stderr).toContain(`proof 1: a new connection without a knock times out, also over IPv6 at ${lab.server.ipv6}\n`);
-    expect(result.stderr).toContain(`proof 2 over IPv6 (${lab.server.ipv6}): after a knock, a new connection gets an answer\n`);
+    expect(result.stderr).toContain(
+      `proof 1: a new connection without a knock times out, also over IPv6 at ${lab.server.ipv6}\n`,
+    );
+    expect(result.stderr).toContain(
+      `proof 2 over IPv6 (${lab.server.ipv6}): after a knock, a new connection gets an answer\n`,
+    );
     expect(result.stderr).toContain('proof 2: a new connection through pingknock proxy logs in');
     for (const name of ['before.rules', 'before6.rules']) {
       const text = await ufwFile(name);
@@ -414,7 +449,9 @@ describe('pingknock enroll as a login that is not root', () => {
     const persisted = join(client.persistDir, 'pingknock.nft');
     expect(statSync(persisted).uid).toBe(0);
     expect(statSync(persisted).mode & 0o777).toBe(0o600);
-    expect(readFileSync(client.bootConfig, 'utf8')).toBe(`${DEBIAN_NFTABLES_CONF}${nftIncludeLines(client.persistDir).plain}\n`);
+    expect(readFileSync(client.bootConfig, 'utf8')).toBe(
+      `${DEBIAN_NFTABLES_CONF}${nftIncludeLines(client.persistDir).plain}\n`,
+    );
 
     const removed = await client.unenroll();
     expect(removed.code, removed.stderr).toBe(0);
@@ -471,7 +508,10 @@ describe("pingknock enroll and a persist folder that is not root's alone (issue 
   it('refuses one owned by another user', async () => {
     const client = new EnrollLab(lab, undefined, '-nobody');
     chownSync(client.persistDir, NOBODY, NOBODY);
-    await expectRefused(client, `refusing the persist folder ${client.persistDir}: ${client.persistDir} belongs to user ${NOBODY}, not to root`);
+    await expectRefused(
+      client,
+      `refusing the persist folder ${client.persistDir}: ${client.persistDir} belongs to user ${NOBODY}, not to root`,
+    );
   }, 60_000);
 
   it('refuses a symbolic link planted at pingknock.nft, and does not follow it', async () => {
@@ -491,7 +531,9 @@ describe("pingknock enroll and a persist folder that is not root's alone (issue 
     });
     const result = await client.enroll();
     expect(result.code, result.stderr).toBe(0);
-    expect(readFileSync(client.bootConfig, 'utf8')).toBe(`${DEBIAN_NFTABLES_CONF}${nftIncludeLines(client.persistDir).plain}\n`);
+    expect(readFileSync(client.bootConfig, 'utf8')).toBe(
+      `${DEBIAN_NFTABLES_CONF}${nftIncludeLines(client.persistDir).plain}\n`,
+    );
     for (const target of targets) expect(readFileSync(target, 'utf8')).toBe(PRECIOUS);
     const removed = await client.unenroll();
     expect(removed.code, removed.stderr).toBe(0);

@@ -39,7 +39,9 @@ export async function expectOpen(lab: Lab, family: Family): Promise<void> {
 /** `pingknock knock` to the server's address in `family`, with the secret of `name`; then the port is open to this client. */
 export async function expectOpenAfterKnock(lab: Lab, family: Family, name: string): Promise<void> {
   lab.forgetKnocks();
-  const knock = await lab.onClient('pingknock', ['knock', '--name', name, serverAddress(lab, family)], { timeoutMs: 20_000 });
+  const knock = await lab.onClient('pingknock', ['knock', '--name', name, serverAddress(lab, family)], {
+    timeoutMs: 20_000,
+  });
   expect(knock.code, `${family}: ${knock.stderr}`).toBe(0);
   await expectOpen(lab, family);
 }

@@ -8,7 +8,16 @@ import { LAB_HOSTS, type Lab } from '../../src/lab/lab.js';
 import { BIN } from '../support/cli.js';
 import { ONE_LINE_MESSAGE, proxyEnv, stream } from '../support/faults.js';
 import { expectAllGoneAfterKill, proxyAndParent, underReaper, type ReaperMode } from '../support/reaper.js';
-import { argvOf, descendantsOf, killStarted, processInfo, proxyBelow, start, waitFor, type Started } from '../support/spawned.js';
+import {
+  argvOf,
+  descendantsOf,
+  killStarted,
+  processInfo,
+  proxyBelow,
+  start,
+  waitFor,
+  type Started,
+} from '../support/spawned.js';
 import { newSecret, protectedLab } from './fixture.js';
 
 /**
@@ -38,7 +47,11 @@ describe('in a namespace lab behind the rules', () => {
 
   /** pingknock proxy in the client namespace, as ssh would start it there. */
   const labProxy = (args: readonly string[]): Started =>
-    start('ip', ['netns', 'exec', lab.client.netns, process.execPath, BIN, 'proxy', ...args], proxyEnv(lab.home, lab.env));
+    start(
+      'ip',
+      ['netns', 'exec', lab.client.netns, process.execPath, BIN, 'proxy', ...args],
+      proxyEnv(lab.home, lab.env),
+    );
 
   describe('ssh killed while the proxy still knocks: proxy and ping gone within 2 s, nothing left', () => {
     const cases: { signal: NodeJS.Signals }[] = [{ signal: 'SIGKILL' }, { signal: 'SIGTERM' }, { signal: 'SIGHUP' }];
@@ -49,8 +62,12 @@ describe('in a namespace lab behind the rules', () => {
       const command = [process.execPath, BIN, 'proxy', '--secret-file', secretFile, '--deadline', '10', silent, '22'];
       const reaper = underReaper(mode, command, proxyEnv(lab.home, lab.env), lab.client.netns);
       const { proxyPid, parent } = await proxyAndParent(reaper);
-      const ping = await waitFor('the knocking ping', () =>
-        descendantsOf(proxyPid).find((info) => info.ppid === proxyPid && info.comm === 'ping' && argvOf(info.pid).includes('-p'))?.pid,
+      const ping = await waitFor(
+        'the knocking ping',
+        () =>
+          descendantsOf(proxyPid).find(
+            (info) => info.ppid === proxyPid && info.comm === 'ping' && argvOf(info.pid).includes('-p'),
+          )?.pid,
       );
       await expectAllGoneAfterKill(parent, signal, [proxyPid, ping], reaper);
     });
@@ -111,7 +128,9 @@ describe('in a namespace lab behind the rules', () => {
       expect(result.code, result.stderr).toBe(ExitCode.noReply);
       expect(result.stdout.length).toBe(0);
       // Measured from the start of the knock, so node's start-up on a busy machine does not count.
-      const knocking = proxy.lines.find((line) => line.stream === 'stderr' && /^pingknock: knocking 10\.201\.0\.1$/.test(line.text));
+      const knocking = proxy.lines.find(
+        (line) => line.stream === 'stderr' && /^pingknock: knocking 10\.201\.0\.1$/.test(line.text),
+      );
       expect(knocking, result.stderr).toBeDefined();
       const knockMs = result.exitedAt - (knocking?.at ?? 0);
       expect(knockMs).toBeLessThan(3_000 + 1_000);
@@ -125,7 +144,9 @@ describe('in a namespace lab behind the rules', () => {
       expect(ssh.stderr).toMatch(/^pingknock: no echo reply from 10\.201\.0\.1 within 3 s/);
       expect(ssh.stderr.match(/pingknock:/g)).toHaveLength(1);
       expect(ssh.ms).toBeLessThan(3_000 + 3_000);
-      console.log(`server silent: the proxy gave up ${Math.round(knockMs)} ms after it began to knock (deadline 3 s; ${Math.round(result.ms)} ms in all); ssh exited 255 after ${Math.round(ssh.ms)} ms`);
+      console.log(
+        `server silent: the proxy gave up ${Math.round(knockMs)} ms after it began to knock (deadline 3 s; ${Math.round(result.ms)} ms in all); ssh exited 255 after ${Math.round(ssh.ms)} ms`,
+      );
     } finally {
       await deleteServerTable('silent');
     }
@@ -140,18 +161,26 @@ describe('in a namespace lab behind the rules', () => {
     expect(result.code, result.stderr).toBe(ExitCode.connectFailed);
     expect(result.stdout.length).toBe(0);
     // Measured from the knock's answer: the connection attempt alone.
-    const connecting = proxy.lines.find((line) => line.stream === 'stderr' && /^pingknock: connecting to port 22$/.test(line.text));
+    const connecting = proxy.lines.find(
+      (line) => line.stream === 'stderr' && /^pingknock: connecting to port 22$/.test(line.text),
+    );
     expect(connecting, result.stderr).toBeDefined();
     const connectMs = result.exitedAt - (connecting?.at ?? 0);
     expect(connectMs).toBeLessThan(2_000 + 1_000);
     expect(connectMs).toBeGreaterThan(1_900);
     expect(result.stderr).toMatch(/^(pingknock: [^\n]+\n)+$/);
-    expect(result.stderr).toMatch(/\npingknock: 10\.201\.0\.1:22 did not answer within 2 s.*rules may not match[^\n]*\n$/);
-    console.log(`port dropped: the proxy gave up ${Math.round(connectMs)} ms after the knock was answered (connect timeout 2 s; ${Math.round(result.ms)} ms in all)`);
+    expect(result.stderr).toMatch(
+      /\npingknock: 10\.201\.0\.1:22 did not answer within 2 s.*rules may not match[^\n]*\n$/,
+    );
+    console.log(
+      `port dropped: the proxy gave up ${Math.round(connectMs)} ms after the knock was answered (connect timeout 2 s; ${Math.round(result.ms)} ms in all)`,
+    );
   });
 
   it('reply received but the port closed: exit 6, refused, at once', async () => {
-    const proxy = await lab.onClient('pingknock', ['proxy', '--name', LAB_HOSTS.knocked, lab.server.ipv4, '2222'], { timeoutMs: 20_000 });
+    const proxy = await lab.onClient('pingknock', ['proxy', '--name', LAB_HOSTS.knocked, lab.server.ipv4, '2222'], {
+      timeoutMs: 20_000,
+    });
     expect(proxy.code, proxy.stderr).toBe(ExitCode.connectFailed);
     expect(proxy.stdout.length).toBe(0);
     expect(proxy.stderr).toMatch(ONE_LINE_MESSAGE);
@@ -160,11 +189,17 @@ describe('in a namespace lab behind the rules', () => {
   });
 
   it('server killed mid-transfer: ssh exits non-zero within 3 s, the proxy is gone', async () => {
-    const ssh = underReaper('run', ['ssh', '-F', lab.sshConfig, LAB_HOSTS.knocked, 'cat > /dev/null'], lab.env, lab.client.netns);
+    const ssh = underReaper(
+      'run',
+      ['ssh', '-F', lab.sshConfig, LAB_HOSTS.knocked, 'cat > /dev/null'],
+      lab.env,
+      lab.client.netns,
+    );
     const reaperPid = ssh.child.pid ?? 0;
     let sshExitedAt: number | undefined;
     ssh.child.stderr.on('data', () => {
-      if (sshExitedAt === undefined && /^reaper: first child exited/m.test(ssh.stderr())) sshExitedAt = performance.now();
+      if (sshExitedAt === undefined && /^reaper: first child exited/m.test(ssh.stderr()))
+        sshExitedAt = performance.now();
     });
     let reaperExited = false;
     void ssh.done.then(() => {
@@ -172,16 +207,25 @@ describe('in a namespace lab behind the rules', () => {
     });
     let flowing = false;
     const chunk = randomBytes(256 * 1024);
-    const writing = stream(ssh.child.stdin, chunk, () => reaperExited, (total) => {
-      // Accepted by the pipe with backpressure: ssh, the proxy and sshd are moving data.
-      if (total >= 16 * 1024 * 1024) flowing = true;
-    });
+    const writing = stream(
+      ssh.child.stdin,
+      chunk,
+      () => reaperExited,
+      (total) => {
+        // Accepted by the pipe with backpressure: ssh, the proxy and sshd are moving data.
+        if (total >= 16 * 1024 * 1024) flowing = true;
+      },
+    );
     const proxyPid = (await waitFor('the proxy', () => proxyBelow(reaperPid))).pid;
     await waitFor('16 MiB to flow, or ssh to end', () => flowing || reaperExited, 30_000);
     expect(reaperExited, `ssh ended before the server was killed: ${ssh.stderr()}`).toBe(false);
 
     // Everything in the server namespace but the lab's listening sshd (the test process started it).
-    const pids = (await run('ip', ['netns', 'pids', lab.server.netns])).stdout.toString().split(/\s+/).filter(Boolean).map(Number);
+    const pids = (await run('ip', ['netns', 'pids', lab.server.netns])).stdout
+      .toString()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
     const sessions = pids.filter((pid) => processInfo(pid)?.ppid !== process.pid);
     expect(sessions.length).toBeGreaterThan(0);
     const killedAt = performance.now();
@@ -209,6 +253,8 @@ describe('in a namespace lab behind the rules', () => {
     // ...and says so, as does the proxy when it saw the reset.
     expect(result.stderr.replace(/^reaper: .*$/m, '').trim()).not.toBe('');
     expect(processInfo(proxyPid)).toBeUndefined();
-    console.log(`server killed: ssh exited ${Math.round((sshExitedAt ?? 0) - killedAt)} ms after the kill; stderr: ${JSON.stringify(result.stderr.trim())}`);
+    console.log(
+      `server killed: ssh exited ${Math.round((sshExitedAt ?? 0) - killedAt)} ms after the kill; stderr: ${JSON.stringify(result.stderr.trim())}`,
+    );
   }, 90_000);
 });

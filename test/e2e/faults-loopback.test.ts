@@ -6,7 +6,16 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
 import { BIN, ROOT } from '../support/cli.js';
-import { closedPort, loopbackServer, ONE_LINE_MESSAGE, proxyEnv, receiveAll, sha256, stream, writeAll } from '../support/faults.js';
+import {
+  closedPort,
+  loopbackServer,
+  ONE_LINE_MESSAGE,
+  proxyEnv,
+  receiveAll,
+  sha256,
+  stream,
+  writeAll,
+} from '../support/faults.js';
 import { expectAllGoneAfterKill, proxyAndParent, underReaper } from '../support/reaper.js';
 import { killStarted, processInfo, start, waitFor, type Started } from '../support/spawned.js';
 import { newSecret } from './fixture.js';
@@ -42,29 +51,32 @@ describe('over loopback, against servers of the test', () => {
   it.each([
     ['the launcher', BIN],
     ['the full command line', join(ROOT, 'dist', 'cli.js')],
-  ])('client EOF first, started by %s: the server reads to EOF, then answers; every byte arrives both ways', async (_, entry) => {
-    const upstream = randomBytes(3 * 1024 * 1024 + 5);
-    const downstream = randomBytes(5 * 1024 * 1024 + 11);
-    let received: Promise<{ sha256: string; bytes: number }> | undefined;
-    const server = await loopbackServer((socket) => {
-      received = receiveAll(socket);
-      // Only after the client's EOF: the proxy must keep the way back open.
-      void received.then(() => socket.end(downstream));
-    });
-    try {
-      const run = proxyFrom(entry, server.port);
-      // A failed write shows as the proxy's exit and stderr, asserted below.
-      await writeAll(run.child.stdin, upstream).catch(() => undefined);
-      const result = await run.done;
-      expect(result.stderr).toBe('');
-      expect(result.code).toBe(0);
-      expect(await received).toEqual({ sha256: sha256(upstream), bytes: upstream.length });
-      expect(result.stdout.length).toBe(downstream.length);
-      expect(sha256(result.stdout)).toBe(sha256(downstream));
-    } finally {
-      await server.close();
-    }
-  });
+  ])(
+    'client EOF first, started by %s: the server reads to EOF, then answers; every byte arrives both ways',
+    async (_, entry) => {
+      const upstream = randomBytes(3 * 1024 * 1024 + 5);
+      const downstream = randomBytes(5 * 1024 * 1024 + 11);
+      let received: Promise<{ sha256: string; bytes: number }> | undefined;
+      const server = await loopbackServer((socket) => {
+        received = receiveAll(socket);
+        // Only after the client's EOF: the proxy must keep the way back open.
+        void received.then(() => socket.end(downstream));
+      });
+      try {
+        const run = proxyFrom(entry, server.port);
+        // A failed write shows as the proxy's exit and stderr, asserted below.
+        await writeAll(run.child.stdin, upstream).catch(() => undefined);
+        const result = await run.done;
+        expect(result.stderr).toBe('');
+        expect(result.code).toBe(0);
+        expect(await received).toEqual({ sha256: sha256(upstream), bytes: upstream.length });
+        expect(result.stdout.length).toBe(downstream.length);
+        expect(sha256(result.stdout)).toBe(sha256(downstream));
+      } finally {
+        await server.close();
+      }
+    },
+  );
 
   // Node's spawn gives a child socketpairs, where shutdown() half-closes; ssh gives its ProxyCommand
   // pipes, which only close. `cat` at both ends puts real pipes on the proxy's fd 0 and fd 1; bash
@@ -74,33 +86,52 @@ describe('over loopback, against servers of the test', () => {
     ['socketpairs', (port: number) => proxy(port)],
     [
       'pipes, as ssh gives them',
-      (port: number) => start('bash', ['-c', THROUGH_PIPES, 'bash', process.execPath, BIN, 'proxy', '--secret-file', secretFile, '127.0.0.1', String(port)], env),
+      (port: number) =>
+        start(
+          'bash',
+          [
+            '-c',
+            THROUGH_PIPES,
+            'bash',
+            process.execPath,
+            BIN,
+            'proxy',
+            '--secret-file',
+            secretFile,
+            '127.0.0.1',
+            String(port),
+          ],
+          env,
+        ),
     ],
-  ])('server EOF first, on %s: the client keeps sending after it, and the server gets every byte', async (_, startProxy) => {
-    const downstream = randomBytes(2 * 1024 * 1024 + 3);
-    const upstream = randomBytes(4 * 1024 * 1024 + 9);
-    // The second channel: what the server read after its own EOF, kept here.
-    let received: Promise<{ sha256: string; bytes: number }> | undefined;
-    const server = await loopbackServer((socket) => {
-      received = receiveAll(socket);
-      socket.end(downstream);
-    });
-    try {
-      const run = startProxy(server.port);
-      // The server's EOF reaches us as the end of the proxy's stdout (it closes fd 1)...
-      await once(run.child.stdout, 'end');
-      // ...and only then does the client start sending.
-      // A failed write shows as the proxy's exit and stderr, asserted below.
-      await writeAll(run.child.stdin, upstream).catch(() => undefined);
-      const result = await run.done;
-      expect(result.stderr).toBe('');
-      expect(result.code).toBe(0);
-      expect(sha256(result.stdout)).toBe(sha256(downstream));
-      expect(await received).toEqual({ sha256: sha256(upstream), bytes: upstream.length });
-    } finally {
-      await server.close();
-    }
-  });
+  ])(
+    'server EOF first, on %s: the client keeps sending after it, and the server gets every byte',
+    async (_, startProxy) => {
+      const downstream = randomBytes(2 * 1024 * 1024 + 3);
+      const upstream = randomBytes(4 * 1024 * 1024 + 9);
+      // The second channel: what the server read after its own EOF, kept here.
+      let received: Promise<{ sha256: string; bytes: number }> | undefined;
+      const server = await loopbackServer((socket) => {
+        received = receiveAll(socket);
+        socket.end(downstream);
+      });
+      try {
+        const run = startProxy(server.port);
+        // The server's EOF reaches us as the end of the proxy's stdout (it closes fd 1)...
+        await once(run.child.stdout, 'end');
+        // ...and only then does the client start sending.
+        // A failed write shows as the proxy's exit and stderr, asserted below.
+        await writeAll(run.child.stdin, upstream).catch(() => undefined);
+        const result = await run.done;
+        expect(result.stderr).toBe('');
+        expect(result.code).toBe(0);
+        expect(sha256(result.stdout)).toBe(sha256(downstream));
+        expect(await received).toEqual({ sha256: sha256(upstream), bytes: upstream.length });
+      } finally {
+        await server.close();
+      }
+    },
+  );
 
   it('a slow reader on stdout (ssh busy elsewhere) is waited for, not dropped: backpressure loses nothing', async () => {
     const downstream = randomBytes(8 * 1024 * 1024 + 1);
@@ -167,7 +198,9 @@ describe('over loopback, against servers of the test', () => {
     expect(result.code, result.stderr).toBe(ExitCode.connectFailed);
     expect(result.stdout.length).toBe(0);
     expect(result.stderr).toMatch(ONE_LINE_MESSAGE);
-    expect(result.stderr).toMatch(/refused the connection; the knock worked and the host answered, but nothing listens on that port/);
+    expect(result.stderr).toMatch(
+      /refused the connection; the knock worked and the host answered, but nothing listens on that port/,
+    );
     expect(result.stderr).not.toMatch(/rules/);
   });
 
@@ -177,7 +210,11 @@ describe('over loopback, against servers of the test', () => {
     it.each(cases)('$signal', async ({ signal }) => {
       const server = await loopbackServer((socket) => socket.write('hello\n'));
       try {
-        const reaper = underReaper('parent-owns-pipes', [process.execPath, BIN, 'proxy', '--secret-file', secretFile, '127.0.0.1', String(server.port)], env);
+        const reaper = underReaper(
+          'parent-owns-pipes',
+          [process.execPath, BIN, 'proxy', '--secret-file', secretFile, '127.0.0.1', String(server.port)],
+          env,
+        );
         const { proxyPid, parent } = await proxyAndParent(reaper);
         await waitFor('the connection', () => server.connections.length > 0);
         await expectAllGoneAfterKill(parent, signal, [proxyPid], reaper);
@@ -189,7 +226,11 @@ describe('over loopback, against servers of the test', () => {
     it('but lives on, relaying, when its parent goes and the pipes stay (ssh -f, ControlPersist)', async () => {
       const server = await loopbackServer((socket) => socket.write('hello\n'));
       try {
-        const reaper = underReaper('parent-shares-pipes', [process.execPath, BIN, 'proxy', '--secret-file', secretFile, '127.0.0.1', String(server.port)], env);
+        const reaper = underReaper(
+          'parent-shares-pipes',
+          [process.execPath, BIN, 'proxy', '--secret-file', secretFile, '127.0.0.1', String(server.port)],
+          env,
+        );
         const { proxyPid, parent } = await proxyAndParent(reaper);
         await waitFor('the greeting', () => reaper.stdout() === 'hello\n');
         process.kill(parent, 'SIGKILL');

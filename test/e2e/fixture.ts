@@ -6,7 +6,16 @@ import { Lab, LAB_HOSTS, type LabOptions, type ServerFirewall } from '../../src/
 import { parseSecret, secretFromRandomBytes, SECRET_RANDOM_BYTES, type Secret } from '../../src/core/secret.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';
 import { renderNftables } from '../../src/core/rules/nftables.js';
-import { descendantsOf, killTree, processInfo, sleep, start, type Line, type ProcessInfo, type Started } from '../support/spawned.js';
+import {
+  descendantsOf,
+  killTree,
+  processInfo,
+  sleep,
+  start,
+  type Line,
+  type ProcessInfo,
+  type Started,
+} from '../support/spawned.js';
 
 export const FIREWALLS: readonly ServerFirewall[] = ['bare', 'existing'];
 
@@ -24,7 +33,11 @@ export function nftRules(secret: Secret, windowSeconds = 60): string {
 }
 
 /** A lab whose server is protected by pingknock's nftables rules on top of `firewall`. */
-export async function protectedLab(firewall: ServerFirewall, secret: Secret, options: Pick<LabOptions, 'stockLimits'> = {}): Promise<Lab> {
+export async function protectedLab(
+  firewall: ServerFirewall,
+  secret: Secret,
+  options: Pick<LabOptions, 'stockLimits'> = {},
+): Promise<Lab> {
   const lab = await Lab.create({ ...options, secret, serverFirewall: firewall });
   try {
     lab.loadServerRules(nftRules(secret));
@@ -62,12 +75,18 @@ export function startSsh(lab: Lab, args: readonly string[]): Started {
 export function startOnTerminal(lab: Lab, command: string, env: NodeJS.ProcessEnv = {}): Started {
   const terminalEnv: NodeJS.ProcessEnv = { ...lab.env, TERM: 'xterm', SHELL: '/bin/sh', ...env };
   delete terminalEnv.CI;
-  return start('ip', ['netns', 'exec', lab.client.netns, 'script', '-qec', `stty cols 80 rows 24; ${command}`, '/dev/null'], terminalEnv);
+  return start(
+    'ip',
+    ['netns', 'exec', lab.client.netns, 'script', '-qec', `stty cols 80 rows 24; ${command}`, '/dev/null'],
+    terminalEnv,
+  );
 }
 
 /** A knock from the client (`pingknock knock`): opens port 22 to it for the window, for ssh without the proxy. */
 export async function openPort(lab: Lab): Promise<void> {
-  const result = await lab.onClient('pingknock', ['knock', '--name', LAB_HOSTS.knocked, lab.server.ipv4], { timeoutMs: 20_000 });
+  const result = await lab.onClient('pingknock', ['knock', '--name', LAB_HOSTS.knocked, lab.server.ipv4], {
+    timeoutMs: 20_000,
+  });
   if (result.code !== 0) throw new Error(`pingknock knock failed (${result.code}): ${result.stderr}`);
 }
 
@@ -101,7 +120,11 @@ export interface SilentListener {
 }
 
 export async function silentListener(lab: Lab, port: number): Promise<SilentListener> {
-  const listener = start('ip', ['netns', 'exec', lab.server.netns, process.execPath, '-e', SILENT_LISTENER, String(port)], lab.env);
+  const listener = start(
+    'ip',
+    ['netns', 'exec', lab.server.netns, process.execPath, '-e', SILENT_LISTENER, String(port)],
+    lab.env,
+  );
   await listener.line('stdout', /^listening$/, 20_000);
   return {
     greeted: (count, timeoutMs) => listener.line('stdout', new RegExp(`^greeted ${count}$`), timeoutMs),
@@ -119,7 +142,11 @@ export async function silentListener(lab: Lab, port: number): Promise<SilentList
 
 /** The sessions of the lab's sshd: every process below the listening sshd, which this process started. */
 export async function sshdSessions(lab: Lab): Promise<ProcessInfo[]> {
-  const pids = (await run('ip', ['netns', 'pids', lab.server.netns])).stdout.toString().split(/\s+/).filter(Boolean).map(Number);
+  const pids = (await run('ip', ['netns', 'pids', lab.server.netns])).stdout
+    .toString()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
   const listeners = pids.map(processInfo).filter((info) => info?.comm === 'sshd' && info.ppid === process.pid);
   return listeners.flatMap((info) => (info === undefined ? [] : descendantsOf(info.pid)));
 }
@@ -131,11 +158,14 @@ export async function sshdSessions(lab: Lab): Promise<ProcessInfo[]> {
  */
 export async function serverConnectionsIdle(lab: Lab, port: number, timeoutMs = 10_000): Promise<void> {
   const until = performance.now() + timeoutMs;
-  for (let quiet = 0; quiet < 3; ) {
-    const listing = (await run('ip', ['netns', 'exec', lab.server.netns, 'ss', '-tnH', 'state', 'established', `sport = :${port}`])).stdout.toString();
+  for (let quiet = 0; quiet < 3;) {
+    const listing = (
+      await run('ip', ['netns', 'exec', lab.server.netns, 'ss', '-tnH', 'state', 'established', `sport = :${port}`])
+    ).stdout.toString();
     const rows = listing.split('\n').filter((row) => row.trim() !== '');
     quiet = rows.length > 0 && rows.every((row) => /^\s*0\s+0\s/.test(row)) ? quiet + 1 : 0;
-    if (performance.now() > until) throw new Error(`the server's connections on port ${port} never went idle: ${listing}`);
+    if (performance.now() > until)
+      throw new Error(`the server's connections on port ${port} never went idle: ${listing}`);
     await sleep(50);
   }
 }
@@ -147,7 +177,11 @@ export async function describeTree(root: string): Promise<string[]> {
     entries.map(async (entry) => {
       const path = `${root}/${entry}`;
       const stats = await lstat(path);
-      const what = stats.isSymbolicLink() ? `-> ${await readlink(path)}` : stats.isFile() ? await sha256File(path) : 'dir';
+      const what = stats.isSymbolicLink()
+        ? `-> ${await readlink(path)}`
+        : stats.isFile()
+          ? await sha256File(path)
+          : 'dir';
       return `${entry} ${(stats.mode & 0o7777).toString(8)} ${stats.isFile() ? stats.size : ''} ${stats.isSymbolicLink() ? '' : Math.floor(stats.mtimeMs / 1000)} ${what}`;
     }),
   );

@@ -44,7 +44,10 @@ function startFlood(lab: Lab, secret: Secret, args: readonly string[], timeoutMs
 }
 
 function inServer(lab: Lab, file: string, args: readonly string[], input?: string): Promise<RunResult> {
-  return run('ip', ['netns', 'exec', lab.server.netns, file, ...args], { timeoutMs: 30_000, ...(input === undefined ? {} : { input }) });
+  return run('ip', ['netns', 'exec', lab.server.netns, file, ...args], {
+    timeoutMs: 30_000,
+    ...(input === undefined ? {} : { input }),
+  });
 }
 
 async function checked(result: Promise<RunResult>, what: string): Promise<string> {
@@ -57,7 +60,13 @@ async function checked(result: Promise<RunResult>, what: string): Promise<string
 async function renderedRules(lab: Lab, secret: Secret, args: readonly string[]): Promise<string> {
   const secretFile = join(lab.dir, 'server-secret');
   writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
-  return checked(run(join(RULES_BIN, 'pingknock'), ['rules', '--secret-file', secretFile, ...args], { env: lab.env, timeoutMs: 30_000 }), 'pingknock rules');
+  return checked(
+    run(join(RULES_BIN, 'pingknock'), ['rules', '--secret-file', secretFile, ...args], {
+      env: lab.env,
+      timeoutMs: 30_000,
+    }),
+    'pingknock rules',
+  );
 }
 
 /** The /64 an IPv6 address is in, as nft prints it (fd70:6b::2 gives fd70:6b::). */
@@ -65,7 +74,9 @@ function prefix64(address: string): string {
   const [head = '', tail] = address.split('::');
   const left = head === '' ? [] : head.split(':');
   const right = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right].map((group) => Number.parseInt(group, 16));
+  const groups = [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right].map((group) =>
+    Number.parseInt(group, 16),
+  );
   const kept = groups.slice(0, 4);
   while (kept.length > 0 && kept.at(-1) === 0) kept.pop();
   return `${kept.map((group) => group.toString(16)).join(':')}::`;
@@ -73,7 +84,9 @@ function prefix64(address: string): string {
 
 /** The elements of an nftables set of pingknock's table. */
 async function nftSetElements(lab: Lab, set: string): Promise<string[]> {
-  const listing = JSON.parse(await checked(inServer(lab, 'nft', ['-j', 'list', 'set', 'inet', NFT_TABLE, set]), `nft list set ${set}`)) as {
+  const listing = JSON.parse(
+    await checked(inServer(lab, 'nft', ['-j', 'list', 'set', 'inet', NFT_TABLE, set]), `nft list set ${set}`),
+  ) as {
     nftables: { set?: { elem?: (string | { elem: { val: string } })[] } }[];
   };
   const elements = listing.nftables.find((entry) => entry.set !== undefined)?.set?.elem ?? [];
@@ -100,7 +113,9 @@ async function xtKnockCounters(lab: Lab): Promise<{ remembered: number; known: n
 }
 
 async function recentList(lab: Lab, list: string): Promise<string[]> {
-  return (await checked(inServer(lab, 'cat', [`/proc/net/xt_recent/${list}`]), `reading xt_recent ${list}`)).split('\n').filter((line) => line !== '');
+  return (await checked(inServer(lab, 'cat', [`/proc/net/xt_recent/${list}`]), `reading xt_recent ${list}`))
+    .split('\n')
+    .filter((line) => line !== '');
 }
 
 /** ssh straight to the port, without a knock: it gets in only while a knock from before is remembered. */
@@ -130,23 +145,48 @@ describe('a knock flood from spoofed sources: nftables', () => {
 
     const started = performance.now();
     const flood = floodResult(
-      await startFlood(lab, secret, ['--family', '6', '--to', lab.server.ipv6, '--sources', 'fd70:6b:1-70000', '--count', '70000', '--seconds', '30'], 60_000),
+      await startFlood(
+        lab,
+        secret,
+        [
+          '--family',
+          '6',
+          '--to',
+          lab.server.ipv6,
+          '--sources',
+          'fd70:6b:1-70000',
+          '--count',
+          '70000',
+          '--seconds',
+          '30',
+        ],
+        60_000,
+      ),
     );
     expect(flood).toMatchObject({ sent: 70_000, lost: 0, sources: 70_000 });
     const elements = await nftSetElements(lab, NFT_SETS.ipv6);
     const elapsed = seconds(started);
     const dropped = await nftCounters(lab, 'knock6');
-    console.log(`nftables, 70,000 /64s: sent in ${flood.seconds} s, ${elements.length} in the set after ${elapsed.toFixed(1)} s, dropped ${dropped?.join(' + ')}`);
-    expect(elements.filter((element) => element === prefix64(lab.client.ipv6) || element === lab.client.ipv6), 'the client has not knocked yet').toEqual([]);
+    console.log(
+      `nftables, 70,000 /64s: sent in ${flood.seconds} s, ${elements.length} in the set after ${elapsed.toFixed(1)} s, dropped ${dropped?.join(' + ')}`,
+    );
+    expect(
+      elements.filter((element) => element === prefix64(lab.client.ipv6) || element === lab.client.ipv6),
+      'the client has not knocked yet',
+    ).toEqual([]);
 
     // Far from full: the burst plus the pace over the time it took.
     expect.soft(elements.length, 'knocked6 never fills').toBeLessThan(NFT_SET_CAPACITY);
-    expect.soft(elements.length, 'knocked6 grew only at the pace').toBeLessThanOrEqual(limit.burst + (limit.perMinute / 60) * elapsed + 1);
+    expect
+      .soft(elements.length, 'knocked6 grew only at the pace')
+      .toBeLessThanOrEqual(limit.burst + (limit.perMinute / 60) * elapsed + 1);
     expect.soft(elements.length, 'the pace let some in').toBeGreaterThan(limit.burst / 2);
     // Every flood knock was either remembered or dropped, and counted so.
     expect.soft(dropped, 'the chain knock6 counts what it drops').toBeDefined();
     const droppedTotal = (dropped ?? []).reduce((sum, count) => sum + count, 0);
-    expect.soft(droppedTotal + elements.length, 'remembered + dropped = the flood').toBeGreaterThanOrEqual(0.95 * flood.sent);
+    expect
+      .soft(droppedTotal + elements.length, 'remembered + dropped = the flood')
+      .toBeGreaterThanOrEqual(0.95 * flood.sent);
     expect.soft(droppedTotal + elements.length, 'remembered + dropped = the flood').toBeLessThanOrEqual(flood.sent);
 
     const login = await sshKnocked(lab, LAB_HOSTS.knocked6);
@@ -165,7 +205,20 @@ describe('a knock flood from spoofed sources: nftables', () => {
     const running = startFlood(
       lab,
       secret,
-      ['--family', '6', '--to', lab.server.ipv6, '--sources', `fd70:6b:1-${NFT_SET_CAPACITY}`, '--count', '100000000', '--seconds', '12', '--rate', '40000'],
+      [
+        '--family',
+        '6',
+        '--to',
+        lab.server.ipv6,
+        '--sources',
+        `fd70:6b:1-${NFT_SET_CAPACITY}`,
+        '--count',
+        '100000000',
+        '--seconds',
+        '12',
+        '--rate',
+        '40000',
+      ],
       60_000,
     );
     const sizes: number[] = [];
@@ -188,7 +241,9 @@ describe('a knock flood from spoofed sources: nftables', () => {
     expect.soft(login.stdout.toString()).toBe('in\n');
     // The flood must have been one: every source sent again well within the window, for more than
     // two windows, and the login while it lasted.
-    expect(flood.sent / flood.seconds, 'the flood sent every source again within the window').toBeGreaterThan((1.5 * NFT_SET_CAPACITY) / windowSeconds);
+    expect(flood.sent / flood.seconds, 'the flood sent every source again within the window').toBeGreaterThan(
+      (1.5 * NFT_SET_CAPACITY) / windowSeconds,
+    );
     expect(flood.seconds).toBeGreaterThan(2 * windowSeconds);
     expect(loginDone, 'the login came while the flood lasted').toBeLessThan(flood.seconds);
   }, 120_000);
@@ -203,25 +258,59 @@ describe('a knock flood from spoofed sources: iptables (legacy)', () => {
     lab = await Lab.create({ secret, serverFirewall: 'bare' });
     // The spoofed sources are off the link, routed through the client as through a gateway: the
     // server's replies to them go there and die, instead of waiting for ARP answers that never come.
-    await checked(run('ip', ['-n', lab.server.netns, 'route', 'add', '10.201.1.0/24', 'via', lab.client.ipv4]), 'ip route add');
+    await checked(
+      run('ip', ['-n', lab.server.netns, 'route', 'add', '10.201.1.0/24', 'via', lab.client.ipv4]),
+      'ip route add',
+    );
   });
   afterAll(() => lab?.destroy());
 
   it('150 rotating IPv4 sources at 2,200 knocks/s in both ping layouts for 9 s of a 15 s window: a knocker from before keeps its place, the list takes only the pace, and a new knock gets in right after', async () => {
-    const script = await renderedRules(lab, secret, ['--backend', 'iptables', '--family', 'ipv4', '--window', String(windowSeconds)]);
-    await checked(run('ip', ['netns', 'exec', lab.server.netns, 'sh', '-s'], { input: script, env: { ...lab.env, IPTABLES: 'iptables-legacy' }, timeoutMs: 30_000 }), 'loading the iptables rules');
+    const script = await renderedRules(lab, secret, [
+      '--backend',
+      'iptables',
+      '--family',
+      'ipv4',
+      '--window',
+      String(windowSeconds),
+    ]);
+    await checked(
+      run('ip', ['netns', 'exec', lab.server.netns, 'sh', '-s'], {
+        input: script,
+        env: { ...lab.env, IPTABLES: 'iptables-legacy' },
+        timeoutMs: 30_000,
+      }),
+      'loading the iptables rules',
+    );
     const loaded = performance.now();
     const model = buildRuleModel({ secret, port: 22, windowSeconds });
     const pace = xtKnockLimit(model);
     const layouts = model.layouts.length;
 
-    const knock = await lab.onClient('pingknock', ['knock', '--name', LAB_HOSTS.knocked, lab.server.ipv4], { timeoutMs: 20_000 });
+    const knock = await lab.onClient('pingknock', ['knock', '--name', LAB_HOSTS.knocked, lab.server.ipv4], {
+      timeoutMs: 20_000,
+    });
     expect(knock.code, knock.stderr).toBe(0);
     const flood = floodResult(
       await startFlood(
         lab,
         secret,
-        ['--family', '4', '--to', lab.server.ipv4, '--sources', '10.201.1.100-10.201.1.249', '--count', '19800', '--seconds', '9', '--rate', '2200', '--layout', 'both'],
+        [
+          '--family',
+          '4',
+          '--to',
+          lab.server.ipv4,
+          '--sources',
+          '10.201.1.100-10.201.1.249',
+          '--count',
+          '19800',
+          '--seconds',
+          '9',
+          '--rate',
+          '2200',
+          '--layout',
+          'both',
+        ],
         60_000,
       ),
     );
@@ -235,21 +324,35 @@ describe('a knock flood from spoofed sources: iptables (legacy)', () => {
     console.log(
       `iptables, 150 rotating sources: ${flood.sent} knocks in ${flood.seconds} s; list holds ${list.length}; remembered ${counters.remembered}, answered as known ${counters.known}, dropped ${counters.dropped} (${elapsed.toFixed(1)} s after loading)`,
     );
-    expect.soft(list.some((line) => line.startsWith(`src=${lab.client.ipv4} `)), 'the knocker from before is still on the list').toBe(true);
+    expect
+      .soft(
+        list.some((line) => line.startsWith(`src=${lab.client.ipv4} `)),
+        'the knocker from before is still on the list',
+      )
+      .toBe(true);
     expect(list.length).toBeLessThanOrEqual(XT_RECENT_CAPACITY);
     const kept = await sshWithoutKnock(lab, LAB_HOSTS.direct);
     expect.soft(kept.code, `the knocker from before still gets in: ${kept.stderr}`).toBe(0);
     expect.soft(kept.stdout.toString()).toBe('open\n');
     // Knocks put on the list (new or refreshed): the bursts and the pace since loading, and no
     // more; every other flood knock is counted, answered as known or dropped.
-    expect.soft(counters.remembered, 'the list took only the pace').toBeLessThanOrEqual(layouts * (pace.burst + (pace.perMinute / 60) * elapsed) + 2);
+    expect
+      .soft(counters.remembered, 'the list took only the pace')
+      .toBeLessThanOrEqual(layouts * (pace.burst + (pace.perMinute / 60) * elapsed) + 2);
     expect.soft(counters.remembered, 'the pace let some in').toBeGreaterThanOrEqual(layouts * pace.burst);
     expect.soft(counters.dropped, 'the flood beyond the pace was dropped').toBeGreaterThan(flood.sent / 4);
-    expect.soft(counters.remembered + counters.known + counters.dropped, 'every knock is counted').toBeGreaterThanOrEqual(0.95 * flood.sent);
+    expect
+      .soft(counters.remembered + counters.known + counters.dropped, 'every knock is counted')
+      .toBeGreaterThanOrEqual(0.95 * flood.sent);
 
     // Forget that knocker only, so the next login needs a new knock.
-    await checked(inServer(lab, 'sh', ['-c', `echo -${lab.client.ipv4} >/proc/net/xt_recent/${RECENT_LISTS.ipv4}`]), 'forgetting the knocker');
-    expect((await recentList(lab, RECENT_LISTS.ipv4)).filter((line) => line.startsWith(`src=${lab.client.ipv4} `))).toEqual([]);
+    await checked(
+      inServer(lab, 'sh', ['-c', `echo -${lab.client.ipv4} >/proc/net/xt_recent/${RECENT_LISTS.ipv4}`]),
+      'forgetting the knocker',
+    );
+    expect(
+      (await recentList(lab, RECENT_LISTS.ipv4)).filter((line) => line.startsWith(`src=${lab.client.ipv4} `)),
+    ).toEqual([]);
     const login = await sshKnocked(lab, LAB_HOSTS.knocked);
     console.log(`iptables: a new knock and login right after the flood took ${(login.ms / 1000).toFixed(2)} s`);
     expect.soft(login.code, `a new knock right after the flood gets in: ${login.stderr}`).toBe(0);

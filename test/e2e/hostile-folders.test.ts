@@ -1,5 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,8 +39,10 @@ let secretFile: string;
 /** A root-owned file that planted links point at. */
 let victim: string;
 
-const inNetns = (file: string, args: readonly string[]): Promise<RunResult> => run('ip', ['netns', 'exec', NETNS, file, ...args], { timeoutMs: 30_000 });
-const rules = (...args: string[]): Promise<RunResult> => inNetns(PINGKNOCK, ['rules', '--secret-file', secretFile, ...args]);
+const inNetns = (file: string, args: readonly string[]): Promise<RunResult> =>
+  run('ip', ['netns', 'exec', NETNS, file, ...args], { timeoutMs: 30_000 });
+const rules = (...args: string[]): Promise<RunResult> =>
+  inNetns(PINGKNOCK, ['rules', '--secret-file', secretFile, ...args]);
 const ruleset = async (): Promise<string> => {
   const listed = await inNetns('nft', ['list', 'ruleset']);
   expect(listed.code, listed.stderr).toBe(0);
@@ -66,30 +80,42 @@ afterAll(() => {
   rmSync(base, { recursive: true, force: true });
 });
 
-describe('rules --apply refuses a state folder that is not root\'s alone, and changes nothing', () => {
+describe("rules --apply refuses a state folder that is not root's alone, and changes nothing", () => {
   it('owned by another user', async () => {
     const state = folder(join(base, 'nobodys'), 0o700, NOBODY);
-    await expectRefused(await rules('--apply', '--state-dir', state), `refusing the state folder ${state}: ${state} belongs to user ${NOBODY}, not to root`);
+    await expectRefused(
+      await rules('--apply', '--state-dir', state),
+      `refusing the state folder ${state}: ${state} belongs to user ${NOBODY}, not to root`,
+    );
     expect(readdirSync(state)).toEqual([]);
   });
 
   it('in a folder another user owns', async () => {
     const home = folder(join(base, 'home-nobody'), 0o755, NOBODY);
     const state = folder(join(home, 'state'));
-    await expectRefused(await rules('--apply', '--state-dir', state), `refusing the state folder ${state}: ${home} belongs to user ${NOBODY}, not to root`);
+    await expectRefused(
+      await rules('--apply', '--state-dir', state),
+      `refusing the state folder ${state}: ${home} belongs to user ${NOBODY}, not to root`,
+    );
     expect(readdirSync(state)).toEqual([]);
   });
 
   it.each(['770', '707', '777'])('in a folder of root that others may write in (mode %s)', async (mode) => {
     const open = folder(join(base, `open-${mode}`), Number.parseInt(mode, 8));
     const state = folder(join(open, 'state'));
-    await expectRefused(await rules('--apply', '--state-dir', state), `refusing the state folder ${state}: ${open} may be written by its group or others`);
+    await expectRefused(
+      await rules('--apply', '--state-dir', state),
+      `refusing the state folder ${state}: ${open} may be written by its group or others`,
+    );
     expect(readdirSync(state)).toEqual([]);
   });
 
   it('that is itself sticky and writable by all, like /tmp', async () => {
     const sticky = folder(join(base, 'sticky'), 0o1777);
-    await expectRefused(await rules('--apply', '--state-dir', sticky), `refusing the state folder ${sticky}: ${sticky} may be written by its group or others`);
+    await expectRefused(
+      await rules('--apply', '--state-dir', sticky),
+      `refusing the state folder ${sticky}: ${sticky} may be written by its group or others`,
+    );
     expect(readdirSync(sticky)).toEqual([]);
   });
 
@@ -97,19 +123,25 @@ describe('rules --apply refuses a state folder that is not root\'s alone, and ch
     const real = folder(join(base, 'real-state'));
     const link = join(base, 'linked-state');
     symlinkSync(real, link);
-    await expectRefused(await rules('--apply', '--state-dir', link), `refusing the state folder ${link}: ${link} is a symbolic link`);
+    await expectRefused(
+      await rules('--apply', '--state-dir', link),
+      `refusing the state folder ${link}: ${link} is a symbolic link`,
+    );
     expect(readdirSync(real)).toEqual([]);
   });
 
   it.each(['rules', 'restore', 'restore.nft'])('holding a symbolic link at %s, which is not followed', async (name) => {
     const state = folder(join(base, `planted-${name}`));
     symlinkSync(victim, join(state, name));
-    await expectRefused(await rules('--apply', '--rollback', '30', '--state-dir', state), `refusing ${state}/${name}: it is a symbolic link`);
+    await expectRefused(
+      await rules('--apply', '--rollback', '30', '--state-dir', state),
+      `refusing ${state}/${name}: it is a symbolic link`,
+    );
     expect(readdirSync(state)).toEqual([name]);
   });
 });
 
-describe('rules --confirm refuses a rollback.pid that names no sleeper of pingknock\'s, and signals nothing', () => {
+describe("rules --confirm refuses a rollback.pid that names no sleeper of pingknock's, and signals nothing", () => {
   /**
    * In a pid namespace and process group of their own: a witness sleep, an armed state folder
    * whose rollback.pid holds `value` (`witness`: the witness's pid), the confirm, then the
@@ -123,7 +155,11 @@ if [ "$2" = witness ]; then echo "$witness"; else printf '%s' "$2"; fi >"$1/roll
 "$3" rules --confirm --state-dir "$1" >/dev/null && code=0 || code=$?
 echo "code=$code witness=$witness state=$(cut -d ' ' -f 3 "/proc/$witness/stat" 2>/dev/null || echo gone)"
 kill -9 "$witness"`;
-    const result = await run('setsid', ['unshare', '--pid', '--fork', '--mount-proc', 'sh', '-c', script, 'sh', state, value, PINGKNOCK], { timeoutMs: 30_000 });
+    const result = await run(
+      'setsid',
+      ['unshare', '--pid', '--fork', '--mount-proc', 'sh', '-c', script, 'sh', state, value, PINGKNOCK],
+      { timeoutMs: 30_000 },
+    );
     const said = /^code=(\d+) witness=(\d+) state=(\S+)$/m.exec(result.stdout.toString());
     expect(said, `${result.stdout.toString()} ${result.stderr}`).not.toBeNull();
     expect(Number(said?.[1]), result.stderr).toBe(ExitCode.io);
@@ -141,7 +177,9 @@ kill -9 "$witness"`;
   it('naming an unrelated process, which lives on', async () => {
     const state = join(base, 'pid-witness');
     const { result, witness, witnessState } = await confirmWith('witness');
-    expect(result.stderr).toBe(`pingknock: refusing ${state}/rollback.pid: process ${witness} is not pingknock's rollback for ${state}, so it is not signalled\n`);
+    expect(result.stderr).toBe(
+      `pingknock: refusing ${state}/rollback.pid: process ${witness} is not pingknock's rollback for ${state}, so it is not signalled\n`,
+    );
     expect(witnessState).toMatch(/^[SR]$/);
   });
 });
@@ -150,7 +188,8 @@ describe('rules --apply with a state folder it trusts still works', () => {
   /** Apply with a rollback, confirm (the sleeper goes), remove; `state` undefined: the default. */
   async function applyConfirmRemove(state?: string): Promise<void> {
     const where = state === undefined ? [] : ['--state-dir', state];
-    const sleepers = async (): Promise<string> => (await run('pgrep', ['-f', `pingknock-rollback [0-9]+ ${state ?? DEFAULT_STATE_DIR}$`])).stdout.toString();
+    const sleepers = async (): Promise<string> =>
+      (await run('pgrep', ['-f', `pingknock-rollback [0-9]+ ${state ?? DEFAULT_STATE_DIR}$`])).stdout.toString();
     const applied = await rules('--apply', '--rollback', '60', ...where);
     expect(applied.code, applied.stderr).toBe(0);
     expect(await ruleset()).toContain('table inet pingknock');

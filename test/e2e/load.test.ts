@@ -109,12 +109,19 @@ describe('load and integrity through the proxy', () => {
   function sshStream(
     remoteCommand: string,
     feed: (stdin: NodeJS.WritableStream) => Promise<void>,
-  ): { pid: number; done: Promise<{ code: number | null; stderr: string; stdoutSha256: string; stdoutBytes: number; ms: number }> } {
+  ): {
+    pid: number;
+    done: Promise<{ code: number | null; stderr: string; stdoutSha256: string; stdoutBytes: number; ms: number }>;
+  } {
     const begun = performance.now();
-    const child = spawn('ip', ['netns', 'exec', lab.client.netns, 'ssh', '-F', lab.sshConfig, LAB_HOSTS.knocked, remoteCommand], {
-      env: lab.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', lab.client.netns, 'ssh', '-F', lab.sshConfig, LAB_HOSTS.knocked, remoteCommand],
+      {
+        env: lab.env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     if (child.pid !== undefined) started.add(child.pid);
     const hash = createHash('sha256');
     let stdoutBytes = 0;
@@ -128,12 +135,20 @@ describe('load and integrity through the proxy', () => {
     });
     child.stdin.on('error', () => {});
     const feeding = feed(child.stdin).catch(() => undefined);
-    const done = new Promise<{ code: number | null; stderr: string; stdoutSha256: string; stdoutBytes: number; ms: number }>((resolve, reject) => {
+    const done = new Promise<{
+      code: number | null;
+      stderr: string;
+      stdoutSha256: string;
+      stdoutBytes: number;
+      ms: number;
+    }>((resolve, reject) => {
       child.on('error', reject);
       // Reaped at exit: from then on the pid may be anyone's.
       child.on('exit', () => started.delete(child.pid ?? 0));
       child.on('close', (code) => {
-        void feeding.then(() => resolve({ code, stderr, stdoutSha256: hash.digest('hex'), stdoutBytes, ms: performance.now() - begun }));
+        void feeding.then(() =>
+          resolve({ code, stderr, stdoutSha256: hash.digest('hex'), stdoutBytes, ms: performance.now() - begun }),
+        );
       });
     });
     return { pid: child.pid ?? 0, done };
@@ -150,7 +165,9 @@ describe('load and integrity through the proxy', () => {
       expect({ n, code: result.code, stderr: result.stderr }).toEqual({ n, code: 0, stderr: '' });
       expect(result.stdout.toString()).toBe(`${n}\n`);
     });
-    console.log(`fan-out: 32 sessions done in ${Math.round(ms)} ms (slowest ${Math.round(Math.max(...results.map((result) => result.ms)))} ms)`);
+    console.log(
+      `fan-out: 32 sessions done in ${Math.round(ms)} ms (slowest ${Math.round(Math.max(...results.map((result) => result.ms)))} ms)`,
+    );
   }, 180_000);
 
   it("1 GiB up with ssh host 'cat > f' and back with ssh host 'cat f': same sha256, the proxy's memory flat", async () => {
@@ -180,18 +197,23 @@ describe('load and integrity through the proxy', () => {
     expect(upResult.stderr).toBe('');
     const sentSha256 = sent.digest('hex');
     expect(await sha256File(file)).toBe(sentSha256);
-    console.log(`1 GiB up in ${(upResult.ms / 1000).toFixed(1)} s (${(GiB / MiB / (upResult.ms / 1000)).toFixed(0)} MiB/s), ${describeMemory(upRss)}`);
+    console.log(
+      `1 GiB up in ${(upResult.ms / 1000).toFixed(1)} s (${(GiB / MiB / (upResult.ms / 1000)).toFixed(0)} MiB/s), ${describeMemory(upRss)}`,
+    );
     expectFlat('up', upRss);
 
     // Back: the file's bytes through ssh's stdout, hashed as they arrive.
-    const down = sshStream(`cat ${file}`, async (stdin) => {
+    const down = sshStream(`cat ${file}`, (stdin) => {
       stdin.end();
+      return Promise.resolve();
     });
     const downMemory = sampleProxyMemory(down.pid);
     const downResult = await down.done;
     const downRss = downMemory.stop();
 
-    console.log(`1 GiB down in ${(downResult.ms / 1000).toFixed(1)} s (${(GiB / MiB / (downResult.ms / 1000)).toFixed(0)} MiB/s), ${describeMemory(downRss)}`);
+    console.log(
+      `1 GiB down in ${(downResult.ms / 1000).toFixed(1)} s (${(GiB / MiB / (downResult.ms / 1000)).toFixed(0)} MiB/s), ${describeMemory(downRss)}`,
+    );
     expect(downResult.code, downResult.stderr).toBe(0);
     expect(downResult.stderr).toBe('');
     expect(downResult.stdoutBytes).toBe(GiB);

@@ -31,7 +31,9 @@ describe.each(FIREWALLS)('through the knock, server firewall %s', (firewall) => 
 
   it('runs a command over ssh -o ProxyCommand=pingknock proxy', async () => {
     lab.forgetKnocks();
-    const result = await lab.ssh(['-o', `ProxyCommand=${PROXY}`, LAB_HOSTS.knocked, 'echo knocked-in'], { timeoutMs: 20_000 });
+    const result = await lab.ssh(['-o', `ProxyCommand=${PROXY}`, LAB_HOSTS.knocked, 'echo knocked-in'], {
+      timeoutMs: 20_000,
+    });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout.toString()).toBe('knocked-in\n');
@@ -55,15 +57,29 @@ describe.each(FIREWALLS)('through the knock, server firewall %s', (firewall) => 
     lab.forgetKnocks();
     const wrong = join(lab.dir, 'wrong-secret');
     writeFileSync(wrong, `${newSecret()}\n`, { mode: 0o600 });
-    const proxy = await lab.onClient('pingknock', ['proxy', '--secret-file', wrong, '--connect-timeout', '2', lab.server.ipv4, '22'], {
-      timeoutMs: 20_000,
-    });
+    const proxy = await lab.onClient(
+      'pingknock',
+      ['proxy', '--secret-file', wrong, '--connect-timeout', '2', lab.server.ipv4, '22'],
+      {
+        timeoutMs: 20_000,
+      },
+    );
     expect(proxy.code).toBe(ExitCode.connectFailed);
     expect(proxy.stdout.length).toBe(0);
-    expect(proxy.stderr).toMatch(/^pingknock: .*did not answer.*rules may not match.*list of knocked addresses is full/);
-    const ssh = await lab.ssh(['-o', `ProxyCommand=pingknock proxy --secret-file ${wrong} --connect-timeout 2 %h %p`, LAB_HOSTS.knocked, 'true'], {
-      timeoutMs: 20_000,
-    });
+    expect(proxy.stderr).toMatch(
+      /^pingknock: .*did not answer.*rules may not match.*list of knocked addresses is full/,
+    );
+    const ssh = await lab.ssh(
+      [
+        '-o',
+        `ProxyCommand=pingknock proxy --secret-file ${wrong} --connect-timeout 2 %h %p`,
+        LAB_HOSTS.knocked,
+        'true',
+      ],
+      {
+        timeoutMs: 20_000,
+      },
+    );
     expect(ssh.code).toBe(255);
     await expectClosed();
   });
@@ -87,7 +103,9 @@ describe.each(FIREWALLS)('through the knock, server firewall %s', (firewall) => 
   });
 
   it('writes nothing but the server bytes to stdout: they start with the SSH banner', async () => {
-    const result = await lab.onClient('pingknock', ['proxy', '--name', LAB_HOSTS.knocked, lab.server.ipv4, '22'], { timeoutMs: 20_000 });
+    const result = await lab.onClient('pingknock', ['proxy', '--name', LAB_HOSTS.knocked, lab.server.ipv4, '22'], {
+      timeoutMs: 20_000,
+    });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toBe('');
     expect(result.stdout.toString('latin1')).toMatch(/^SSH-2\.0-OpenSSH\S*( [^\r\n]*)?\r\n/);
@@ -98,11 +116,17 @@ describe.each(FIREWALLS)('through the knock, server firewall %s', (firewall) => 
     writeFileSync(source, randomBytes(3 * 1024 * 1024 + 17));
     const viaScp = join(lab.dir, 'via-scp.bin');
     const viaRsync = join(lab.dir, 'via-rsync.bin');
-    const scp = await lab.onClient('scp', ['-q', '-F', lab.sshConfig, source, `${LAB_HOSTS.knocked}:${viaScp}`], { timeoutMs: 60_000 });
-    expect(scp.code, scp.stderr).toBe(0);
-    const rsync = await lab.onClient('rsync', ['-a', '-e', `ssh -F ${lab.sshConfig}`, source, `${LAB_HOSTS.knocked}:${viaRsync}`], {
+    const scp = await lab.onClient('scp', ['-q', '-F', lab.sshConfig, source, `${LAB_HOSTS.knocked}:${viaScp}`], {
       timeoutMs: 60_000,
     });
+    expect(scp.code, scp.stderr).toBe(0);
+    const rsync = await lab.onClient(
+      'rsync',
+      ['-a', '-e', `ssh -F ${lab.sshConfig}`, source, `${LAB_HOSTS.knocked}:${viaRsync}`],
+      {
+        timeoutMs: 60_000,
+      },
+    );
     expect(rsync.code, rsync.stderr).toBe(0);
     const expected = await sha256File(source);
     expect(await sha256File(viaScp)).toBe(expected);

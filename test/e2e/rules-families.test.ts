@@ -44,11 +44,29 @@ class RulesLab {
   }
 
   async apply(backend: string, stateDir: string, ...extra: string[]): Promise<void> {
-    await this.rules(['--backend', backend, '--secret-file', this.secretFile, '--state-dir', stateDir, '--apply', ...extra]);
+    await this.rules([
+      '--backend',
+      backend,
+      '--secret-file',
+      this.secretFile,
+      '--state-dir',
+      stateDir,
+      '--apply',
+      ...extra,
+    ]);
   }
 
   async applyOther(backend: string, stateDir: string, ...extra: string[]): Promise<void> {
-    await this.rules(['--backend', backend, '--secret-file', this.otherSecretFile, '--state-dir', stateDir, '--apply', ...extra]);
+    await this.rules([
+      '--backend',
+      backend,
+      '--secret-file',
+      this.otherSecretFile,
+      '--state-dir',
+      stateDir,
+      '--apply',
+      ...extra,
+    ]);
   }
 
   async onServer(file: string, args: readonly string[], input = ''): Promise<void> {
@@ -67,7 +85,8 @@ describe('rules --apply --backend iptables: both families, and a rollback that k
     lab = await Lab.create({ secret, serverFirewall: 'bare' });
     rules = new RulesLab(lab, secret);
     for (const variant of ['', '-legacy', '-nft']) {
-      for (const program of ['iptables', 'ip6tables']) await rules.onServer(`${program}${variant}-restore`, ['-w'], EMPTY_FILTER);
+      for (const program of ['iptables', 'ip6tables'])
+        await rules.onServer(`${program}${variant}-restore`, ['-w'], EMPTY_FILTER);
     }
     pristine = lab.listServerRules();
   });
@@ -84,26 +103,42 @@ describe('rules --apply --backend iptables: both families, and a rollback that k
   /** Applies with a rollback, bans an address in each family while it is pending, and waits for the rollback to have run. */
   async function banDuringRollback(applied: () => Promise<void>, variant: string, state: string): Promise<void> {
     await applied();
-    for (const family of FAMILIES) await rules.onServer(program(family, variant), ['-w', '-I', 'INPUT', '-s', BANNED[family], '-j', 'DROP']);
+    for (const family of FAMILIES)
+      await rules.onServer(program(family, variant), ['-w', '-I', 'INPUT', '-s', BANNED[family], '-j', 'DROP']);
     expect(existsSync(join(state, 'armed')), 'the rollback fired before the bans went in').toBe(true);
     const sleeper = `pingknock-rollback ${ROLLBACK_SECONDS} ${state}`;
-    for (let waited = 0; waited < (ROLLBACK_SECONDS + 20) * 1000 && (await run('pgrep', ['-f', sleeper])).code === 0; waited += 200) await sleep(200);
+    for (
+      let waited = 0;
+      waited < (ROLLBACK_SECONDS + 20) * 1000 && (await run('pgrep', ['-f', sleeper])).code === 0;
+      waited += 200
+    )
+      await sleep(200);
     expect((await run('pgrep', ['-f', sleeper])).stdout.toString()).toBe('');
     expect(existsSync(join(state, 'armed'))).toBe(false);
   }
 
   /** The bans are in place; taken out again, the ruleset is `expected`. */
   async function expectBansKeptOver(expected: string, variant: string): Promise<void> {
-    for (const family of FAMILIES) await rules.onServer(program(family, variant), ['-w', '-C', 'INPUT', '-s', BANNED[family], '-j', 'DROP']);
-    for (const family of FAMILIES) await rules.onServer(program(family, variant), ['-w', '-D', 'INPUT', '-s', BANNED[family], '-j', 'DROP']);
+    for (const family of FAMILIES)
+      await rules.onServer(program(family, variant), ['-w', '-C', 'INPUT', '-s', BANNED[family], '-j', 'DROP']);
+    for (const family of FAMILIES)
+      await rules.onServer(program(family, variant), ['-w', '-D', 'INPUT', '-s', BANNED[family], '-j', 'DROP']);
     expect(lab.listServerRules()).toBe(expected);
   }
 
-  it.each(['-legacy', '-nft'])('rollback with no earlier pingknock rules: its chains and jump go, a ban added meanwhile stays (iptables%s)', async (variant) => {
-    const state = rules.stateDir(`fresh${variant}`);
-    await banDuringRollback(() => rules.apply('iptables', state, '--tool', `iptables${variant}`, '--rollback', String(ROLLBACK_SECONDS)), variant, state);
-    await expectBansKeptOver(pristine, variant);
-  }, 60_000);
+  it.each(['-legacy', '-nft'])(
+    'rollback with no earlier pingknock rules: its chains and jump go, a ban added meanwhile stays (iptables%s)',
+    async (variant) => {
+      const state = rules.stateDir(`fresh${variant}`);
+      await banDuringRollback(
+        () => rules.apply('iptables', state, '--tool', `iptables${variant}`, '--rollback', String(ROLLBACK_SECONDS)),
+        variant,
+        state,
+      );
+      await expectBansKeptOver(pristine, variant);
+    },
+    60_000,
+  );
 
   it.each(['-legacy', '-nft'])(
     'rollback over an earlier pingknock ruleset: its chains come back, the jump stays where it was, a ban added meanwhile stays (iptables%s)',
@@ -111,14 +146,21 @@ describe('rules --apply --backend iptables: both families, and a rollback that k
       const state = rules.stateDir(`earlier${variant}`);
       await rules.applyOther('iptables', state, '--tool', `iptables${variant}`);
       const earlier = lab.listServerRules();
-      await banDuringRollback(() => rules.apply('iptables', state, '--tool', `iptables${variant}`, '--rollback', String(ROLLBACK_SECONDS)), variant, state);
+      await banDuringRollback(
+        () => rules.apply('iptables', state, '--tool', `iptables${variant}`, '--rollback', String(ROLLBACK_SECONDS)),
+        variant,
+        state,
+      );
       // Each ban went in above the jump, and is still above it.
       for (const family of FAMILIES) {
         const input = await lab.onServer(program(family, variant), ['-w', '-S', 'INPUT']);
-        expect(input.stdout.toString().split('\n').filter((line) => line.startsWith('-A INPUT')).slice(0, 2)).toEqual([
-          `-A INPUT -s ${BANNED[family]}/${family === 'ipv6' ? 128 : 32} -j DROP`,
-          '-A INPUT -j knock',
-        ]);
+        expect(
+          input.stdout
+            .toString()
+            .split('\n')
+            .filter((line) => line.startsWith('-A INPUT'))
+            .slice(0, 2),
+        ).toEqual([`-A INPUT -s ${BANNED[family]}/${family === 'ipv6' ? 128 : 32} -j DROP`, '-A INPUT -j knock']);
       }
       await expectBansKeptOver(earlier, variant);
       await rules.rules(['--backend', 'iptables', '--tool', `iptables${variant}`, '--state-dir', state, '--remove']);

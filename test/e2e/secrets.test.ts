@@ -23,7 +23,9 @@ function expectNoSecret(text: string, secret: string, where: string): void {
   const hex = Buffer.from(secret, 'latin1').toString('hex');
   const lower = text.toLowerCase();
   for (let start = 0; start + 6 <= secret.length; start++) {
-    expect(text, `${where}: contains "${secret.slice(start, start + 6)}"`).not.toContain(secret.slice(start, start + 6));
+    expect(text, `${where}: contains "${secret.slice(start, start + 6)}"`).not.toContain(
+      secret.slice(start, start + 6),
+    );
   }
   for (let start = 0; start + 12 <= hex.length; start += 2) {
     expect(lower, `${where}: contains the secret's hex`).not.toContain(hex.slice(start, start + 12));
@@ -81,9 +83,12 @@ describe('secrets never leak', () => {
 
     it('ssh -v through proxy --verbose', async () => {
       lab.forgetKnocks();
-      const result = await lab.ssh(['-v', '-o', 'ProxyCommand=pingknock proxy --verbose --name %n %h %p', LAB_HOSTS.knocked, 'echo in'], {
-        timeoutMs: 30_000,
-      });
+      const result = await lab.ssh(
+        ['-v', '-o', 'ProxyCommand=pingknock proxy --verbose --name %n %h %p', LAB_HOSTS.knocked, 'echo in'],
+        {
+          timeoutMs: 30_000,
+        },
+      );
       expect(result.code, result.stderr).toBe(0);
       expect(result.stdout.toString()).toBe('in\n');
       expect(result.stderr).toMatch(/^pingknock: connecting to port 22/m);
@@ -123,13 +128,29 @@ describe('secrets never leak', () => {
 
   describe('on failure', () => {
     it('knock with no reply', async () => {
-      const result = await pingknock(['knock', '--verbose', '--deadline', '1', '--name', LAB_HOSTS.knocked, '10.201.0.99']);
+      const result = await pingknock([
+        'knock',
+        '--verbose',
+        '--deadline',
+        '1',
+        '--name',
+        LAB_HOSTS.knocked,
+        '10.201.0.99',
+      ]);
       expect(result.code, result.stderr).toBe(ExitCode.noReply);
       expectClean(result, 'knock, no reply');
     });
 
     it('knock where ping itself fails (no route): its own words, without the pattern', async () => {
-      const result = await pingknock(['knock', '--verbose', '--deadline', '1', '--name', LAB_HOSTS.knocked, '203.0.113.7']);
+      const result = await pingknock([
+        'knock',
+        '--verbose',
+        '--deadline',
+        '1',
+        '--name',
+        LAB_HOSTS.knocked,
+        '203.0.113.7',
+      ]);
       expect(result.code, result.stderr).not.toBe(0);
       expect(result.stderr).toMatch(/^pingknock: /m);
       expectClean(result, 'knock, ping failed');
@@ -143,14 +164,32 @@ describe('secrets never leak', () => {
 
     it('proxy: the port dropped (the wrong secret)', async () => {
       lab.forgetKnocks();
-      const result = await pingknock(['proxy', '--verbose', '--secret-file', otherFile, '--connect-timeout', '1', lab.server.ipv4, '22']);
+      const result = await pingknock([
+        'proxy',
+        '--verbose',
+        '--secret-file',
+        otherFile,
+        '--connect-timeout',
+        '1',
+        lab.server.ipv4,
+        '22',
+      ]);
       expect(result.code, result.stderr).toBe(ExitCode.connectFailed);
       expectClean(result, 'proxy, wrong secret');
     });
 
     it('proxy: no reply', async () => {
       // Not .99 again: once the kernel has given up on an address's neighbour, ping says at once that it is unreachable.
-      const result = await pingknock(['proxy', '--verbose', '--deadline', '1', '--name', LAB_HOSTS.knocked, '10.201.0.98', '22']);
+      const result = await pingknock([
+        'proxy',
+        '--verbose',
+        '--deadline',
+        '1',
+        '--name',
+        LAB_HOSTS.knocked,
+        '10.201.0.98',
+        '22',
+      ]);
       expect(result.code, result.stderr).toBe(ExitCode.noReply);
       expectClean(result, 'proxy, no reply');
     });
@@ -202,7 +241,15 @@ describe('secrets never leak', () => {
       // In the lab's client namespace, with a private state folder: whatever happens stays there.
       const stateDir = join(lab.dir, 'rules-state');
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-      const result = await pingknock(['rules', '--secret-file', otherFile, '--apply', '--state-dir', stateDir, ...extra]);
+      const result = await pingknock([
+        'rules',
+        '--secret-file',
+        otherFile,
+        '--apply',
+        '--state-dir',
+        stateDir,
+        ...extra,
+      ]);
       expect(result.code, result.stderr).toBe(ExitCode.usage);
       expect(result.stdout.length).toBe(0);
       expectClean(result, `rules --apply with ${_name}`);
@@ -210,7 +257,13 @@ describe('secrets never leak', () => {
   });
 
   describe('thrown errors', () => {
-    const bad = [SECRET.slice(0, 15), `${SECRET}Z`, `${SECRET.slice(0, 15)}!`, `${SECRET}${SECRET}`, `${SECRET.slice(0, 14)}\u00e9\u00e9`];
+    const bad = [
+      SECRET.slice(0, 15),
+      `${SECRET}Z`,
+      `${SECRET.slice(0, 15)}!`,
+      `${SECRET}${SECRET}`,
+      `${SECRET.slice(0, 14)}\u00e9\u00e9`,
+    ];
 
     it.each(bad)('parseSecret(%j) throws without the text, in message, stack or inspect', (text) => {
       let thrown: unknown;
@@ -232,8 +285,8 @@ describe('secrets never leak', () => {
       await lab.onClient('chmod', ['644', tooOpen]);
       const tooLong = secretFile('thrown-too-long', `${SECRET}Z\n`);
       for (const attempt of [
-        () => readSecretFile(tooOpen),
-        () => readSecretFile(tooLong),
+        () => Promise.resolve().then(() => readSecretFile(tooOpen)),
+        () => Promise.resolve().then(() => readSecretFile(tooLong)),
         () => loadSecret({ env: { PINGKNOCK_SECRET: `${SECRET}!` } }),
       ]) {
         await attempt().then(

@@ -1,7 +1,16 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LAB_HOSTS, type Lab } from '../../src/lab/lab.js';
 import { killStarted, sleep, start, type Finished, type Started } from '../support/spawned.js';
-import { newSecret, openPort, protectedLab, serverConnectionsIdle, silentListener, sshdSessions, startOnTerminal, startSsh } from './fixture.js';
+import {
+  newSecret,
+  openPort,
+  protectedLab,
+  serverConnectionsIdle,
+  silentListener,
+  sshdSessions,
+  startOnTerminal,
+  startSsh,
+} from './fixture.js';
 
 /**
  * The server closes first: ssh must end, non-zero, within CLOSE_TO_EXIT_MS of the close, through
@@ -32,7 +41,11 @@ async function endsAfterClose(ssh: Started, closedAt: number): Promise<number> {
 }
 
 /** Runs one case through the proxy, then direct, and compares them; `one` gives ssh's delay after the close. */
-async function bothRoutes(label: string, lab: Lab, one: (alias: string, route: Route) => Promise<number>): Promise<void> {
+async function bothRoutes(
+  label: string,
+  lab: Lab,
+  one: (alias: string, route: Route) => Promise<number>,
+): Promise<void> {
   const delays = new Map<Route, number>();
   for (const { route, alias } of ROUTES) {
     // Port 22 is open only to a client that knocked: direct ssh knocks first, as by hand.
@@ -40,7 +53,9 @@ async function bothRoutes(label: string, lab: Lab, one: (alias: string, route: R
     delays.set(route, await one(alias, route));
   }
   const [proxy = NaN, direct = NaN] = [delays.get('proxy'), delays.get('direct')];
-  console.log(`server closes, ${label}: ssh ended ${Math.round(proxy)} ms after the close through the proxy, ${Math.round(direct)} ms direct`);
+  console.log(
+    `server closes, ${label}: ssh ended ${Math.round(proxy)} ms after the close through the proxy, ${Math.round(direct)} ms direct`,
+  );
   expect(proxy, 'through the proxy, next to direct').toBeLessThan(direct + PROXY_SLACK_MS);
 }
 
@@ -57,19 +72,24 @@ describe('the server closes first: ssh ends at once, through the proxy as direct
   });
 
   /** A port that takes the connection and, once ssh's banner came, ends it before any banner of its own. */
-  const silentPortCase = (port: number, how: 'close' | 'reset', run: (alias: string) => Started) => async (alias: string) => {
-    const listener = await silentListener(lab, port);
-    try {
-      const ssh = run(alias);
-      await listener.greeted(1, 20_000);
-      return await endsAfterClose(ssh, listener.end(how));
-    } finally {
-      listener.stop();
-    }
-  };
+  const silentPortCase =
+    (port: number, how: 'close' | 'reset', run: (alias: string) => Started) => async (alias: string) => {
+      const listener = await silentListener(lab, port);
+      try {
+        const ssh = run(alias);
+        await listener.greeted(1, 20_000);
+        return await endsAfterClose(ssh, listener.end(how));
+      } finally {
+        listener.stop();
+      }
+    };
 
   it('(a) a port that accepts and closes (FIN) before any banner', async () => {
-    await bothRoutes('(a) closed before the banner', lab, silentPortCase(2200, 'close', (alias) => startSsh(lab, ['-p', '2200', alias, 'true'])));
+    await bothRoutes(
+      '(a) closed before the banner',
+      lab,
+      silentPortCase(2200, 'close', (alias) => startSsh(lab, ['-p', '2200', alias, 'true'])),
+    );
   });
 
   it('(a) the same, typed on a terminal', async () => {
@@ -94,7 +114,11 @@ describe('the server closes first: ssh ends at once, through the proxy as direct
   });
 
   it('(c) the server resets the connection before any banner (SO_LINGER 0)', async () => {
-    await bothRoutes('(c) reset before the banner', lab, silentPortCase(2202, 'reset', (alias) => startSsh(lab, ['-p', '2202', alias, 'true'])));
+    await bothRoutes(
+      '(c) reset before the banner',
+      lab,
+      silentPortCase(2202, 'reset', (alias) => startSsh(lab, ['-p', '2202', alias, 'true'])),
+    );
   });
 
   it('(c) the server resets the connection mid-session (nft reject with tcp reset)', async () => {
@@ -103,7 +127,9 @@ describe('the server closes first: ssh ends at once, through the proxy as direct
       await ssh.line('stdout', /^ready$/, 20_000);
       // From now on the server answers every packet of the connection with a reset; ssh's next one draws it.
       const resetFrom = performance.now();
-      lab.loadServerRules('table inet pkreset {\n\tchain input {\n\t\ttype filter hook input priority filter - 20;\n\t\ttcp dport 22 reject with tcp reset\n\t}\n}\n');
+      lab.loadServerRules(
+        'table inet pkreset {\n\tchain input {\n\t\ttype filter hook input priority filter - 20;\n\t\ttcp dport 22 reject with tcp reset\n\t}\n}\n',
+      );
       try {
         ssh.child.stdin.write('poke\n');
         return await endsAfterClose(ssh, resetFrom);
@@ -120,7 +146,11 @@ describe('the server closes first: ssh ends at once, through the proxy as direct
     await bothRoutes('(d) refused', lab, async (alias, route) => {
       const direct = route === 'direct';
       const ssh = startSsh(lab, [...(direct ? ['-v'] : proxy), '-p', '2299', alias, 'true']);
-      const connecting = await ssh.line('stderr', direct ? /^debug1: Connecting to .* port 2299\.$/ : /^pingknock: connecting to port 2299$/, 20_000);
+      const connecting = await ssh.line(
+        'stderr',
+        direct ? /^debug1: Connecting to .* port 2299\.$/ : /^pingknock: connecting to port 2299$/,
+        20_000,
+      );
       const delay = await endsAfterClose(ssh, connecting.at);
       expect(ssh.stderr()).toMatch(/refused/i);
       return delay;
@@ -130,7 +160,11 @@ describe('the server closes first: ssh ends at once, through the proxy as direct
   it('(e) 20 connections at once against sshd with MaxStartups 10:30:100: the dropped ones fail at once, none hangs', async () => {
     await openPort(lab);
     // Unauthenticated connections that hold startup slots (sshd waits LoginGraceTime for their banner).
-    const holders = start('ip', ['netns', 'exec', lab.client.netns, process.execPath, '-e', HOLDERS, lab.server.ipv4, '22', '15'], lab.env);
+    const holders = start(
+      'ip',
+      ['netns', 'exec', lab.client.netns, process.execPath, '-e', HOLDERS, lab.server.ipv4, '22', '15'],
+      lab.env,
+    );
     await holders.line('stdout', /^held 15$/, 20_000);
     const worst = new Map<Route, number>();
     for (const { route, alias } of ROUTES) {
@@ -150,7 +184,9 @@ describe('the server closes first: ssh ends at once, through the proxy as direct
       console.log(
         `server closes, (e) burst ${route}: ${dropped.length} of 20 dropped (MaxStartups), each failed at most ${Math.round(Math.max(...delays))} ms after its drop; all 20 done in ${Math.round(burst.ms)} ms`,
       );
-      expect(Math.max(...delays), `${route}: ${dropped.map((result) => result.stderr).join('')}`).toBeLessThan(CLOSE_TO_EXIT_MS);
+      expect(Math.max(...delays), `${route}: ${dropped.map((result) => result.stderr).join('')}`).toBeLessThan(
+        CLOSE_TO_EXIT_MS,
+      );
     }
     expect(worst.get('proxy') ?? Infinity).toBeLessThan((worst.get('direct') ?? 0) + PROXY_SLACK_MS);
     holders.child.stdin.end();
@@ -193,7 +229,8 @@ async function burstOf20(lab: Lab, alias: string): Promise<{ results: Finished[]
   const seen = new Map<string, number>();
   const collectDrops = (): void => {
     for (const line of lab.serverLog().slice(logFrom).split('\n')) {
-      if (/drop connection #\d+ from \[10\.201\.0\.2\]:\d+ .*past MaxStartups/.test(line) && !seen.has(line)) seen.set(line, performance.now());
+      if (/drop connection #\d+ from \[10\.201\.0\.2\]:\d+ .*past MaxStartups/.test(line) && !seen.has(line))
+        seen.set(line, performance.now());
     }
   };
   const done = Promise.all(runs.map((run) => run.finish(20_000)));

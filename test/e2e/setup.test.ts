@@ -36,7 +36,11 @@ describe('pingknock setup in a lab, then plain ssh, scp and rsync', () => {
     ].join('\n');
     writeFileSync(config, original, { mode: 0o644 });
 
-    const setup = await lab.onClient('pingknock', ['setup', ALIAS, '--hostname', lab.server.ipv4, '--config', config, '--yes'], { timeoutMs: 30_000 });
+    const setup = await lab.onClient(
+      'pingknock',
+      ['setup', ALIAS, '--hostname', lab.server.ipv4, '--config', config, '--yes'],
+      { timeoutMs: 30_000 },
+    );
     if (setup.code !== 0) throw new Error(`pingknock setup failed (${setup.code}): ${setup.stderr}`);
     setupStdout = setup.stdout.toString();
     const secret = parseSecret(readFileSync(join(lab.home, '.ssh', 'pingknock', ALIAS)), 'the secret setup made');
@@ -46,7 +50,9 @@ describe('pingknock setup in a lab, then plain ssh, scp and rsync', () => {
 
   it('added only the Host block, before the catch-all defaults, and kept the mode', () => {
     // The comment right above `Host plain` belongs to it, so the new block goes above both.
-    expect(readFileSync(config, 'utf8')).toBe(`Host ${ALIAS}\n    HostName ${lab.server.ipv4}\n    ProxyCommand ${proxyCommandFor(ALIAS)}\n\n${original}`);
+    expect(readFileSync(config, 'utf8')).toBe(
+      `Host ${ALIAS}\n    HostName ${lab.server.ipv4}\n    ProxyCommand ${proxyCommandFor(ALIAS)}\n\n${original}`,
+    );
     expect(statSync(config).mode & 0o777).toBe(0o644);
     expect(readFileSync(`${config}.pingknock-backup`, 'utf8')).toBe(original);
   });
@@ -75,7 +81,9 @@ describe('pingknock setup in a lab, then plain ssh, scp and rsync', () => {
     const scp = await lab.onClient('scp', ['-q', '-F', config, source, `${ALIAS}:${viaScp}`], { timeoutMs: 60_000 });
     expect(scp.code, scp.stderr).toBe(0);
     lab.forgetKnocks();
-    const rsync = await lab.onClient('rsync', ['-a', '-e', `ssh -F ${config}`, source, `${ALIAS}:${viaRsync}`], { timeoutMs: 60_000 });
+    const rsync = await lab.onClient('rsync', ['-a', '-e', `ssh -F ${config}`, source, `${ALIAS}:${viaRsync}`], {
+      timeoutMs: 60_000,
+    });
     expect(rsync.code, rsync.stderr).toBe(0);
     const expected = await sha256File(source);
     expect(await sha256File(viaScp)).toBe(expected);
@@ -100,7 +108,11 @@ describe('pingknock setup in a lab, then plain ssh, scp and rsync', () => {
 
   it('changes nothing when run again', async () => {
     const before = readFileSync(config);
-    const again = await lab.onClient('pingknock', ['setup', ALIAS, '--hostname', lab.server.ipv4, '--config', config, '--yes'], { timeoutMs: 30_000 });
+    const again = await lab.onClient(
+      'pingknock',
+      ['setup', ALIAS, '--hostname', lab.server.ipv4, '--config', config, '--yes'],
+      { timeoutMs: 30_000 },
+    );
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/nothing changed/);
     expect(readFileSync(config).equals(before)).toBe(true);
@@ -111,17 +123,31 @@ describe('pingknock setup in a lab, then plain ssh, scp and rsync', () => {
     const result = await lab.onClient('pingknock', ['doctor', ALIAS, '--config', config], { timeoutMs: 30_000 });
     expect(result.code, result.stdout.toString() + result.stderr).toBe(0);
     const lines = result.stdout.toString().trim().split('\n');
-    expect(lines.map((line) => line.split(':')[0])).toEqual(['ok    ping', 'ok    pingknock', 'ok    secret', 'ok    ssh config', 'ok    name', 'ok    knock', 'ok    port']);
-    expect(lines.at(-1)).toBe(`ok    port: ${lab.server.ipv4}:22 did not accept a connection before the knock and did after it: the knock opened it`);
+    expect(lines.map((line) => line.split(':')[0])).toEqual([
+      'ok    ping',
+      'ok    pingknock',
+      'ok    secret',
+      'ok    ssh config',
+      'ok    name',
+      'ok    knock',
+      'ok    port',
+    ]);
+    expect(lines.at(-1)).toBe(
+      `ok    port: ${lab.server.ipv4}:22 did not accept a connection before the knock and did after it: the knock opened it`,
+    );
   });
 
   it('doctor says when the port stays closed after the knock: the rules do not match', async () => {
     lab.loadServerRules(nftRules(newSecret()));
     try {
       lab.forgetKnocks();
-      const result = await lab.onClient('pingknock', ['doctor', ALIAS, '--config', config, '--connect-timeout', '2'], { timeoutMs: 30_000 });
+      const result = await lab.onClient('pingknock', ['doctor', ALIAS, '--config', config, '--connect-timeout', '2'], {
+        timeoutMs: 30_000,
+      });
       expect(result.code).toBe(6);
-      expect(result.stdout.toString()).toMatch(/^ok    knock: .*\nFAIL  port: .*did not answer within 2 s.*rules may not match/m);
+      expect(result.stdout.toString()).toMatch(
+        /^ok    knock: .*\nFAIL  port: .*did not answer within 2 s.*rules may not match/m,
+      );
     } finally {
       lab.loadServerRules(nftRules(parseSecret(readFileSync(join(lab.home, '.ssh', 'pingknock', ALIAS)), 'secret')));
     }

@@ -14,7 +14,10 @@ async function leftovers(pid: number): Promise<string> {
   const prefix = `pk-${pid.toString(36)}`;
   const netns = (await run('ip', ['netns', 'list'])).stdout.toString();
   const processes = (await run('pgrep', ['-af', `pingknock-lab-${pid.toString(36)}`])).stdout.toString();
-  return [...netns.split('\n').filter((line) => line.startsWith(prefix)), ...processes.split('\n').filter(Boolean)].join('\n');
+  return [
+    ...netns.split('\n').filter((line) => line.startsWith(prefix)),
+    ...processes.split('\n').filter(Boolean),
+  ].join('\n');
 }
 
 describe('pingknock knock and proxy in a lab', () => {
@@ -25,7 +28,9 @@ describe('pingknock knock and proxy in a lab', () => {
   afterAll(() => lab?.destroy());
 
   it('knock exits 0 once the echo reply came', async () => {
-    const result = await lab.onClient('pingknock', ['knock', '--name', LAB_HOSTS.knocked, lab.server.ipv4], { timeoutMs: 10_000 });
+    const result = await lab.onClient('pingknock', ['knock', '--name', LAB_HOSTS.knocked, lab.server.ipv4], {
+      timeoutMs: 10_000,
+    });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout.length).toBe(0);
   });
@@ -34,7 +39,9 @@ describe('pingknock knock and proxy in a lab', () => {
     const silent = '10.201.0.99';
     // Node's own start is measured alongside, so a loaded machine does not pass for a slow give-up.
     const nodeStart = await lab.onClient('node', ['-e', '0']);
-    const result = await lab.onClient('pingknock', ['knock', '--deadline', '1', '--name', LAB_HOSTS.knocked, silent], { timeoutMs: 10_000 });
+    const result = await lab.onClient('pingknock', ['knock', '--deadline', '1', '--name', LAB_HOSTS.knocked, silent], {
+      timeoutMs: 10_000,
+    });
     expect(result.code).toBe(ExitCode.noReply);
     expect(result.stderr).toMatch(/^pingknock: no echo reply from 10\.201\.0\.99 within 1 s/);
     expect(result.ms - nodeStart.ms).toBeLessThan(1_000 + 1_000);

@@ -54,8 +54,12 @@ describe('from a terminal, through pingknock proxy', () => {
   }
 
   it('ssh knocked CMD: the remote output on stdout and nothing else, its stderr on the terminal, exit 0', async () => {
-    const transcript = await typed(`${ssh} ${LAB_HOSTS.knocked} 'echo remote out; echo "$SSH_CONNECTION"; echo remote err >&2' > ssh-stdout`);
-    expect(readFileSync(join(work, 'ssh-stdout'), 'latin1')).toMatch(/^remote out\n10\.201\.0\.2 \d+ 10\.201\.0\.1 22\n$/);
+    const transcript = await typed(
+      `${ssh} ${LAB_HOSTS.knocked} 'echo remote out; echo "$SSH_CONNECTION"; echo remote err >&2' > ssh-stdout`,
+    );
+    expect(readFileSync(join(work, 'ssh-stdout'), 'latin1')).toMatch(
+      /^remote out\n10\.201\.0\.2 \d+ 10\.201\.0\.1 22\n$/,
+    );
     expect(transcript).toContain('remote err');
     expect(transcript).not.toContain('remote out');
   });
@@ -64,7 +68,9 @@ describe('from a terminal, through pingknock proxy', () => {
     writeFileSync(join(work, 'scp-local.bin'), randomBytes(3 * 1024 * 1024 + 7));
     await typed(`scp -F ${lab.sshConfig} scp-local.bin ${LAB_HOSTS.knocked}:${work}/scp-remote.bin`);
     await typed(`scp -F ${lab.sshConfig} ${LAB_HOSTS.knocked}:${work}/scp-remote.bin scp-back.bin`);
-    const sums = await Promise.all(['scp-local.bin', 'scp-remote.bin', 'scp-back.bin'].map((name) => sha256File(join(work, name))));
+    const sums = await Promise.all(
+      ['scp-local.bin', 'scp-remote.bin', 'scp-back.bin'].map((name) => sha256File(join(work, name))),
+    );
     expect(new Set(sums).size, sums.join(' ')).toBe(1);
   });
 
@@ -82,7 +88,8 @@ describe('from a terminal, through pingknock proxy', () => {
   });
 
   it('git clone and git push over ssh (GIT_SSH_COMMAND)', async () => {
-    const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, env: gitEnv(lab.env), encoding: 'utf8' }).trim();
+    const git = (cwd: string, ...args: string[]): string =>
+      execFileSync('git', args, { cwd, env: gitEnv(lab.env), encoding: 'utf8' }).trim();
     const bare = join(work, 'repo.git');
     const seed = join(work, 'seed');
     mkdirSync(seed);
@@ -108,18 +115,27 @@ describe('from a terminal, through pingknock proxy', () => {
 
   it('sftp -b batchfile: put, get and ls, each file the same bytes', async () => {
     writeFileSync(join(work, 'sftp-local.bin'), randomBytes(1024 * 1024 + 1));
-    const batch = [`put sftp-local.bin ${work}/sftp-remote.bin`, `get ${work}/sftp-remote.bin sftp-back.bin`, `ls -l ${work}/sftp-remote.bin`, ''];
+    const batch = [
+      `put sftp-local.bin ${work}/sftp-remote.bin`,
+      `get ${work}/sftp-remote.bin sftp-back.bin`,
+      `ls -l ${work}/sftp-remote.bin`,
+      '',
+    ];
     writeFileSync(join(work, 'sftp-batch'), batch.join('\n'));
     const transcript = await typed(`sftp -F ${lab.sshConfig} -b sftp-batch ${LAB_HOSTS.knocked}`);
     expect(transcript).toMatch(/sftp-remote\.bin/);
-    const sums = await Promise.all(['sftp-local.bin', 'sftp-remote.bin', 'sftp-back.bin'].map((name) => sha256File(join(work, name))));
+    const sums = await Promise.all(
+      ['sftp-local.bin', 'sftp-remote.bin', 'sftp-back.bin'].map((name) => sha256File(join(work, name))),
+    );
     expect(new Set(sums).size, sums.join(' ')).toBe(1);
   });
 
   it('pingknock doctor knocked --config: every check ok, exit 0', async () => {
     // The knocks above left the port open to the client: doctor's own knock must be what opens it.
     lab.forgetKnocks();
-    const result = await startOnTerminal(lab, `pingknock doctor ${LAB_HOSTS.knocked} --config ${lab.sshConfig}`).finish(LIMIT_MS);
+    const result = await startOnTerminal(lab, `pingknock doctor ${LAB_HOSTS.knocked} --config ${lab.sshConfig}`).finish(
+      LIMIT_MS,
+    );
     expect(result.code, result.stdout).toBe(0);
     for (const check of ['ping', 'pingknock', 'secret', 'ssh config', 'name', 'knock', 'port']) {
       expect(result.stdout, check).toMatch(new RegExp(`^ok {4}${check}: `, 'm'));

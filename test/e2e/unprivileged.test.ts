@@ -1,5 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,12 +49,34 @@ interface Run {
  * Runs `command` as root, or as nobody (no groups), with exactly `env`. With `secure_path`, sudo
  * lets nobody run anything without a password, with that PATH.
  */
-function runAs(user: 'root' | 'nobody', command: readonly string[], env: Record<string, string>, securePath?: string): Run {
-  const asUser = user === 'root' ? [...command] : [need('setpriv'), `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', ...command];
+function runAs(
+  user: 'root' | 'nobody',
+  command: readonly string[],
+  env: Record<string, string>,
+  securePath?: string,
+): Run {
+  const asUser =
+    user === 'root'
+      ? [...command]
+      : [need('setpriv'), `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', ...command];
   let argv = asUser;
   if (securePath !== undefined) {
-    writeFileSync(sudoers, `Defaults env_reset\nDefaults secure_path="${securePath}"\nroot ALL=(ALL:ALL) ALL\nnobody ALL=(ALL:ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
-    argv = [need('unshare'), '-m', '/bin/sh', '-c', '"$1" --bind "$2" /etc/sudoers && shift 2 && exec "$@"', 'sh', need('mount'), sudoers, ...asUser];
+    writeFileSync(
+      sudoers,
+      `Defaults env_reset\nDefaults secure_path="${securePath}"\nroot ALL=(ALL:ALL) ALL\nnobody ALL=(ALL:ALL) NOPASSWD: ALL\n`,
+      { mode: 0o440 },
+    );
+    argv = [
+      need('unshare'),
+      '-m',
+      '/bin/sh',
+      '-c',
+      '"$1" --bind "$2" /etc/sudoers && shift 2 && exec "$@"',
+      'sh',
+      need('mount'),
+      sudoers,
+      ...asUser,
+    ];
   }
   const [file, ...args] = argv as [string, ...string[]];
   const result = spawnSync(file, args, { env, cwd: dir, input: '', encoding: 'utf8', timeout: 120_000 });
@@ -68,7 +101,8 @@ describe('./install.sh', () => {
     const bin = join(base, 'bin');
     const log = join(base, 'log');
     const bindir = join(base, 'root-only', 'bin');
-    for (const folder of [join(source, 'dist', 'bin'), bin, log, join(base, 'root-only')]) mkdirSync(folder, { recursive: true, mode: 0o755 });
+    for (const folder of [join(source, 'dist', 'bin'), bin, log, join(base, 'root-only')])
+      mkdirSync(folder, { recursive: true, mode: 0o755 });
     // Root (apt-get through sudo) and the user (npm) write to the same record.
     writeFileSync(join(log, 'calls'), '');
     chmodSync(join(log, 'calls'), 0o666);
@@ -83,10 +117,20 @@ describe('./install.sh', () => {
     if (options.sudo === 'recording') writeFileSync(join(bin, 'sudo'), `${recorder('sudo')}exit 1\n`, { mode: 0o755 });
     const calls = (): string[] => readFileSync(join(log, 'calls'), 'utf8').split('\n').filter(Boolean);
     const link = join(bindir, 'pingknock');
-    return { script: join(source, 'install.sh'), bin, bindir, link, target: join(source, 'dist', 'bin', 'pingknock'), calls };
+    return {
+      script: join(source, 'install.sh'),
+      bin,
+      bindir,
+      link,
+      target: join(source, 'dist', 'bin', 'pingknock'),
+      calls,
+    };
   }
 
-  const npmCalls = (uid: number) => [`${uid} npm ci --no-audit --no-fund --loglevel=error`, `${uid} npm run --silent build`];
+  const npmCalls = (uid: number) => [
+    `${uid} npm ci --no-audit --no-fund --loglevel=error`,
+    `${uid} npm run --silent build`,
+  ];
   const aptCalls = ['0 apt-get update -qq', '0 apt-get install -y -qq --no-install-recommends iputils-ping'];
 
   it('as root: installs the package and links the command itself, never through sudo', () => {
@@ -101,7 +145,12 @@ describe('./install.sh', () => {
 
   it('as a user with sudo: apt-get and the link through sudo, saying so; the Node packages and the build as the user', () => {
     const staged = stage('with-sudo', { sudo: 'real' });
-    const result = runAs('nobody', [staged.script, '--bindir', staged.bindir], { PATH: staged.bin }, `${staged.bin}:/usr/sbin:/usr/bin:/sbin:/bin`);
+    const result = runAs(
+      'nobody',
+      [staged.script, '--bindir', staged.bindir],
+      { PATH: staged.bin },
+      `${staged.bin}:/usr/sbin:/usr/bin:/sbin:/bin`,
+    );
     expect(result.status, result.stderr).toBe(0);
     expect(staged.calls()).toEqual([...aptCalls, ...npmCalls(NOBODY)]);
     for (const step of [
@@ -132,14 +181,23 @@ describe('pingknock demo, not as root', () => {
     // Not even sudo's usual folders: the launcher names node's path itself.
     const result = runAs('nobody', [LAUNCHER, 'demo'], { PATH: join(dir, 'no-such-folder') });
     expect(result.status).toBe(ExitCode.privilege);
-    expect(result.stderr).toBe('pingknock: the demo needs root (network namespaces, nft, sshd) and sudo is not installed: run it as root\n');
+    expect(result.stderr).toBe(
+      'pingknock: the demo needs root (network namespaces, nft, sshd) and sudo is not installed: run it as root\n',
+    );
     expect(result.stdout).toBe('');
   });
 
   it('with sudo: runs itself again through it, says so, and the whole demo runs as root', () => {
-    const result = runAs('nobody', [LAUNCHER, 'demo'], { PATH: '/usr/bin:/bin' }, '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+    const result = runAs(
+      'nobody',
+      [LAUNCHER, 'demo'],
+      { PATH: '/usr/bin:/bin' },
+      '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    );
     expect(result.status, result.stderr + result.stdout).toBe(0);
-    expect(result.stderr).toBe('pingknock: the demo needs root (network namespaces, nft, sshd): running it again through sudo\n');
+    expect(result.stderr).toBe(
+      'pingknock: the demo needs root (network namespaces, nft, sshd): running it again through sudo\n',
+    );
     expect(result.stdout).toMatch(/\[2\/3\] ssh through pingknock proxy\n\s+logged in as root/);
     expect(result.stdout).toMatch(/lab removed/);
   });

@@ -16,7 +16,8 @@ describe('a knock to an address that cannot be reached', () => {
   });
   afterAll(() => lab?.destroy());
 
-  const knock = (address: string) => lab.onClient('pingknock', ['knock', '--name', LAB_HOSTS.knocked, address], { timeoutMs: 10_000 });
+  const knock = (address: string) =>
+    lab.onClient('pingknock', ['knock', '--name', LAB_HOSTS.knocked, address], { timeoutMs: 10_000 });
 
   /** Exit 14 with ping's own words, long before the 3 s deadline (node's start measured alongside). */
   async function expectUnreachable(address: string, said: string): Promise<void> {
@@ -24,7 +25,9 @@ describe('a knock to an address that cannot be reached', () => {
     const result = await knock(address);
     expect(result.code, result.stderr).toBe(ExitCode.unreachable);
     // Which request the error answers varies (the first may wait for the neighbour lookup).
-    expect(result.stderr.replace(/icmp_seq=\d+/, 'icmp_seq=N')).toBe(`pingknock: ${address} is unreachable from here (${said})\n`);
+    expect(result.stderr.replace(/icmp_seq=\d+/, 'icmp_seq=N')).toBe(
+      `pingknock: ${address} is unreachable from here (${said})\n`,
+    );
     expect(result.stdout.length).toBe(0);
     expect(result.ms - nodeStart.ms).toBeLessThan(1_000);
   }
@@ -35,16 +38,30 @@ describe('a knock to an address that cannot be reached', () => {
   });
 
   it('an address on the link that nobody answers for: ping stops when the neighbour lookup fails, before the deadline', async () => {
-    const result = await lab.onClient('pingknock', ['knock', '--deadline', '6', '--name', LAB_HOSTS.knocked, '10.201.0.77'], { timeoutMs: 10_000 });
+    const result = await lab.onClient(
+      'pingknock',
+      ['knock', '--deadline', '6', '--name', LAB_HOSTS.knocked, '10.201.0.77'],
+      { timeoutMs: 10_000 },
+    );
     expect(result.code, result.stderr).toBe(ExitCode.unreachable);
-    expect(result.stderr).toBe(`pingknock: 10.201.0.77 is unreachable from here (ping: From ${lab.client.ipv4} icmp_seq=1 Destination Host Unreachable)\n`);
+    expect(result.stderr).toBe(
+      `pingknock: 10.201.0.77 is unreachable from here (ping: From ${lab.client.ipv4} icmp_seq=1 Destination Host Unreachable)\n`,
+    );
     // The kernel gives up on the neighbour after 3 s (3 probes, 1 s apart).
     expect(result.ms).toBeLessThan(5_000);
   });
 
-  it("a router without a route answers with an ICMP error: the knock ends on it and names the router", async () => {
+  it('a router without a route answers with an ICMP error: the knock ends on it and names the router', async () => {
     // The server becomes the client's router for these prefixes, with nowhere to send them on.
-    runChecked('ip', ['netns', 'exec', lab.server.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+    runChecked('ip', [
+      'netns',
+      'exec',
+      lab.server.netns,
+      'sysctl',
+      '-qw',
+      'net.ipv4.ip_forward=1',
+      'net.ipv6.conf.all.forwarding=1',
+    ]);
     runChecked('ip', ['-n', lab.client.netns, 'route', 'add', '10.9.0.0/16', 'via', lab.server.ipv4]);
     runChecked('ip', ['-n', lab.client.netns, '-6', 'route', 'add', 'fd99::/64', 'via', lab.server.ipv6]);
     await expectUnreachable('10.9.9.9', `ping: From ${lab.server.ipv4} icmp_seq=N Destination Net Unreachable`);
@@ -54,7 +71,9 @@ describe('a knock to an address that cannot be reached', () => {
   it('through ssh, the ProxyCommand says the same, once', async () => {
     const result = await lab.ssh(['-o', 'HostName=10.8.8.8', LAB_HOSTS.knocked, 'true'], { timeoutMs: 15_000 });
     expect(result.code).toBe(255);
-    expect(result.stderr).toMatch(/^pingknock: 10\.8\.8\.8 is unreachable from here \(ping: connect: Network is unreachable\)\n/);
+    expect(result.stderr).toMatch(
+      /^pingknock: 10\.8\.8\.8 is unreachable from here \(ping: connect: Network is unreachable\)\n/,
+    );
     expect(result.stderr.match(/pingknock:/g)).toHaveLength(1);
   });
 });

@@ -37,14 +37,31 @@ function offlineCommand(home: string, command: readonly string[]): string[] {
   const resolvConf = join(home, 'offline-resolv.conf');
   writeFileSync(resolvConf, 'nameserver 127.0.0.1\n');
   const [unshare, ip, mount] = tools as [string, string, string];
-  return [unshare, '--user', '--map-root-user', '--net', '--mount', '/bin/sh', '-c', OFFLINE_THEN_EXEC, 'sh', ip, mount, resolvConf, ...command];
+  return [
+    unshare,
+    '--user',
+    '--map-root-user',
+    '--net',
+    '--mount',
+    '/bin/sh',
+    '-c',
+    OFFLINE_THEN_EXEC,
+    'sh',
+    ip,
+    mount,
+    resolvConf,
+    ...command,
+  ];
 }
 
 /** The real CLI, as a user runs it: HOME given, no PINGKNOCK_SECRET from the test's own environment, no terminal. */
 export function pingknock(args: readonly string[], options: CliOptions): CliRun {
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: options.home, ...options.env };
   if (options.env?.PINGKNOCK_SECRET === undefined) delete env.PINGKNOCK_SECRET;
-  const [file, ...argv] = options.offline === true ? offlineCommand(options.home, [process.execPath, BIN, ...args]) : [process.execPath, BIN, ...args];
+  const [file, ...argv] =
+    options.offline === true
+      ? offlineCommand(options.home, [process.execPath, BIN, ...args])
+      : [process.execPath, BIN, ...args];
   const result = spawnSync(file as string, argv, {
     cwd: options.cwd ?? options.home,
     env,

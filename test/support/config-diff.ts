@@ -15,7 +15,8 @@ export function insertedLines(original: string, edited: string, allowed: Readonl
   let prefix = 0;
   while (prefix < original.length && original[prefix] === edited[prefix]) prefix += 1;
   let suffix = 0;
-  while (suffix < original.length && original[original.length - 1 - suffix] === edited[edited.length - 1 - suffix]) suffix += 1;
+  while (suffix < original.length && original[original.length - 1 - suffix] === edited[edited.length - 1 - suffix])
+    suffix += 1;
   for (let at = Math.max(0, original.length - suffix); at <= prefix; at += 1) {
     const atLineStart = at === 0 || original[at - 1] === '\n';
     const afterUnterminatedLastLine = original.length > 0 && at === original.length && !original.endsWith('\n');
@@ -48,7 +49,12 @@ export async function sshG(configText: string | Buffer, hosts: readonly string[]
     const answers = await Promise.all(
       hosts.map(async (host) => {
         const result = await run('ssh', ['-G', '-F', file, '--', host], { timeoutMs: 15_000 });
-        return [host, result.code === 0 ? result.stdout.toString() : `exit ${result.code}: ${result.stderr.replaceAll(file, 'CONFIG')}`] as const;
+        return [
+          host,
+          result.code === 0
+            ? result.stdout.toString()
+            : `exit ${result.code}: ${result.stderr.replaceAll(file, 'CONFIG')}`,
+        ] as const;
       }),
     );
     return new Map(answers);

@@ -30,7 +30,12 @@ export async function writeAll(stream: Writable, data: Buffer, chunkSize = 64 * 
 }
 
 /** Writes `chunk` again and again, with backpressure, until `stop()` says so or the stream fails. */
-export async function stream(to: Writable, chunk: Buffer, stop: () => boolean, onWritten: (total: number) => void = () => {}): Promise<number> {
+export async function stream(
+  to: Writable,
+  chunk: Buffer,
+  stop: () => boolean,
+  onWritten: (total: number) => void = () => {},
+): Promise<number> {
   let total = 0;
   let failed = false;
   to.once('error', () => {

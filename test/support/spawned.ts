@@ -81,7 +81,8 @@ export function start(file: string, args: readonly string[], env: NodeJS.Process
     });
   });
   finished.catch(() => undefined);
-  const describe = (): string => `${[file, ...args].join(' ').slice(0, 300)}\n--- stdout:\n${text.stdout.slice(-3000)}\n--- stderr:\n${text.stderr.slice(-3000)}`;
+  const describe = (): string =>
+    `${[file, ...args].join(' ').slice(0, 300)}\n--- stdout:\n${text.stdout.slice(-3000)}\n--- stderr:\n${text.stderr.slice(-3000)}`;
   return {
     child,
     startedAt,
@@ -96,7 +97,8 @@ export function start(file: string, args: readonly string[], env: NodeJS.Process
         const found = lines.find((line) => line.stream === stream && pattern.test(line.text));
         if (found !== undefined) return found;
         if (closed) throw new Error(`ended before a ${stream} line matched ${pattern}: ${describe()}`);
-        if (performance.now() > until) throw new Error(`no ${stream} line matched ${pattern} within ${timeoutMs} ms: ${describe()}`);
+        if (performance.now() > until)
+          throw new Error(`no ${stream} line matched ${pattern} within ${timeoutMs} ms: ${describe()}`);
         await sleep(5);
       }
     },
@@ -108,9 +110,12 @@ export function start(file: string, args: readonly string[], env: NodeJS.Process
       const result = await Promise.race([finished, timedOut]);
       clearTimeout(timer);
       if (result === undefined) {
-        const state = exitedAt === undefined ? 'still running' : 'exited, but something it started still holds its output';
+        const state =
+          exitedAt === undefined ? 'still running' : 'exited, but something it started still holds its output';
         killTree(pid);
-        throw new Error(`${state} ${Math.round(performance.now() - startedAt)} ms after its start (limit ${timeoutMs} ms): ${describe()}`);
+        throw new Error(
+          `${state} ${Math.round(performance.now() - startedAt)} ms after its start (limit ${timeoutMs} ms): ${describe()}`,
+        );
       }
       return result;
     },
@@ -166,7 +171,7 @@ export function descendantsOf(pid: number): ProcessInfo[] {
     .filter((info): info is ProcessInfo => info !== undefined);
   const found: ProcessInfo[] = [];
   const parents = new Set([pid]);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const info of all) {
       if (parents.has(info.ppid) && !parents.has(info.pid)) {

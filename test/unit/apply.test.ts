@@ -1,5 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,15 +17,29 @@ import { applyScript, confirmScript, removeScript, SCRIPT_EXIT } from '../../src
 import { buildRuleModel } from '../../src/core/rules/model.js';
 import { BACKENDS, backendFamilies, renderRules, type Backend } from '../../src/core/rules/render.js';
 import type { Family } from '../../src/core/layout.js';
-import { insertUfwBlock, removeUfwBlock, renderUfwBlock, UFW_TARGETS, type UfwFiles } from '../../src/core/rules/ufw.js';
+import {
+  insertUfwBlock,
+  removeUfwBlock,
+  renderUfwBlock,
+  UFW_TARGETS,
+  type UfwFiles,
+} from '../../src/core/rules/ufw.js';
 import { parseSecret } from '../../src/core/secret.js';
 
 const secret = parseSecret('ABCDEFGHIJKLMNOP', 'test');
 const model = buildRuleModel({ secret, port: 22, windowSeconds: 60 });
-const TOOLS: Readonly<Record<Backend, string | undefined>> = { nftables: undefined, iptables: 'iptables', ip6tables: 'ip6tables', ufw: undefined };
+const TOOLS: Readonly<Record<Backend, string | undefined>> = {
+  nftables: undefined,
+  iptables: 'iptables',
+  ip6tables: 'ip6tables',
+  ufw: undefined,
+};
 
 function rulesFor(backend: Backend): string {
-  return renderRules(backend, buildRuleModel({ secret, port: 22, windowSeconds: 60, families: backendFamilies(backend, undefined) }));
+  return renderRules(
+    backend,
+    buildRuleModel({ secret, port: 22, windowSeconds: 60, families: backendFamilies(backend, undefined) }),
+  );
 }
 
 function shSyntax(script: string): { status: number | null; stderr: string } {
@@ -35,16 +59,22 @@ function pgrep(...args: string[]): number[] {
 }
 
 describe('the scripts as text', () => {
-  const ufwFiles: UfwFiles = { '/etc/ufw/before.rules': '*filter\nCOMMIT\n', '/etc/ufw/before6.rules': '*filter\nCOMMIT\n' };
+  const ufwFiles: UfwFiles = {
+    '/etc/ufw/before.rules': '*filter\nCOMMIT\n',
+    '/etc/ufw/before6.rules': '*filter\nCOMMIT\n',
+  };
 
-  it.each(BACKENDS)('generates apply (no rollback, rollback 30), confirm and remove scripts that sh -n accepts (%s)', (backend) => {
-    const request = { backend, rules: rulesFor(backend), tool: TOOLS[backend], stateDir: '/run/pingknock', ufwFiles };
-    for (const rollbackSeconds of [0, 30]) {
-      expect(shSyntax(applyScript({ ...request, rollbackSeconds }))).toEqual({ status: 0, stderr: '' });
-    }
-    expect(shSyntax(confirmScript('/run/pingknock'))).toEqual({ status: 0, stderr: '' });
-    expect(shSyntax(removeScript(request))).toEqual({ status: 0, stderr: '' });
-  });
+  it.each(BACKENDS)(
+    'generates apply (no rollback, rollback 30), confirm and remove scripts that sh -n accepts (%s)',
+    (backend) => {
+      const request = { backend, rules: rulesFor(backend), tool: TOOLS[backend], stateDir: '/run/pingknock', ufwFiles };
+      for (const rollbackSeconds of [0, 30]) {
+        expect(shSyntax(applyScript({ ...request, rollbackSeconds }))).toEqual({ status: 0, stderr: '' });
+      }
+      expect(shSyntax(confirmScript('/run/pingknock'))).toEqual({ status: 0, stderr: '' });
+      expect(shSyntax(removeScript(request))).toEqual({ status: 0, stderr: '' });
+    },
+  );
 
   it.each(BACKENDS)('arms a sleeper only with a rollback time (%s)', (backend) => {
     const request = { backend, rules: rulesFor(backend), tool: TOOLS[backend], stateDir: '/run/pingknock', ufwFiles };
@@ -68,13 +98,23 @@ describe('the scripts as text', () => {
   });
 
   it('single-quotes the state folder and the tool', () => {
-    const script = applyScript({ backend: 'iptables', rules: rulesFor('iptables'), tool: 'iptables-nft', stateDir: '/var/lib/pk state', rollbackSeconds: 0 });
+    const script = applyScript({
+      backend: 'iptables',
+      rules: rulesFor('iptables'),
+      tool: 'iptables-nft',
+      stateDir: '/var/lib/pk state',
+      rollbackSeconds: 0,
+    });
     expect(script).toContain("\nstate='/var/lib/pk state'\n");
     // One variant for both families: iptables-nft goes with ip6tables-nft.
     expect(script).toContain("\nipt='iptables-nft'\nip6t='ip6tables-nft'\n");
     expect(confirmScript('/run/pk')).toContain("\nstate='/run/pk'\n");
-    expect(removeScript({ backend: 'ip6tables', tool: 'ip6tables-legacy', stateDir: '/run/pk' })).toContain("\nipt=''\nip6t='ip6tables-legacy'\n");
-    expect(removeScript({ backend: 'iptables', families: ['ipv4'], stateDir: '/run/pk' })).toContain("\nipt='iptables'\nip6t=''\n");
+    expect(removeScript({ backend: 'ip6tables', tool: 'ip6tables-legacy', stateDir: '/run/pk' })).toContain(
+      "\nipt=''\nip6t='ip6tables-legacy'\n",
+    );
+    expect(removeScript({ backend: 'iptables', families: ['ipv4'], stateDir: '/run/pk' })).toContain(
+      "\nipt='iptables'\nip6t=''\n",
+    );
     expect(removeScript({ backend: 'nftables', stateDir: '/run/pk' })).toContain("\nipt=''\nip6t=''\n");
   });
 
@@ -146,7 +186,9 @@ esac
 exit 0
 `;
   // Every variant of every program: none of the real ones may run here.
-  const xtables = ['iptables', 'ip6tables'].flatMap((family) => ['', '-legacy', '-nft'].flatMap((variant) => ['', '-save', '-restore'].map((step) => `${family}${variant}${step}`)));
+  const xtables = ['iptables', 'ip6tables'].flatMap((family) =>
+    ['', '-legacy', '-nft'].flatMap((variant) => ['', '-save', '-restore'].map((step) => `${family}${variant}${step}`)),
+  );
   for (const name of ['nft', 'ufw', ...xtables]) {
     writeFileSync(join(bin, name), fake);
     chmodSync(join(bin, name), 0o755);
@@ -194,10 +236,14 @@ async function waitFor(condition: () => boolean, ms: number): Promise<boolean> {
 }
 
 function logLines(box: Sandbox): string[] {
-  return box.log().split('\n').filter((line) => line !== '');
+  return box
+    .log()
+    .split('\n')
+    .filter((line) => line !== '');
 }
 
-const NFT_TABLE_LISTING = 'table inet pingknock {\n\tchain input {\n\t\ttype filter hook input priority filter - 10; policy accept;\n\t}\n}\n';
+const NFT_TABLE_LISTING =
+  'table inet pingknock {\n\tchain input {\n\t\ttype filter hook input priority filter - 10; policy accept;\n\t}\n}\n';
 
 describe('applyScript run for real against fake tools: nftables', () => {
   it('saves before applying, keeps rules/restore/apply in the state folder, and rolls back after 1 s', async () => {
@@ -210,9 +256,15 @@ describe('applyScript run for real against fake tools: nftables', () => {
     const state = box.stateDir;
     expect(logLines(box).slice(0, 2)).toEqual(['nft list table inet pingknock', `nft -f ${state}/rules`]);
     expect(readFileSync(join(state, 'rules'), 'utf8')).toBe(rules);
-    expect(readFileSync(join(state, 'restore.nft'), 'utf8')).toBe(`table inet pingknock\ndelete table inet pingknock\n${NFT_TABLE_LISTING}`);
-    expect(readFileSync(join(state, 'restore'), 'utf8')).toBe(`state='${state}'\nipt=''\nip6t=''\nnft -f "$state/restore.nft"\n`);
-    expect(readFileSync(join(state, 'apply'), 'utf8')).toBe(`state='${state}'\nipt=''\nip6t=''\nnft -f "$state/rules"\n`);
+    expect(readFileSync(join(state, 'restore.nft'), 'utf8')).toBe(
+      `table inet pingknock\ndelete table inet pingknock\n${NFT_TABLE_LISTING}`,
+    );
+    expect(readFileSync(join(state, 'restore'), 'utf8')).toBe(
+      `state='${state}'\nipt=''\nip6t=''\nnft -f "$state/restore.nft"\n`,
+    );
+    expect(readFileSync(join(state, 'apply'), 'utf8')).toBe(
+      `state='${state}'\nipt=''\nip6t=''\nnft -f "$state/rules"\n`,
+    );
     expect(existsSync(join(state, 'armed'))).toBe(true);
     expect(Number(readFileSync(join(state, 'rollback.pid'), 'utf8'))).toBeGreaterThan(1);
     // umask 077: the saved ruleset is for root's eyes only.
@@ -220,15 +272,23 @@ describe('applyScript run for real against fake tools: nftables', () => {
     expect(statSync(join(state, 'restore.nft')).mode & 0o777).toBe(0o600);
 
     expect(await waitFor(() => box.log().includes(`nft -f ${state}/restore.nft`), 5_000)).toBe(true);
-    expect(logLines(box)).toEqual(['nft list table inet pingknock', `nft -f ${state}/rules`, `nft -f ${state}/restore.nft`]);
+    expect(logLines(box)).toEqual([
+      'nft list table inet pingknock',
+      `nft -f ${state}/rules`,
+      `nft -f ${state}/restore.nft`,
+    ]);
     expect(existsSync(join(state, 'armed'))).toBe(false);
   });
 
   it('saves a declare-and-delete pair alone when there was no table', () => {
     const box = makeSandbox();
-    const result = box.run(applyScript({ backend: 'nftables', rules: rulesFor('nftables'), stateDir: box.stateDir, rollbackSeconds: 0 }));
+    const result = box.run(
+      applyScript({ backend: 'nftables', rules: rulesFor('nftables'), stateDir: box.stateDir, rollbackSeconds: 0 }),
+    );
     expect(result.status).toBe(0);
-    expect(readFileSync(join(box.stateDir, 'restore.nft'), 'utf8')).toBe('table inet pingknock\ndelete table inet pingknock\n');
+    expect(readFileSync(join(box.stateDir, 'restore.nft'), 'utf8')).toBe(
+      'table inet pingknock\ndelete table inet pingknock\n',
+    );
     expect(existsSync(join(box.stateDir, 'armed'))).toBe(false);
     expect(existsSync(join(box.stateDir, 'rollback.pid'))).toBe(false);
     expect(logLines(box)).toEqual(['nft list table inet pingknock', `nft -f ${box.stateDir}/rules`]);
@@ -237,13 +297,18 @@ describe('applyScript run for real against fake tools: nftables', () => {
   it('confirm disarms the rollback: exit 0, the sleeper and its sleep are gone, restore never runs', async () => {
     const box = makeSandbox();
     const state = box.stateDir;
-    expect(box.run(applyScript({ backend: 'nftables', rules: rulesFor('nftables'), stateDir: state, rollbackSeconds: 5 })).status).toBe(0);
+    expect(
+      box.run(applyScript({ backend: 'nftables', rules: rulesFor('nftables'), stateDir: state, rollbackSeconds: 5 }))
+        .status,
+    ).toBe(0);
     const pid = Number(readFileSync(join(state, 'rollback.pid'), 'utf8'));
     expect(await waitFor(() => pgrep('-f', `pingknock-rollback 5 ${state}`).join() === String(pid), 2_000)).toBe(true);
 
     // While it is pending, a second apply is refused and changes nothing.
     const logBefore = box.log();
-    const again = box.run(applyScript({ backend: 'nftables', rules: 'other rules\n', stateDir: state, rollbackSeconds: 5 }));
+    const again = box.run(
+      applyScript({ backend: 'nftables', rules: 'other rules\n', stateDir: state, rollbackSeconds: 5 }),
+    );
     expect(again.status).toBe(SCRIPT_EXIT.rollbackPending);
     expect(again.stderr).toContain('a rollback from an earlier apply is pending');
     expect(box.log()).toBe(logBefore);
@@ -252,7 +317,12 @@ describe('applyScript run for real against fake tools: nftables', () => {
     const confirm = box.run(confirmScript(state));
     expect(confirm).toEqual({ status: 0, stderr: '' });
     expect(existsSync(join(state, 'armed'))).toBe(false);
-    expect(await waitFor(() => pgrep('-f', `pingknock-rollback 5 ${state}`).length === 0 && pgrep('-g', String(pid)).length === 0, 2_000)).toBe(true);
+    expect(
+      await waitFor(
+        () => pgrep('-f', `pingknock-rollback 5 ${state}`).length === 0 && pgrep('-g', String(pid)).length === 0,
+        2_000,
+      ),
+    ).toBe(true);
 
     await sleep(5_500);
     expect(box.log()).not.toContain('restore.nft');
@@ -277,14 +347,21 @@ describe('applyScript run for real against fake tools: nftables', () => {
     writeFileSync(join(state, 'armed'), '');
     writeFileSync(join(state, 'rollback.pid'), '999999999\n');
     expect(box.run(confirmScript(state)).status).toBe(SCRIPT_EXIT.nothingToConfirm);
-    expect(box.run(applyScript({ backend: 'nftables', rules: rulesFor('nftables'), stateDir: state, rollbackSeconds: 0 })).status).toBe(0);
+    expect(
+      box.run(applyScript({ backend: 'nftables', rules: rulesFor('nftables'), stateDir: state, rollbackSeconds: 0 }))
+        .status,
+    ).toBe(0);
   });
 
   it('does not count an armed file without a rollback.pid as pending', () => {
     const box = makeSandbox();
     mkdirSync(box.stateDir);
     writeFileSync(join(box.stateDir, 'armed'), '');
-    expect(box.run(applyScript({ backend: 'nftables', rules: rulesFor('nftables'), stateDir: box.stateDir, rollbackSeconds: 0 })).status).toBe(0);
+    expect(
+      box.run(
+        applyScript({ backend: 'nftables', rules: rulesFor('nftables'), stateDir: box.stateDir, rollbackSeconds: 0 }),
+      ).status,
+    ).toBe(0);
   });
 
   it.each([0, 5])('restores and exits applyFailed when applying fails (rollback %i)', (rollbackSeconds) => {
@@ -292,10 +369,16 @@ describe('applyScript run for real against fake tools: nftables', () => {
     writeFileSync(join(box.dir, 'nft-table'), NFT_TABLE_LISTING);
     writeFileSync(join(box.dir, 'fail-apply'), '');
     const state = box.stateDir;
-    const result = box.run(applyScript({ backend: 'nftables', rules: rulesFor('nftables'), stateDir: state, rollbackSeconds }));
+    const result = box.run(
+      applyScript({ backend: 'nftables', rules: rulesFor('nftables'), stateDir: state, rollbackSeconds }),
+    );
     expect(result.status).toBe(SCRIPT_EXIT.applyFailed);
     expect(result.stderr).toContain('applying failed; the previous rules are back');
-    expect(logLines(box)).toEqual(['nft list table inet pingknock', `nft -f ${state}/rules`, `nft -f ${state}/restore.nft`]);
+    expect(logLines(box)).toEqual([
+      'nft list table inet pingknock',
+      `nft -f ${state}/rules`,
+      `nft -f ${state}/restore.nft`,
+    ]);
     expect(existsSync(join(state, 'armed'))).toBe(false);
     // Nothing is pending afterwards: a new apply is not refused.
     expect(box.run(confirmScript(state)).status).toBe(SCRIPT_EXIT.nothingToConfirm);
@@ -304,7 +387,9 @@ describe('applyScript run for real against fake tools: nftables', () => {
   it('writes rules holding a PINGKNOCK_RULES line byte for byte', () => {
     const box = makeSandbox();
     const rules = `${rulesFor('nftables')}PINGKNOCK_RULES\nPINGKNOCK_RESTORE\nPINGKNOCK_APPLY\n'quoted' $HOME \`id\`\n`;
-    expect(box.run(applyScript({ backend: 'nftables', rules, stateDir: box.stateDir, rollbackSeconds: 0 })).status).toBe(0);
+    expect(
+      box.run(applyScript({ backend: 'nftables', rules, stateDir: box.stateDir, rollbackSeconds: 0 })).status,
+    ).toBe(0);
     expect(readFileSync(join(box.stateDir, 'rules'), 'utf8')).toBe(rules);
   });
 
@@ -314,12 +399,23 @@ describe('applyScript run for real against fake tools: nftables', () => {
     expect(logLines(box)).toEqual(['nft list table inet pingknock']);
     writeFileSync(join(box.dir, 'nft-table'), NFT_TABLE_LISTING);
     expect(box.run(removeScript({ backend: 'nftables', stateDir: box.stateDir })).status).toBe(0);
-    expect(logLines(box)).toEqual(['nft list table inet pingknock', 'nft list table inet pingknock', 'nft delete table inet pingknock']);
+    expect(logLines(box)).toEqual([
+      'nft list table inet pingknock',
+      'nft list table inet pingknock',
+      'nft delete table inet pingknock',
+    ]);
   });
 });
 
 /** pingknock's part of an earlier apply, as iptables-save prints it, around a rule of someone else's. */
-const EARLIER = [':knock - [0:0]', ':knock-ok - [0:0]', '-A INPUT -s 10.0.0.9/32 -j DROP', '-A INPUT -j knock', '-A knock -p icmp -j ACCEPT', '-A knock-ok -p tcp -m tcp --dport 22 -j ACCEPT'];
+const EARLIER = [
+  ':knock - [0:0]',
+  ':knock-ok - [0:0]',
+  '-A INPUT -s 10.0.0.9/32 -j DROP',
+  '-A INPUT -j knock',
+  '-A knock -p icmp -j ACCEPT',
+  '-A knock-ok -p tcp -m tcp --dport 22 -j ACCEPT',
+];
 const EARLIER_OWN = EARLIER.filter((line) => !line.includes('10.0.0.9'));
 
 describe.each<[Backend, string | undefined, Family[], string[]]>([
@@ -335,10 +431,18 @@ describe.each<[Backend, string | undefined, Family[], string[]]>([
   );
   const applied = [
     ...programs.map((program) => `${program}-save -t filter`),
-    ...programs.flatMap((program, index) => [`${program} -w -C INPUT -j knock`, `${program}-restore -w --noflush`, ...(loaded[index] ?? [])]),
+    ...programs.flatMap((program, index) => [
+      `${program} -w -C INPUT -j knock`,
+      `${program}-restore -w --noflush`,
+      ...(loaded[index] ?? []),
+    ]),
   ];
   /** Each family's jump and chains taken away (the fake has none of them). */
-  const removed = programs.flatMap((program) => [`${program} -w -D INPUT -j knock`, `${program} -w -n -L knock`, `${program} -w -n -L knock-ok`]);
+  const removed = programs.flatMap((program) => [
+    `${program} -w -D INPUT -j knock`,
+    `${program} -w -n -L knock`,
+    `${program} -w -n -L knock-ok`,
+  ]);
   const request = { backend, rules, tool, families, rollbackSeconds: 1 };
 
   it('has a load for each family, and an apply step naming each program', () => {
@@ -347,7 +451,9 @@ describe.each<[Backend, string | undefined, Family[], string[]]>([
     expect(box.run(applyScript({ ...request, stateDir: box.stateDir, rollbackSeconds: 0 })).status).toBe(0);
     const env = families.map((family) => (family === 'ipv6' ? 'IP6TABLES="$ip6t"' : 'IPTABLES="$ipt"')).join(' ');
     const variables = `ipt='${families.includes('ipv4') ? programs[0] : ''}'\nip6t='${families.includes('ipv6') ? programs.at(-1) : ''}'\n`;
-    expect(readFileSync(join(box.stateDir, 'apply'), 'utf8')).toBe(`state='${box.stateDir}'\n${variables}${env} sh "$state/rules" load\n`);
+    expect(readFileSync(join(box.stateDir, 'apply'), 'utf8')).toBe(
+      `state='${box.stateDir}'\n${variables}${env} sh "$state/rules" load\n`,
+    );
   });
 
   it('saves only its own part of each filter table, loads with -restore --noflush, and rolls back after 1 s by taking its jump and chains away', async () => {
@@ -356,7 +462,10 @@ describe.each<[Backend, string | undefined, Family[], string[]]>([
     expect(result).toEqual({ status: 0, stderr: '' });
     expect(logLines(box)).toEqual(applied);
     expect(readFileSync(join(box.stateDir, 'rules'), 'utf8')).toBe(rules);
-    for (const family of families) expect(readFileSync(join(box.stateDir, `restore.${family === 'ipv6' ? 'ip6tables' : 'iptables'}`), 'utf8')).toBe('');
+    for (const family of families)
+      expect(readFileSync(join(box.stateDir, `restore.${family === 'ipv6' ? 'ip6tables' : 'iptables'}`), 'utf8')).toBe(
+        '',
+      );
 
     expect(await waitFor(() => logLines(box).length >= applied.length + removed.length, 5_000)).toBe(true);
     expect(logLines(box)).toEqual([...applied, ...removed]);
@@ -367,10 +476,15 @@ describe.each<[Backend, string | undefined, Family[], string[]]>([
     writeFileSync(join(box.dir, 'saved-own'), `${EARLIER.join('\n')}\n`);
     expect(box.run(applyScript({ ...request, stateDir: box.stateDir })).status).toBe(0);
     for (const family of families) {
-      expect(readFileSync(join(box.stateDir, `restore.${family === 'ipv6' ? 'ip6tables' : 'iptables'}`), 'utf8')).toBe(`${EARLIER_OWN.join('\n')}\n`);
+      expect(readFileSync(join(box.stateDir, `restore.${family === 'ipv6' ? 'ip6tables' : 'iptables'}`), 'utf8')).toBe(
+        `${EARLIER_OWN.join('\n')}\n`,
+      );
     }
     const chains = EARLIER_OWN.filter((line) => line !== '-A INPUT -j knock');
-    const restored = programs.flatMap((program) => [`${program}-restore -w --noflush`, ...['*filter', ...chains, 'COMMIT'].map((line) => `| ${line}`)]);
+    const restored = programs.flatMap((program) => [
+      `${program}-restore -w --noflush`,
+      ...['*filter', ...chains, 'COMMIT'].map((line) => `| ${line}`),
+    ]);
     expect(await waitFor(() => logLines(box).length >= applied.length + restored.length, 5_000)).toBe(true);
     expect(logLines(box)).toEqual([...applied, ...restored]);
   });
@@ -392,7 +506,11 @@ describe.each<[Backend, string | undefined, Family[], string[]]>([
 
 describe('applyScript run for real against fake tools: ufw', () => {
   /** Copies of the stock files (mode 640) in the sandbox, and their contents with the block in. */
-  function ufwSetup(box: Sandbox): { paths: Record<'ipv4' | 'ipv6', string>; originals: Record<string, string>; files: UfwFiles } {
+  function ufwSetup(box: Sandbox): {
+    paths: Record<'ipv4' | 'ipv6', string>;
+    originals: Record<string, string>;
+    files: UfwFiles;
+  } {
     const paths = { ipv4: join(box.dir, 'before.rules'), ipv6: join(box.dir, 'before6.rules') };
     const originals: Record<string, string> = {};
     const files: Record<string, string> = {};
@@ -417,7 +535,15 @@ describe('applyScript run for real against fake tools: ufw', () => {
   it('writes the files in place keeping their mode, reloads, and rolls back after 1 s', async () => {
     const box = makeSandbox();
     const { paths, originals, files } = ufwSetup(box);
-    const result = box.run(applyScript({ backend: 'ufw', rules: rulesFor('ufw'), ufwFiles: files, stateDir: box.stateDir, rollbackSeconds: 1 }));
+    const result = box.run(
+      applyScript({
+        backend: 'ufw',
+        rules: rulesFor('ufw'),
+        ufwFiles: files,
+        stateDir: box.stateDir,
+        rollbackSeconds: 1,
+      }),
+    );
     expect(result).toEqual({ status: 0, stderr: '' });
     expect(contents(paths)).toEqual(files);
     expect(modes(paths)).toEqual([0o640, 0o640]);
@@ -436,7 +562,15 @@ describe('applyScript run for real against fake tools: ufw', () => {
     const box = makeSandbox();
     const { paths, originals, files } = ufwSetup(box);
     writeFileSync(join(box.dir, 'fail-apply'), '');
-    const result = box.run(applyScript({ backend: 'ufw', rules: rulesFor('ufw'), ufwFiles: files, stateDir: box.stateDir, rollbackSeconds: 0 }));
+    const result = box.run(
+      applyScript({
+        backend: 'ufw',
+        rules: rulesFor('ufw'),
+        ufwFiles: files,
+        stateDir: box.stateDir,
+        rollbackSeconds: 0,
+      }),
+    );
     expect(result.status).toBe(SCRIPT_EXIT.applyFailed);
     expect(contents(paths)).toEqual(originals);
     expect(modes(paths)).toEqual([0o640, 0o640]);
@@ -448,7 +582,11 @@ describe('applyScript run for real against fake tools: ufw', () => {
     const { paths, files } = ufwSetup(box);
     const tricky = `${files[paths.ipv4] ?? ''}PINGKNOCK_FILE_0\nPINGKNOCK_APPLY\nPINGKNOCK_RESTORE\n$(touch '${box.dir}/pwned') \`x\` 'q' "d"\n`;
     const ufwFiles = { [paths.ipv4]: tricky, [paths.ipv6]: files[paths.ipv6] ?? '' };
-    expect(box.run(applyScript({ backend: 'ufw', rules: rulesFor('ufw'), ufwFiles, stateDir: box.stateDir, rollbackSeconds: 0 })).status).toBe(0);
+    expect(
+      box.run(
+        applyScript({ backend: 'ufw', rules: rulesFor('ufw'), ufwFiles, stateDir: box.stateDir, rollbackSeconds: 0 }),
+      ).status,
+    ).toBe(0);
     expect(contents(paths)).toEqual(ufwFiles);
     expect(existsSync(join(box.dir, 'pwned'))).toBe(false);
   });

@@ -1,4 +1,13 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -40,45 +49,177 @@ interface Row {
   readonly stderr: RegExp;
 }
 
-const proxy = (...rest: string[]) => (context: Context) => ['proxy', '--secret-file', context.secretFile, ...rest];
-const knock = (...rest: string[]) => (context: Context) => ['knock', '--secret-file', context.secretFile, ...rest];
+const proxy =
+  (...rest: string[]) =>
+  (context: Context) => ['proxy', '--secret-file', context.secretFile, ...rest];
+const knock =
+  (...rest: string[]) =>
+  (context: Context) => ['knock', '--secret-file', context.secretFile, ...rest];
 const secretFile = (content: string | Buffer, mode = 0o600): SecretFileSetup => ({ kind: 'file', content, mode });
 
 const ROWS: readonly Row[] = [
   // Hosts: never an option, never a shell word, never empty.
-  { name: 'host -oProxyCommand=x after --', argv: proxy('--', '-oProxyCommand=x', '22'), exit: ExitCode.usage, stderr: /host "-oProxyCommand=x" starts with "-"/ },
-  { name: 'host -oProxyCommand=x bracketed', argv: proxy('[-oProxyCommand=x]', '22'), exit: ExitCode.usage, stderr: /starts with "-"/ },
-  { name: 'host -oProxyCommand=x without --', argv: proxy('-oProxyCommand=x', '22'), exit: ExitCode.usage, stderr: /unknown (option|argument)/i },
-  { name: 'knock host -oProxyCommand=x after --', argv: knock('--', '-oProxyCommand=x'), exit: ExitCode.usage, stderr: /nothing after "--" is read, and a host never starts with "-"/ },
-  { name: 'knock host -oProxyCommand=x bracketed', argv: knock('[-oProxyCommand=x]'), exit: ExitCode.usage, stderr: /starts with "-"/ },
+  {
+    name: 'host -oProxyCommand=x after --',
+    argv: proxy('--', '-oProxyCommand=x', '22'),
+    exit: ExitCode.usage,
+    stderr: /host "-oProxyCommand=x" starts with "-"/,
+  },
+  {
+    name: 'host -oProxyCommand=x bracketed',
+    argv: proxy('[-oProxyCommand=x]', '22'),
+    exit: ExitCode.usage,
+    stderr: /starts with "-"/,
+  },
+  {
+    name: 'host -oProxyCommand=x without --',
+    argv: proxy('-oProxyCommand=x', '22'),
+    exit: ExitCode.usage,
+    stderr: /unknown (option|argument)/i,
+  },
+  {
+    name: 'knock host -oProxyCommand=x after --',
+    argv: knock('--', '-oProxyCommand=x'),
+    exit: ExitCode.usage,
+    stderr: /nothing after "--" is read, and a host never starts with "-"/,
+  },
+  {
+    name: 'knock host -oProxyCommand=x bracketed',
+    argv: knock('[-oProxyCommand=x]'),
+    exit: ExitCode.usage,
+    stderr: /starts with "-"/,
+  },
   { name: 'host "-" after --', argv: proxy('--', '-', '22'), exit: ExitCode.usage, stderr: /starts with "-"/ },
   { name: 'empty host', argv: proxy('', '22'), exit: ExitCode.usage, stderr: /host is empty/ },
   { name: 'empty bracketed host', argv: proxy('[]', '22'), exit: ExitCode.usage, stderr: /host is empty/ },
-  { name: 'host with a space', argv: proxy('my host', '22'), exit: ExitCode.usage, stderr: /host "my host" is not a valid host name/ },
+  {
+    name: 'host with a space',
+    argv: proxy('my host', '22'),
+    exit: ExitCode.usage,
+    stderr: /host "my host" is not a valid host name/,
+  },
   { name: 'host with a semicolon', argv: proxy('a;b', '22'), exit: ExitCode.usage, stderr: /not a valid host name/ },
-  { name: 'host with $(command)', argv: (c) => ['proxy', '--secret-file', c.secretFile, `$(touch ${join(c.home, 'pwned')})`, '22'], exit: ExitCode.usage, stderr: /not a valid host name/ },
-  { name: 'host with backquotes', argv: (c) => ['proxy', '--secret-file', c.secretFile, `\`touch ${join(c.home, 'pwned')}\``, '22'], exit: ExitCode.usage, stderr: /not a valid host name/ },
-  { name: 'host with a pipe and &&', argv: proxy('a|b&&c', '22'), exit: ExitCode.usage, stderr: /not a valid host name/ },
-  { name: 'host with a newline', argv: proxy('good.example\n-oProxyCommand=x', '22'), exit: ExitCode.usage, stderr: /not a valid host name/ },
-  { name: 'unresolvable name', argv: proxy('no-such-host.invalid', '22'), offline: true, exit: ExitCode.resolve, stderr: /cannot resolve host "no-such-host\.invalid"/ },
-  { name: 'knock an unresolvable name', argv: knock('no-such-host.invalid'), offline: true, exit: ExitCode.resolve, stderr: /cannot resolve host "no-such-host\.invalid"/ },
+  {
+    name: 'host with $(command)',
+    argv: (c) => ['proxy', '--secret-file', c.secretFile, `$(touch ${join(c.home, 'pwned')})`, '22'],
+    exit: ExitCode.usage,
+    stderr: /not a valid host name/,
+  },
+  {
+    name: 'host with backquotes',
+    argv: (c) => ['proxy', '--secret-file', c.secretFile, `\`touch ${join(c.home, 'pwned')}\``, '22'],
+    exit: ExitCode.usage,
+    stderr: /not a valid host name/,
+  },
+  {
+    name: 'host with a pipe and &&',
+    argv: proxy('a|b&&c', '22'),
+    exit: ExitCode.usage,
+    stderr: /not a valid host name/,
+  },
+  {
+    name: 'host with a newline',
+    argv: proxy('good.example\n-oProxyCommand=x', '22'),
+    exit: ExitCode.usage,
+    stderr: /not a valid host name/,
+  },
+  {
+    name: 'unresolvable name',
+    argv: proxy('no-such-host.invalid', '22'),
+    offline: true,
+    exit: ExitCode.resolve,
+    stderr: /cannot resolve host "no-such-host\.invalid"/,
+  },
+  {
+    name: 'knock an unresolvable name',
+    argv: knock('no-such-host.invalid'),
+    offline: true,
+    exit: ExitCode.resolve,
+    stderr: /cannot resolve host "no-such-host\.invalid"/,
+  },
   // Ports: numbers from 1 to 65535 only.
   { name: 'port 0', argv: proxy('127.0.0.1', '0'), exit: ExitCode.usage, stderr: /port 0 is out of range 1-65535/ },
-  { name: 'port 70000', argv: proxy('127.0.0.1', '70000'), exit: ExitCode.usage, stderr: /port 70000 is out of range 1-65535/ },
-  { name: 'port ssh', argv: proxy('127.0.0.1', 'ssh'), exit: ExitCode.usage, stderr: /port "ssh" is not a number from 1 to 65535/ },
+  {
+    name: 'port 70000',
+    argv: proxy('127.0.0.1', '70000'),
+    exit: ExitCode.usage,
+    stderr: /port 70000 is out of range 1-65535/,
+  },
+  {
+    name: 'port ssh',
+    argv: proxy('127.0.0.1', 'ssh'),
+    exit: ExitCode.usage,
+    stderr: /port "ssh" is not a number from 1 to 65535/,
+  },
   // Options.
-  { name: 'an unknown option', argv: proxy('--bogus', '127.0.0.1', '22'), exit: ExitCode.usage, stderr: /unknown (option|argument).*bogus/i },
+  {
+    name: 'an unknown option',
+    argv: proxy('--bogus', '127.0.0.1', '22'),
+    exit: ExitCode.usage,
+    stderr: /unknown (option|argument).*bogus/i,
+  },
   // A client that does not expand ssh's %n (paramiko, Fabric) hands it over literally.
-  { name: 'literal %n as the name', argv: () => ['proxy', '--name', '%n', '192.0.2.1', '22'], exit: ExitCode.usage, stderr: /literal "%n": this client does not expand ssh's %n .*pingknock setup ALIAS/ },
-  { name: 'a name that cannot be a file name', argv: () => ['proxy', '--name', '../x', '192.0.2.1', '22'], exit: ExitCode.usage, stderr: /name "\.\.\/x" cannot name a secret file/ },
+  {
+    name: 'literal %n as the name',
+    argv: () => ['proxy', '--name', '%n', '192.0.2.1', '22'],
+    exit: ExitCode.usage,
+    stderr: /literal "%n": this client does not expand ssh's %n .*pingknock setup ALIAS/,
+  },
+  {
+    name: 'a name that cannot be a file name',
+    argv: () => ['proxy', '--name', '../x', '192.0.2.1', '22'],
+    exit: ExitCode.usage,
+    stderr: /name "\.\.\/x" cannot name a secret file/,
+  },
   // Secrets: missing, too open, malformed; never echoed.
-  { name: 'missing secret file', argv: proxy('127.0.0.1', '22'), secretFile: { kind: 'missing' }, exit: ExitCode.secret, stderr: /no secret file .*secret\.key/ },
-  { name: 'no secret at all', argv: () => ['proxy', '127.0.0.1', '22'], exit: ExitCode.secret, stderr: /no secret file .*\.ssh\/pingknock\/127\.0\.0\.1/ },
-  { name: 'secret file mode 0644', argv: proxy('127.0.0.1', '22'), secretFile: secretFile(`${GOOD}\n`, 0o644), exit: ExitCode.secret, stderr: /permissions 0644.*chmod 600/ },
-  { name: 'secret of 15 characters', argv: proxy('127.0.0.1', '22'), secretFile: secretFile('Wd3kQ9zTxL2vNc8\n'), exit: ExitCode.secret, stderr: /has 15 characters; a secret has exactly 16/ },
-  { name: 'secret of 17 characters', argv: proxy('127.0.0.1', '22'), secretFile: secretFile('Wd3kQ9zTxL2vNc8Hy\n'), exit: ExitCode.secret, stderr: /has 17 characters; a secret has exactly 16/ },
-  { name: 'secret with a symbol outside the alphabet', argv: proxy('127.0.0.1', '22'), secretFile: secretFile('Wd3kQ9zTxL2v+c8H\n'), exit: ExitCode.secret, stderr: /outside A-Z a-z 0-9 - _/ },
-  { name: 'secret file that is a directory', argv: proxy('127.0.0.1', '22'), secretFile: { kind: 'directory' }, exit: ExitCode.secret, stderr: /is a directory/ },
+  {
+    name: 'missing secret file',
+    argv: proxy('127.0.0.1', '22'),
+    secretFile: { kind: 'missing' },
+    exit: ExitCode.secret,
+    stderr: /no secret file .*secret\.key/,
+  },
+  {
+    name: 'no secret at all',
+    argv: () => ['proxy', '127.0.0.1', '22'],
+    exit: ExitCode.secret,
+    stderr: /no secret file .*\.ssh\/pingknock\/127\.0\.0\.1/,
+  },
+  {
+    name: 'secret file mode 0644',
+    argv: proxy('127.0.0.1', '22'),
+    secretFile: secretFile(`${GOOD}\n`, 0o644),
+    exit: ExitCode.secret,
+    stderr: /permissions 0644.*chmod 600/,
+  },
+  {
+    name: 'secret of 15 characters',
+    argv: proxy('127.0.0.1', '22'),
+    secretFile: secretFile('Wd3kQ9zTxL2vNc8\n'),
+    exit: ExitCode.secret,
+    stderr: /has 15 characters; a secret has exactly 16/,
+  },
+  {
+    name: 'secret of 17 characters',
+    argv: proxy('127.0.0.1', '22'),
+    secretFile: secretFile('Wd3kQ9zTxL2vNc8Hy\n'),
+    exit: ExitCode.secret,
+    stderr: /has 17 characters; a secret has exactly 16/,
+  },
+  {
+    name: 'secret with a symbol outside the alphabet',
+    argv: proxy('127.0.0.1', '22'),
+    secretFile: secretFile('Wd3kQ9zTxL2v+c8H\n'),
+    exit: ExitCode.secret,
+    stderr: /outside A-Z a-z 0-9 - _/,
+  },
+  {
+    name: 'secret file that is a directory',
+    argv: proxy('127.0.0.1', '22'),
+    secretFile: { kind: 'directory' },
+    exit: ExitCode.secret,
+    stderr: /is a directory/,
+  },
   {
     name: 'secret file with non-UTF-8 bytes',
     argv: proxy('127.0.0.1', '22'),
@@ -86,11 +227,35 @@ const ROWS: readonly Row[] = [
     exit: ExitCode.secret,
     stderr: /outside A-Z a-z 0-9 - _/,
   },
-  { name: 'PINGKNOCK_SECRET of 15 characters', argv: () => ['proxy', '127.0.0.1', '22'], env: { PINGKNOCK_SECRET: 'Wd3kQ9zTxL2vNc8' }, exit: ExitCode.secret, stderr: /PINGKNOCK_SECRET has 15 characters/ },
-  { name: 'PINGKNOCK_SECRET with a symbol', argv: () => ['proxy', '127.0.0.1', '22'], env: { PINGKNOCK_SECRET: 'Wd3kQ9zTxL2v c8H' }, exit: ExitCode.secret, stderr: /PINGKNOCK_SECRET contains a character outside/ },
+  {
+    name: 'PINGKNOCK_SECRET of 15 characters',
+    argv: () => ['proxy', '127.0.0.1', '22'],
+    env: { PINGKNOCK_SECRET: 'Wd3kQ9zTxL2vNc8' },
+    exit: ExitCode.secret,
+    stderr: /PINGKNOCK_SECRET has 15 characters/,
+  },
+  {
+    name: 'PINGKNOCK_SECRET with a symbol',
+    argv: () => ['proxy', '127.0.0.1', '22'],
+    env: { PINGKNOCK_SECRET: 'Wd3kQ9zTxL2v c8H' },
+    exit: ExitCode.secret,
+    stderr: /PINGKNOCK_SECRET contains a character outside/,
+  },
   // The system: no ping to knock with.
-  { name: 'missing ping binary', argv: proxy('127.0.0.1', '22'), path: 'no-ping', exit: ExitCode.pingUnavailable, stderr: /ping not found.*iputils-ping/ },
-  { name: 'knock with a missing ping binary', argv: knock('127.0.0.1'), path: 'no-ping', exit: ExitCode.pingUnavailable, stderr: /ping not found.*iputils-ping/ },
+  {
+    name: 'missing ping binary',
+    argv: proxy('127.0.0.1', '22'),
+    path: 'no-ping',
+    exit: ExitCode.pingUnavailable,
+    stderr: /ping not found.*iputils-ping/,
+  },
+  {
+    name: 'knock with a missing ping binary',
+    argv: knock('127.0.0.1'),
+    path: 'no-ping',
+    exit: ExitCode.pingUnavailable,
+    stderr: /ping not found.*iputils-ping/,
+  },
 ];
 
 let home: string;
@@ -170,7 +335,11 @@ describe('bad input: a message, an exit code, nothing on stdout, no ping', () =>
     prepareSecretFile(context.secretFile, row.secretFile ?? secretFile(`${GOOD}\n`));
     const path = row.path === 'no-ping' ? noPingBin : `${fakeBin}:${process.env.PATH ?? '/usr/bin:/bin'}`;
     // No terminal anywhere: no spinner may write to stderr.
-    const result = pingknock(row.argv(context), { home, env: { PATH: path, TERM: undefined, ...row.env }, offline: row.offline === true });
+    const result = pingknock(row.argv(context), {
+      home,
+      env: { PATH: path, TERM: undefined, ...row.env },
+      offline: row.offline === true,
+    });
 
     expect({ exit: result.status, stdout: result.stdout }).toEqual({ exit: row.exit, stdout: '' });
     // One line, ours, no stack trace.

@@ -1,4 +1,14 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -61,7 +71,12 @@ function secretFile(content: string | Buffer, mode = 0o600, name = 'secret.key')
 
 function expectedRules(secret: string, port: number, windowSeconds: number, families?: readonly Family[]): string {
   return renderNftables(
-    buildRuleModel({ secret: parseSecret(secret, 'test'), port, windowSeconds, ...(families === undefined ? {} : { families }) }),
+    buildRuleModel({
+      secret: parseSecret(secret, 'test'),
+      port,
+      windowSeconds,
+      ...(families === undefined ? {} : { families }),
+    }),
   );
 }
 
@@ -159,7 +174,10 @@ describe('secret errors exit 3 and never show the secret', () => {
   });
 
   it('a secret file with non-UTF-8 bytes', () => {
-    expectFailure(run(['rules', '--secret-file', secretFile(Buffer.from([0xff, 0xfe, ...Buffer.from('ABCDEFGHIJKLMN')]))]), 3);
+    expectFailure(
+      run(['rules', '--secret-file', secretFile(Buffer.from([0xff, 0xfe, ...Buffer.from('ABCDEFGHIJKLMN')]))]),
+      3,
+    );
   });
 
   it('a secret file that is a directory', () => {
@@ -194,12 +212,23 @@ describe('rules', () => {
   });
 
   it('passes --port, --window and --family through', () => {
-    const result = run(['rules', '--secret-file', secretFile(`${SECRET}\n`), '--port', '2222', '--window', '5', '--family', 'ipv4']);
+    const result = run([
+      'rules',
+      '--secret-file',
+      secretFile(`${SECRET}\n`),
+      '--port',
+      '2222',
+      '--window',
+      '5',
+      '--family',
+      'ipv4',
+    ]);
     expect(result).toEqual({ status: 0, stdout: expectedRules(SECRET, 2222, 5, ['ipv4']), stderr: '' });
   });
 
   it('gives --backend iptables both families (ip6tables too), and --family narrows it', () => {
-    const rules = (...extra: string[]) => run(['rules', '--secret-file', secretFile(`${SECRET}\n`), '--backend', 'iptables', ...extra]);
+    const rules = (...extra: string[]) =>
+      run(['rules', '--secret-file', secretFile(`${SECRET}\n`), '--backend', 'iptables', ...extra]);
     const both = rules();
     expect(both.status, both.stderr).toBe(0);
     expect(both.stdout).toContain('\nipt=${IPTABLES:-iptables}\nip6t=${IP6TABLES:-ip6tables}\ncase');
@@ -207,7 +236,9 @@ describe('rules', () => {
     const v4 = rules('--family', 'ipv4');
     expect(v4.stdout).toContain('\nipt=${IPTABLES:-iptables}\ncase');
     expect(v4.stdout).not.toContain('ip6t');
-    expect(rules('--family', 'ipv6').stdout).toBe(run(['rules', '--secret-file', secretFile(`${SECRET}\n`), '--backend', 'ip6tables']).stdout);
+    expect(rules('--family', 'ipv6').stdout).toBe(
+      run(['rules', '--secret-file', secretFile(`${SECRET}\n`), '--backend', 'ip6tables']).stdout,
+    );
   });
 
   it('takes the secret from PINGKNOCK_SECRET when no file is given', () => {
@@ -250,7 +281,11 @@ describe('secret new', () => {
     expect(readdirSync(join(home, 'keys'))).toEqual(['myserver']);
 
     // What `secret new` writes, `rules` reads.
-    expect(run(['rules', '--secret-file', out])).toEqual({ status: 0, stdout: expectedRules(content.trim(), 22, 60), stderr: '' });
+    expect(run(['rules', '--secret-file', out])).toEqual({
+      status: 0,
+      stdout: expectedRules(content.trim(), 22, 60),
+      stderr: '',
+    });
   });
 });
 

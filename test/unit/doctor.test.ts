@@ -99,7 +99,12 @@ async function listen(): Promise<number> {
 
 /** doctor as a user runs it; async, so this process can serve the port doctor connects to. */
 async function doctor(args: readonly string[], env: Readonly<Record<string, string>> = {}) {
-  const fullEnv: NodeJS.ProcessEnv = { ...process.env, HOME: home, PATH: `${fakeBin}:${join(ROOT, 'bin')}:${process.env.PATH ?? ''}`, ...env };
+  const fullEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOME: home,
+    PATH: `${fakeBin}:${join(ROOT, 'bin')}:${process.env.PATH ?? ''}`,
+    ...env,
+  };
   if (env.PINGKNOCK_SECRET === undefined) delete fullEnv.PINGKNOCK_SECRET;
   const result = await run(process.execPath, [BIN, 'doctor', ...args], { env: fullEnv, timeoutMs: 30_000 });
   const stdout = result.stdout.toString();
@@ -201,7 +206,10 @@ describe('pingknock doctor', () => {
     fakePing('ping from iputils 20221126', 1);
     const silent = await doctor(['box', '--config', config, '--deadline', '1']);
     expect(silent.code).toBe(ExitCode.noReply);
-    expect(silent.lines.slice(-2)).toEqual([expect.stringMatching(/^FAIL  knock: no echo reply from 127\.0\.0\.1/), 'skip  port: needs an answered knock']);
+    expect(silent.lines.slice(-2)).toEqual([
+      expect.stringMatching(/^FAIL  knock: no echo reply from 127\.0\.0\.1/),
+      'skip  port: needs an answered knock',
+    ]);
 
     fakePing('ping from iputils 20221126', 0);
     const port = await listen();
@@ -224,23 +232,43 @@ describe('pingknock doctor', () => {
 
 describe('knockVerdict: only a port closed before the knock and open after it proves the secret', () => {
   const refused = { message: '10.0.0.1:22 refused the connection; the knock worked', kind: 'connectFailed' } as const;
-  const facts = (openBefore: boolean, knock: KnockFacts['knock']): KnockFacts => ({ address: '10.0.0.1', where: '10.0.0.1:22', openBefore, knock });
+  const facts = (openBefore: boolean, knock: KnockFacts['knock']): KnockFacts => ({
+    address: '10.0.0.1',
+    where: '10.0.0.1:22',
+    openBefore,
+    knock,
+  });
   const answered = (after: 'open' | typeof refused): KnockFacts['knock'] => ({ answered: true, ms: 120, after });
 
   it('closed before, open after: ok, and says that is the proof', () => {
     expect(knockVerdict(facts(false, answered('open')))).toEqual([
       { status: 'ok', name: 'knock', detail: '10.0.0.1 answered the knock in 0.1 s' },
-      { status: 'ok', name: 'port', detail: '10.0.0.1:22 did not accept a connection before the knock and did after it: the knock opened it' },
+      {
+        status: 'ok',
+        name: 'port',
+        detail: '10.0.0.1:22 did not accept a connection before the knock and did after it: the knock opened it',
+      },
     ]);
   });
 
   it('open before: the knock is not proven, whatever the port does after it', () => {
     const [knock, port] = knockVerdict(facts(true, answered('open')));
     expect(knock).toMatchObject({ status: 'WARN', name: 'knock', kind: 'unproven' });
-    expect(knock?.detail).toMatch(/^10\.0\.0\.1 answered the knock in 0\.1 s, but 10\.0\.0\.1:22 already accepted connections before this knock /);
-    expect(knock?.detail).toMatch(/so this secret is not proven; wait for the window to close \(60 s by default\) and run doctor again$/);
-    expect(port).toEqual({ status: 'ok', name: 'port', detail: '10.0.0.1:22 accepts connections (it did before the knock too)' });
-    expect(knockVerdict(facts(true, answered(refused)))).toEqual([knock, { status: 'FAIL', name: 'port', detail: refused.message, kind: 'connectFailed' }]);
+    expect(knock?.detail).toMatch(
+      /^10\.0\.0\.1 answered the knock in 0\.1 s, but 10\.0\.0\.1:22 already accepted connections before this knock /,
+    );
+    expect(knock?.detail).toMatch(
+      /so this secret is not proven; wait for the window to close \(60 s by default\) and run doctor again$/,
+    );
+    expect(port).toEqual({
+      status: 'ok',
+      name: 'port',
+      detail: '10.0.0.1:22 accepts connections (it did before the knock too)',
+    });
+    expect(knockVerdict(facts(true, answered(refused)))).toEqual([
+      knock,
+      { status: 'FAIL', name: 'port', detail: refused.message, kind: 'connectFailed' },
+    ]);
   });
 
   it('closed before and after: the port fails with its own reason', () => {

@@ -23,11 +23,12 @@ function roundTrip(original: string, request: SshConfigEditRequest): { edited: s
   const edit = editSshConfig(original, request);
   if (edit.kind !== 'changed') return undefined;
   const removal = removeSetupAddition(edit.text, request.alias, additionOf(edit));
-  if (removal.kind !== 'changed') throw new Error(`expected a removal, got ${JSON.stringify(removal)} for ${JSON.stringify(edit.text)}`);
+  if (removal.kind !== 'changed')
+    throw new Error(`expected a removal, got ${JSON.stringify(removal)} for ${JSON.stringify(edit.text)}`);
   return { edited: edit.text, restored: removal.text };
 }
 
-describe('removeSetupAddition with the record of setup\'s edit', () => {
+describe("removeSetupAddition with the record of setup's edit", () => {
   it.each([
     ['an empty file', ''],
     ['global lines only', 'ServerAliveInterval 30\n'],
@@ -53,7 +54,8 @@ describe('removeSetupAddition with the record of setup\'s edit', () => {
   });
 
   it('takes the replaced-by mark off the lines --force commented out', () => {
-    const original = 'Host box\n    HostName b\n    ProxyJump bastion # via the bastion\n    ProxyCommand nc %h %p\nHost web\n    ProxyJump j\n';
+    const original =
+      'Host box\n    HostName b\n    ProxyJump bastion # via the bastion\n    ProxyCommand nc %h %p\nHost web\n    ProxyJump j\n';
     const edit = editSshConfig(original, { alias: 'box', force: true });
     if (edit.kind !== 'changed') throw new Error('expected a change');
     expect(edit.text).toContain(`    ${REPLACED_MARK}ProxyJump bastion # via the bastion\n`);
@@ -62,14 +64,16 @@ describe('removeSetupAddition with the record of setup\'s edit', () => {
     expect(removal.kind === 'changed' && removal.restored.map((line) => line.number)).toEqual([3, 4]);
   });
 
-  it('leaves a block that gained lines of the user\'s since, saying what to do', () => {
+  it("leaves a block that gained lines of the user's since, saying what to do", () => {
     const edit = editSshConfig('Host web\n  HostName w\n', { alias: 'box', hostName: 'b', force: false });
     if (edit.kind !== 'changed') throw new Error('expected a change');
     const grown = edit.text.replace(/^( *ProxyCommand .*\n)/m, '$1  User mine\n');
     expect(grown).not.toBe(edit.text);
     const removal = removeSetupAddition(grown, 'box', additionOf(edit));
     expect(removal.kind).toBe('refused');
-    expect(removal.kind === 'refused' && removal.message).toMatch(/has lines of yours now; take its ProxyCommand line out by hand/);
+    expect(removal.kind === 'refused' && removal.message).toMatch(
+      /has lines of yours now; take its ProxyCommand line out by hand/,
+    );
   });
 
   it('refuses when the added lines were changed, and is done when they are gone', () => {
@@ -77,7 +81,10 @@ describe('removeSetupAddition with the record of setup\'s edit', () => {
     if (edit.kind !== 'changed') throw new Error('expected a change');
     const changed = edit.text.replace('Port 2222', 'Port 2200');
     const refused = removeSetupAddition(changed, 'box', additionOf(edit));
-    expect(refused).toEqual({ kind: 'refused', message: 'the lines pingknock setup added for box were changed since; take its ProxyCommand (line 4) out by hand' });
+    expect(refused).toEqual({
+      kind: 'refused',
+      message: 'the lines pingknock setup added for box were changed since; take its ProxyCommand (line 4) out by hand',
+    });
     expect(removeSetupAddition('Host box\n  User u\n', 'box', additionOf(edit))).toEqual({ kind: 'unchanged' });
   });
 
@@ -92,13 +99,17 @@ describe('removeSetupAddition with the record of setup\'s edit', () => {
   });
 
   it('refuses a file it cannot read safely', () => {
-    const removal = removeSetupAddition('Host box\r  ProxyCommand x\n', 'box', { newBlock: false, added: [`    ${PROXY_LINE}`], replaced: [] });
+    const removal = removeSetupAddition('Host box\r  ProxyCommand x\n', 'box', {
+      newBlock: false,
+      added: [`    ${PROXY_LINE}`],
+      replaced: [],
+    });
     expect(removal.kind).toBe('refused');
   });
 });
 
 describe('removeSetupAddition without a record', () => {
-  it('takes out only pingknock\'s ProxyCommand lines of the alias\'s own block', () => {
+  it("takes out only pingknock's ProxyCommand lines of the alias's own block", () => {
     const text = `Host box\n  HostName b\n  ${PROXY_LINE}\nHost box web\n  ${PROXY_LINE}\nHost other\n  ProxyCommand nc %h %p\n`;
     const removal = removeSetupAddition(text, 'box', undefined);
     expect(removal).toEqual({
@@ -110,11 +121,15 @@ describe('removeSetupAddition without a record', () => {
   });
 
   it('keeps a missing final newline, also for neighbouring lines at the end', () => {
-    expect(removeSetupAddition(`Host box\n  HostName b\n  ${PROXY_LINE}`, 'box', undefined)).toMatchObject({ text: 'Host box\n  HostName b' });
-    expect(removeSetupAddition(`Host box\n  HostName b\n  ${PROXY_LINE}\n  ${PROXY_LINE}`, 'box', undefined)).toMatchObject({ text: 'Host box\n  HostName b' });
+    expect(removeSetupAddition(`Host box\n  HostName b\n  ${PROXY_LINE}`, 'box', undefined)).toMatchObject({
+      text: 'Host box\n  HostName b',
+    });
+    expect(
+      removeSetupAddition(`Host box\n  HostName b\n  ${PROXY_LINE}\n  ${PROXY_LINE}`, 'box', undefined),
+    ).toMatchObject({ text: 'Host box\n  HostName b' });
   });
 
-  it('says unchanged when there is nothing of pingknock\'s', () => {
+  it("says unchanged when there is nothing of pingknock's", () => {
     expect(removeSetupAddition('Host box\n  HostName b\n', 'box', undefined)).toEqual({ kind: 'unchanged' });
   });
 });
@@ -123,21 +138,29 @@ describe('the removal on the setup fixture corpus', () => {
   const folder = join(ROOT, 'test', 'fixtures', 'ssh-config');
   const fixtures = readdirSync(folder).filter((name) => name.endsWith('.conf'));
 
-  it.each(fixtures)('%s: every single-name Host and a new alias come back byte for byte, with and without --force', (name) => {
-    // latin1, as setup and unenroll read configs: every byte is one character.
-    const original = readFileSync(join(folder, name), 'latin1');
-    const aliases = new Set(['newhost', ...[...original.matchAll(/^\s*host\s*[= ]\s*([A-Za-z0-9_][A-Za-z0-9._-]*)\s*$/gim)].map((match) => match[1] ?? 'newhost')]);
-    let edited = 0;
-    for (const alias of aliases) {
-      for (const force of [false, true]) {
-        const result = roundTrip(original, { alias, hostName: '192.0.2.7', user: 'deploy', force });
-        if (result === undefined) continue;
-        edited += 1;
-        expect(result.restored, `${alias}${force ? ' --force' : ''}`).toBe(original);
+  it.each(fixtures)(
+    '%s: every single-name Host and a new alias come back byte for byte, with and without --force',
+    (name) => {
+      // latin1, as setup and unenroll read configs: every byte is one character.
+      const original = readFileSync(join(folder, name), 'latin1');
+      const aliases = new Set([
+        'newhost',
+        ...[...original.matchAll(/^\s*host\s*[= ]\s*([A-Za-z0-9_][A-Za-z0-9._-]*)\s*$/gim)].map(
+          (match) => match[1] ?? 'newhost',
+        ),
+      ]);
+      let edited = 0;
+      for (const alias of aliases) {
+        for (const force of [false, true]) {
+          const result = roundTrip(original, { alias, hostName: '192.0.2.7', user: 'deploy', force });
+          if (result === undefined) continue;
+          edited += 1;
+          expect(result.restored, `${alias}${force ? ' --force' : ''}`).toBe(original);
+        }
       }
-    }
-    expect(edited).toBeGreaterThan(0);
-  });
+      expect(edited).toBeGreaterThan(0);
+    },
+  );
 });
 
 // ---- Properties over generated configs ----
@@ -148,15 +171,38 @@ const indent = fc.constantFrom('', '  ', '    ', '\t');
 const setting = fc
   .tuple(
     indent,
-    fc.constantFrom('HostName h', 'User root', 'Port 2222', 'ProxyJump bastion', 'ProxyCommand nc %h %p', PROXY_LINE, 'ForwardAgent no', 'HostName=h', 'User  u  '),
+    fc.constantFrom(
+      'HostName h',
+      'User root',
+      'Port 2222',
+      'ProxyJump bastion',
+      'ProxyCommand nc %h %p',
+      PROXY_LINE,
+      'ForwardAgent no',
+      'HostName=h',
+      'User  u  ',
+    ),
   )
   .map(([pad, text]) => pad + text);
 const other = fc.constantFrom('', '# note', '  # indented note', '\t');
-const header = fc.constantFrom('Host box', 'Host web', 'Host *', 'Host box web', 'host box', 'Host db*', 'Match all', 'Host=box');
+const header = fc.constantFrom(
+  'Host box',
+  'Host web',
+  'Host *',
+  'Host box web',
+  'host box',
+  'Host db*',
+  'Match all',
+  'Host=box',
+);
 const configText = fc
   .tuple(
-    fc.array(fc.oneof(other, fc.constantFrom('ServerAliveInterval 30', 'Include /nonexistent/pingknock-test/*')), { maxLength: 3 }),
-    fc.array(fc.tuple(header, fc.array(fc.oneof({ weight: 3, arbitrary: setting }, other), { maxLength: 4 })), { maxLength: 4 }),
+    fc.array(fc.oneof(other, fc.constantFrom('ServerAliveInterval 30', 'Include /nonexistent/pingknock-test/*')), {
+      maxLength: 3,
+    }),
+    fc.array(fc.tuple(header, fc.array(fc.oneof({ weight: 3, arbitrary: setting }, other), { maxLength: 4 })), {
+      maxLength: 4,
+    }),
     eol,
     fc.boolean(),
   )
@@ -191,10 +237,15 @@ describe('properties over generated configs', () => {
   it('the removal never throws and never touches a config setup did not edit', () => {
     fc.assert(
       fc.property(configText, (text) => {
-        const removal = removeSetupAddition(text, ALIAS, { newBlock: true, added: ['', `Host ${ALIAS}`, `    ${PROXY_LINE}`, ''], replaced: [] });
+        const removal = removeSetupAddition(text, ALIAS, {
+          newBlock: true,
+          added: ['', `Host ${ALIAS}`, `    ${PROXY_LINE}`, ''],
+          replaced: [],
+        });
         expect(['changed', 'unchanged', 'refused']).toContain(removal.kind);
         // Only a block exactly like setup's own can go.
-        if (removal.kind === 'changed') expect(text).toMatch(new RegExp(`(^|\\n)Host ${ALIAS}\\r?\\n    ${PROXY_LINE}`));
+        if (removal.kind === 'changed')
+          expect(text).toMatch(new RegExp(`(^|\\n)Host ${ALIAS}\\r?\\n    ${PROXY_LINE}`));
       }),
       { numRuns: 1000 },
     );
@@ -202,21 +253,38 @@ describe('properties over generated configs', () => {
 });
 
 describe('the enrollment record', () => {
-  const good = { version: 1, config: '/home/u/.ssh/config', configAddition: { newBlock: true, added: ['Host box', `    ${PROXY_LINE}`], replaced: [] } };
+  const good = {
+    version: 1,
+    config: '/home/u/.ssh/config',
+    configAddition: { newBlock: true, added: ['Host box', `    ${PROXY_LINE}`], replaced: [] },
+  };
 
   it('reads what enroll writes', () => {
     expect(parseRecord(JSON.stringify(good))).toEqual({ config: good.config, configAddition: good.configAddition });
     const server = { backend: 'nftables', stateDir: '/run/pingknock', persistDir: '/etc' };
-    expect(parseRecord(JSON.stringify({ ...good, configAddition: null, server }))).toEqual({ config: good.config, configAddition: null, server });
+    expect(parseRecord(JSON.stringify({ ...good, configAddition: null, server }))).toEqual({
+      config: good.config,
+      configAddition: null,
+      server,
+    });
   });
 
   it.each([
     ['not JSON', '{'],
     ['another version', JSON.stringify({ ...good, version: 2 })],
     ['a relative config path', JSON.stringify({ ...good, config: 'config' })],
-    ['added lines holding a line break', JSON.stringify({ ...good, configAddition: { ...good.configAddition, added: ['Host box\nProxyCommand evil'] } })],
-    ['an unknown backend', JSON.stringify({ ...good, server: { backend: 'pf', stateDir: '/run/p', persistDir: '/etc' } })],
-    ['a state folder a shell would read twice', JSON.stringify({ ...good, server: { backend: 'ufw', stateDir: '/run/$(id)', persistDir: '/etc' } })],
+    [
+      'added lines holding a line break',
+      JSON.stringify({ ...good, configAddition: { ...good.configAddition, added: ['Host box\nProxyCommand evil'] } }),
+    ],
+    [
+      'an unknown backend',
+      JSON.stringify({ ...good, server: { backend: 'pf', stateDir: '/run/p', persistDir: '/etc' } }),
+    ],
+    [
+      'a state folder a shell would read twice',
+      JSON.stringify({ ...good, server: { backend: 'ufw', stateDir: '/run/$(id)', persistDir: '/etc' } }),
+    ],
   ])('refuses %s', (_name, text) => {
     expect(parseRecord(text)).toBeUndefined();
   });

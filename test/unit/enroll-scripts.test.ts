@@ -1,10 +1,26 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { applyScript, rollbackNowScript, SCRIPT_EXIT } from '../../src/core/rules/apply.js';
-import { detectBackendScript, ENROLL_BACKENDS, installedBackendsScript, NO_FIREWALL_EXIT } from '../../src/core/rules/detect.js';
+import {
+  detectBackendScript,
+  ENROLL_BACKENDS,
+  installedBackendsScript,
+  NO_FIREWALL_EXIT,
+} from '../../src/core/rules/detect.js';
 import { nftIncludeLines, persistScript, unpersistScript } from '../../src/core/rules/persist.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';
 import { renderNftables } from '../../src/core/rules/nftables.js';
@@ -17,10 +33,31 @@ import { parseSecret } from '../../src/core/secret.js';
  * to the few ordinary tools the scripts use, so no real nft, iptables, ufw or systemctl is seen.
  */
 
-const rules = renderNftables(buildRuleModel({ secret: parseSecret('ABCDEFGHIJKLMNOP', 'test'), port: 22, windowSeconds: 60 }));
+const rules = renderNftables(
+  buildRuleModel({ secret: parseSecret('ABCDEFGHIJKLMNOP', 'test'), port: 22, windowSeconds: 60 }),
+);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-const UTILITIES = ['sh', 'cat', 'grep', 'tail', 'sed', 'mv', 'cp', 'rm', 'mkdir', 'mktemp', 'ls', 'id', 'tr', 'sleep', 'setsid', 'nohup', 'printf', 'echo'];
+const UTILITIES = [
+  'sh',
+  'cat',
+  'grep',
+  'tail',
+  'sed',
+  'mv',
+  'cp',
+  'rm',
+  'mkdir',
+  'mktemp',
+  'ls',
+  'id',
+  'tr',
+  'sleep',
+  'setsid',
+  'nohup',
+  'printf',
+  'echo',
+];
 
 /** One stand-in for every firewall tool, steered by flag files in the sandbox; each logs "name args". */
 const STAND_IN = `#!/bin/sh
@@ -80,7 +117,12 @@ function makeSandbox(): Sandbox {
         chmodSync(join(bin, name), 0o755);
       }
     },
-    log: () => (existsSync(join(dir, 'log')) ? readFileSync(join(dir, 'log'), 'utf8').split('\n').filter((line) => line !== '') : []),
+    log: () =>
+      existsSync(join(dir, 'log'))
+        ? readFileSync(join(dir, 'log'), 'utf8')
+            .split('\n')
+            .filter((line) => line !== '')
+        : [],
     run: (script) => {
       const result = spawnSync(join(bin, 'sh'), ['-s'], { input: script, env, encoding: 'utf8', timeout: 20_000 });
       return { status: result.status, stdout: result.stdout, stderr: result.stderr };
@@ -117,7 +159,13 @@ function shSyntax(script: string): { status: number | null; stderr: string } {
 describe('the enroll scripts as text', () => {
   it.each(ENROLL_BACKENDS)('are all scripts sh -n accepts (%s)', (backend) => {
     const request = { backend, persistDir: '/etc' };
-    for (const script of [detectBackendScript(), installedBackendsScript(), rollbackNowScript('/run/pingknock'), persistScript({ ...request, rules }), unpersistScript(request)]) {
+    for (const script of [
+      detectBackendScript(),
+      installedBackendsScript(),
+      rollbackNowScript('/run/pingknock'),
+      persistScript({ ...request, rules }),
+      unpersistScript(request),
+    ]) {
       expect(shSyntax(script)).toEqual({ status: 0, stderr: '' });
     }
   });
@@ -127,9 +175,11 @@ describe('the enroll scripts as text', () => {
     expect(rollbackNowScript('/run/p k')).toContain("\nstate='/run/p k'\n");
   });
 
-  it('name the include line as pingknock\'s own, in both spellings', () => {
+  it("name the include line as pingknock's own, in both spellings", () => {
     const lines = nftIncludeLines('/etc');
-    expect(lines.plain).toBe('include "/etc/pingknock.nft"  # added by pingknock enroll; pingknock unenroll removes this line');
+    expect(lines.plain).toBe(
+      'include "/etc/pingknock.nft"  # added by pingknock enroll; pingknock unenroll removes this line',
+    );
     expect(lines.afterAddedBreak.startsWith('include "/etc/pingknock.nft"  # ')).toBe(true);
     expect(lines.afterAddedBreak).not.toBe(lines.plain);
   });
@@ -209,9 +259,14 @@ describe('rollbackNowScript against a stand-in nft', () => {
 
     const now = box.run(rollbackNowScript(state));
     expect(now).toEqual({ status: 0, stdout: '', stderr: '' });
-    expect(box.log()).toEqual(['nft list table inet pingknock', `nft -f ${state}/rules`, `nft -f ${state}/restore.nft`]);
+    expect(box.log()).toEqual([
+      'nft list table inet pingknock',
+      `nft -f ${state}/rules`,
+      `nft -f ${state}/restore.nft`,
+    ]);
     expect(existsSync(join(state, 'armed'))).toBe(false);
-    for (let waited = 0; waited < 2_000 && pgrep(`pingknock-rollback 2 ${state}`).length > 0; waited += 50) await sleep(50);
+    for (let waited = 0; waited < 2_000 && pgrep(`pingknock-rollback 2 ${state}`).length > 0; waited += 50)
+      await sleep(50);
     expect(pgrep(`pingknock-rollback 2 ${state}`)).toEqual([]);
 
     await sleep(2_500);
@@ -221,7 +276,9 @@ describe('rollbackNowScript against a stand-in nft', () => {
   it('changes nothing and exits nothingToConfirm when no rollback is pending', () => {
     const box = makeSandbox();
     box.tool('nft');
-    expect(box.run(applyScript({ backend: 'nftables', rules, stateDir: box.stateDir, rollbackSeconds: 0 })).status).toBe(0);
+    expect(
+      box.run(applyScript({ backend: 'nftables', rules, stateDir: box.stateDir, rollbackSeconds: 0 })).status,
+    ).toBe(0);
     const now = box.run(rollbackNowScript(box.stateDir));
     expect(now).toEqual({ status: SCRIPT_EXIT.nothingToConfirm, stdout: '', stderr: 'no rollback is pending\n' });
     expect(box.log().some((line) => line.endsWith('restore.nft'))).toBe(false);
@@ -261,7 +318,11 @@ describe('persistScript and unpersistScript for nftables, run for real', () => {
     expect(readFileSync(conf, 'utf8')).toBe(`${DEBIAN_CONF}${plain}\n`);
 
     const undo = box.run(unpersistScript({ backend: 'nftables', persistDir: box.persistDir }));
-    expect(undo).toEqual({ status: 0, stdout: `took the include of ${file} out of ${conf}\nremoved ${file}\n`, stderr: '' });
+    expect(undo).toEqual({
+      status: 0,
+      stdout: `took the include of ${file} out of ${conf}\nremoved ${file}\n`,
+      stderr: '',
+    });
     expect(readFileSync(conf, 'utf8')).toBe(DEBIAN_CONF);
     expect(statSync(conf).mode & 0o777).toBe(0o755);
     expect(existsSync(file)).toBe(false);
@@ -299,7 +360,9 @@ describe('persistScript and unpersistScript for nftables, run for real', () => {
       `wrote ${file}, but there is no ${box.persistDir}/nftables.conf to load it at boot: include it from the ruleset the server loads at boot\n`,
     );
     expect(readdirSync(box.persistDir)).toEqual(['pingknock.nft']);
-    expect(box.run(unpersistScript({ backend: 'nftables', persistDir: box.persistDir })).stdout).toBe(`removed ${file}\n`);
+    expect(box.run(unpersistScript({ backend: 'nftables', persistDir: box.persistDir })).stdout).toBe(
+      `removed ${file}\n`,
+    );
     expect(readdirSync(box.persistDir)).toEqual([]);
   });
 
@@ -327,27 +390,36 @@ describe('persistScript and unpersistScript for iptables and ufw, run for real',
       stdout: `saved the ruleset to ${saved}, which netfilter-persistent loads at boot\nsaved the ruleset to ${saved6}, which netfilter-persistent loads at boot\n`,
       stderr: '',
     });
-    for (const file of [saved, saved6]) expect(readFileSync(file, 'utf8')).toBe('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j knock\nCOMMIT\n');
+    for (const file of [saved, saved6])
+      expect(readFileSync(file, 'utf8')).toBe('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j knock\nCOMMIT\n');
     expect(statSync(saved).mode & 0o777).toBe(0o640);
     // Without -t: rules.v4 (rules.v6) replaces every table at boot, so every table is saved.
     expect(box.log()).toEqual(['iptables-save', 'ip6tables-save']);
 
     const undo = box.run(unpersistScript({ backend: 'iptables', persistDir: box.persistDir }));
-    expect(undo.stdout).toBe(`saved the ruleset without pingknock's rules to ${saved}\nsaved the ruleset without pingknock's rules to ${saved6}\n`);
+    expect(undo.stdout).toBe(
+      `saved the ruleset without pingknock's rules to ${saved}\nsaved the ruleset without pingknock's rules to ${saved6}\n`,
+    );
     expect(box.log()).toEqual(['iptables-save', 'ip6tables-save', 'iptables-save', 'ip6tables-save']);
   });
 
   it('saves with the iptables variant the rules were applied with, for each family', () => {
     const box = makeSandbox();
     box.tool('iptables-legacy-save', 'ip6tables-legacy-save', 'netfilter-persistent');
-    expect(box.run(persistScript({ backend: 'iptables', persistDir: box.persistDir, rules: 'unused', tool: 'iptables-legacy' })).status).toBe(0);
+    expect(
+      box.run(
+        persistScript({ backend: 'iptables', persistDir: box.persistDir, rules: 'unused', tool: 'iptables-legacy' }),
+      ).status,
+    ).toBe(0);
     expect(box.log()).toEqual(['iptables-legacy-save', 'ip6tables-legacy-save']);
   });
 
   it('saves only IPv4 on a server without IPv6', () => {
     const box = makeSandbox();
     box.tool('iptables-save', 'netfilter-persistent');
-    const result = box.run(persistScript({ backend: 'iptables', persistDir: box.persistDir, rules: 'unused', families: ['ipv4'] }));
+    const result = box.run(
+      persistScript({ backend: 'iptables', persistDir: box.persistDir, rules: 'unused', families: ['ipv4'] }),
+    );
     expect(result.status, result.stderr).toBe(0);
     expect(readdirSync(join(box.persistDir, 'iptables'))).toEqual(['rules.v4']);
     expect(box.log()).toEqual(['iptables-save']);
@@ -359,10 +431,15 @@ describe('persistScript and unpersistScript for iptables and ufw, run for real',
     const result = box.run(persistScript({ backend: 'iptables', persistDir: box.persistDir, rules: 'unused' }));
     expect(result).toEqual({
       status: 0,
-      stdout: 'the rules last until the next reboot: to keep them, install iptables-persistent and run: netfilter-persistent save\n',
+      stdout:
+        'the rules last until the next reboot: to keep them, install iptables-persistent and run: netfilter-persistent save\n',
       stderr: '',
     });
-    expect(box.run(unpersistScript({ backend: 'iptables', persistDir: box.persistDir }))).toEqual({ status: 0, stdout: '', stderr: '' });
+    expect(box.run(unpersistScript({ backend: 'iptables', persistDir: box.persistDir }))).toEqual({
+      status: 0,
+      stdout: '',
+      stderr: '',
+    });
     expect(readdirSync(box.persistDir)).toEqual([]);
     expect(box.log()).toEqual([]);
   });
@@ -375,7 +452,11 @@ describe('persistScript and unpersistScript for iptables and ufw, run for real',
       stdout: 'ufw keeps the rules across reboots: they are in its before.rules\n',
       stderr: '',
     });
-    expect(box.run(unpersistScript({ backend: 'ufw', persistDir: box.persistDir }))).toEqual({ status: 0, stdout: '', stderr: '' });
+    expect(box.run(unpersistScript({ backend: 'ufw', persistDir: box.persistDir }))).toEqual({
+      status: 0,
+      stdout: '',
+      stderr: '',
+    });
     expect(box.log()).toEqual([]);
     expect(readdirSync(box.persistDir)).toEqual([]);
   });

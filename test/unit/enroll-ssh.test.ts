@@ -25,25 +25,43 @@ function options(args: readonly string[]): Record<string, string> {
 
 describe('sshArgs', () => {
   it('ends with `-- ALIAS` and the command words, and reads --config as -F', () => {
-    expect(sshArgs(target, { kind: 'knocked' }, ['sudo', '-n', 'sh', '-s']).slice(-6)).toEqual(['--', 'myserver', 'sudo', '-n', 'sh', '-s']);
-    expect(sshArgs({ alias: 'myserver', configFile: '/home/u/my config' }, { kind: 'knocked' }).slice(0, 2)).toEqual(['-F', '/home/u/my config']);
+    expect(sshArgs(target, { kind: 'knocked' }, ['sudo', '-n', 'sh', '-s']).slice(-6)).toEqual([
+      '--',
+      'myserver',
+      'sudo',
+      '-n',
+      'sh',
+      '-s',
+    ]);
+    expect(sshArgs({ alias: 'myserver', configFile: '/home/u/my config' }, { kind: 'knocked' }).slice(0, 2)).toEqual([
+      '-F',
+      '/home/u/my config',
+    ]);
     expect(sshArgs(target, { kind: 'knocked' })).not.toContain('-F');
   });
 
-  it.each(['-oProxyCommand=touch /tmp/x', 'a b', 'host;id', ''])('refuses the alias %j before ssh ever sees it', (alias) => {
-    let error: unknown;
-    try {
-      sshArgs({ alias }, { kind: 'knocked' });
-    } catch (caught) {
-      error = caught;
-    }
-    expect(error).toBeInstanceOf(PingknockError);
-    expect((error as PingknockError).exitCode).toBe(ExitCode.usage);
-  });
+  it.each(['-oProxyCommand=touch /tmp/x', 'a b', 'host;id', ''])(
+    'refuses the alias %j before ssh ever sees it',
+    (alias) => {
+      let error: unknown;
+      try {
+        sshArgs({ alias }, { kind: 'knocked' });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(PingknockError);
+      expect((error as PingknockError).exitCode).toBe(ExitCode.usage);
+    },
+  );
 
   it('opens the master in the foreground, around the knock or through it, logging to a file', () => {
     const around = sshArgs(target, { kind: 'open-master', controlPath, logFile: '/tmp/l', knock: false });
-    expect(options(around)).toMatchObject({ ControlMaster: 'yes', ControlPath: controlPath, ControlPersist: 'no', ProxyCommand: 'none' });
+    expect(options(around)).toMatchObject({
+      ControlMaster: 'yes',
+      ControlPath: controlPath,
+      ControlPersist: 'no',
+      ProxyCommand: 'none',
+    });
     expect(around).toContain('-N');
     // ssh -f would orphan the ProxyCommand, and an orphaned pingknock proxy ends itself.
     expect(around).not.toContain('-f');
@@ -54,13 +72,23 @@ describe('sshArgs', () => {
 
   it('runs sessions over the master, and never lets one become a new connection through the knock', () => {
     const args = sshArgs(target, { kind: 'master', controlPath }, ['id', '-u']);
-    expect(options(args)).toMatchObject({ ControlMaster: 'no', ControlPath: controlPath, ProxyCommand: 'none', RemoteCommand: 'none' });
+    expect(options(args)).toMatchObject({
+      ControlMaster: 'no',
+      ControlPath: controlPath,
+      ProxyCommand: 'none',
+      RemoteCommand: 'none',
+    });
     expect(args).toContain('-T');
   });
 
-  it('makes the proofs fresh connections: no master of the user\'s, the knock only where it belongs', () => {
+  it("makes the proofs fresh connections: no master of the user's, the knock only where it belongs", () => {
     const knocked = sshArgs(target, { kind: 'knocked' }, ['true']);
-    expect(options(knocked)).toMatchObject({ ControlMaster: 'no', ControlPath: 'none', RemoteCommand: 'none', ClearAllForwardings: 'yes' });
+    expect(options(knocked)).toMatchObject({
+      ControlMaster: 'no',
+      ControlPath: 'none',
+      RemoteCommand: 'none',
+      ClearAllForwardings: 'yes',
+    });
     expect(options(knocked).ProxyCommand).toBeUndefined();
     const unknocked = sshArgs(target, { kind: 'unknocked' }, ['true']);
     expect(options(unknocked)).toMatchObject({
@@ -74,8 +102,17 @@ describe('sshArgs', () => {
   });
 
   it('connects the no-knock proof to one address of the server, checking its key under the name it is known by', () => {
-    const at = sshArgs(target, { kind: 'unknocked', at: { address: 'fd70:6b::1', hostKeyAlias: 'myserver.example.org' } }, ['true']);
-    expect(options(at)).toMatchObject({ HostName: 'fd70:6b::1', HostKeyAlias: 'myserver.example.org', ProxyCommand: 'none', BatchMode: 'yes' });
+    const at = sshArgs(
+      target,
+      { kind: 'unknocked', at: { address: 'fd70:6b::1', hostKeyAlias: 'myserver.example.org' } },
+      ['true'],
+    );
+    expect(options(at)).toMatchObject({
+      HostName: 'fd70:6b::1',
+      HostKeyAlias: 'myserver.example.org',
+      ProxyCommand: 'none',
+      BatchMode: 'yes',
+    });
     expect(at.slice(-3)).toEqual(['--', 'myserver', 'true']);
   });
 
@@ -87,13 +124,19 @@ describe('sshArgs', () => {
 
 describe('probeOutcome: what the no-knock connection proves', () => {
   it('calls only a timed-out connection closed', () => {
-    expect(probeOutcome({ code: 255, stderr: 'ssh: connect to host 10.0.0.1 port 22: Connection timed out\n' })).toEqual({ kind: 'closed' });
+    expect(
+      probeOutcome({ code: 255, stderr: 'ssh: connect to host 10.0.0.1 port 22: Connection timed out\n' }),
+    ).toEqual({ kind: 'closed' });
   });
 
   it.each([
     [0, '', 'it logged in'],
     [255, 'root@10.0.0.1: Permission denied (publickey).\n', 'root@10.0.0.1: Permission denied (publickey).'],
-    [255, 'ssh: connect to host 10.0.0.1 port 22: Connection refused\n', 'ssh: connect to host 10.0.0.1 port 22: Connection refused'],
+    [
+      255,
+      'ssh: connect to host 10.0.0.1 port 22: Connection refused\n',
+      'ssh: connect to host 10.0.0.1 port 22: Connection refused',
+    ],
     [1, '', 'ssh exited with 1'],
   ])('calls exit %i with %j open: %s', (code, stderr, detail) => {
     expect(probeOutcome({ code, stderr })).toEqual({ kind: 'open', detail });

@@ -1,4 +1,17 @@
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -90,7 +103,10 @@ describe('replaceFile', () => {
     writeFileSync(path, 'read');
     const snapshot = await readSnapshot(path);
     writeFileSync(path, 'someone else wrote this');
-    await expect(replaceFile(snapshot, bytes('mine'), 0o600)).rejects.toMatchObject({ exitCode: ExitCode.io, message: expect.stringMatching(/changed while pingknock was editing it/) });
+    await expect(replaceFile(snapshot, bytes('mine'), 0o600)).rejects.toMatchObject({
+      exitCode: ExitCode.io,
+      message: expect.stringMatching(/changed while pingknock was editing it/),
+    });
     expect(readFileSync(path, 'latin1')).toBe('someone else wrote this');
     expect(readdirSync(dir)).toEqual(['config']);
   });
@@ -104,7 +120,10 @@ describe('replaceFile', () => {
   });
 
   it('refuses what is not a regular file', async () => {
-    await expect(readSnapshot(dir)).rejects.toMatchObject({ exitCode: ExitCode.io, message: expect.stringMatching(/not a regular file/) });
+    await expect(readSnapshot(dir)).rejects.toMatchObject({
+      exitCode: ExitCode.io,
+      message: expect.stringMatching(/not a regular file/),
+    });
   });
 });
 

@@ -6,7 +6,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Family } from '../../src/core/layout.js';
 import { PING_LAYOUTS } from '../../src/core/layout.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';
-import { renderIptables, XT_CHAINS, xtRemoval, xtRestoreOwn, xtSaveOwn, xtTool } from '../../src/core/rules/iptables.js';
+import {
+  renderIptables,
+  XT_CHAINS,
+  xtRemoval,
+  xtRestoreOwn,
+  xtSaveOwn,
+  xtTool,
+} from '../../src/core/rules/iptables.js';
 import { u32Expression } from '../../src/core/rules/xtables.js';
 import { parseSecret } from '../../src/core/secret.js';
 
@@ -110,8 +117,14 @@ describe('renderIptables', () => {
       .replaceAll('list "knocked"', 'list "knocked6"')
       .replaceAll('--name knocked --rsource', '--name knocked6 --mask ffff:ffff:ffff:ffff:: --rsource')
       .replaceAll('--hashlimit-name pk-knocked ', '--hashlimit-srcmask 64 --hashlimit-name pk-knocked6 ')
-      .replaceAll(u32Expression(HEX, PING_LAYOUTS.iputils, 'ipv4'), '60=0x0&&64=0x41424344&&68=0x45464748&&72=0x494a4b4c&&76=0x4d4e4f50')
-      .replaceAll(u32Expression(HEX, PING_LAYOUTS.bsd, 'ipv4'), '56=0x41424344&&60=0x45464748&&64=0x494a4b4c&&68=0x4d4e4f50');
+      .replaceAll(
+        u32Expression(HEX, PING_LAYOUTS.iputils, 'ipv4'),
+        '60=0x0&&64=0x41424344&&68=0x45464748&&72=0x494a4b4c&&76=0x4d4e4f50',
+      )
+      .replaceAll(
+        u32Expression(HEX, PING_LAYOUTS.bsd, 'ipv4'),
+        '56=0x41424344&&60=0x45464748&&64=0x494a4b4c&&68=0x4d4e4f50',
+      );
     expect(v6).toBe(v4AsV6);
   });
 
@@ -160,14 +173,17 @@ describe('renderIptables', () => {
   it.each<[Family, string]>([
     ['ipv4', '"$ipt"'],
     ['ipv6', '"$ip6t"'],
-  ])('has a removal fragment (%s) that sh -n accepts and that touches only the jump and both chains, with its own program', (family, program) => {
-    const removal = xtRemoval(family);
-    expect(shSyntax(removal)).toEqual({ status: 0, stderr: '' });
-    expect(removal).toContain(`${program} -w -D INPUT -j knock`);
-    expect(removal).toContain('for chain in knock knock-ok; do');
-    expect(removal).not.toMatch(/-F\s*$|-F INPUT|-X\s*$/m);
-    expect(removal.match(/"\$\w+"/g)?.every((word) => word === program || word === '"$chain"')).toBe(true);
-  });
+  ])(
+    'has a removal fragment (%s) that sh -n accepts and that touches only the jump and both chains, with its own program',
+    (family, program) => {
+      const removal = xtRemoval(family);
+      expect(shSyntax(removal)).toEqual({ status: 0, stderr: '' });
+      expect(removal).toContain(`${program} -w -D INPUT -j knock`);
+      expect(removal).toContain('for chain in knock knock-ok; do');
+      expect(removal).not.toMatch(/-F\s*$|-F INPUT|-X\s*$/m);
+      expect(removal.match(/"\$\w+"/g)?.every((word) => word === program || word === '"$chain"')).toBe(true);
+    },
+  );
 
   it('renders both families in one script: iptables and ip6tables, each with its own program, list and restore', () => {
     const both = renderIptables(buildRuleModel({ secret, port: 22, windowSeconds: 60 }));
@@ -178,15 +194,21 @@ describe('renderIptables', () => {
     expect(both).toContain('`recent` lists "knocked" and "knocked6"');
     expect(both).toContain(`ping -c1 -p ${HEX} HOST  or  ping -6 -c1 -p ${HEX} HOST`);
     // The same loads and removals as the single-family scripts, in order.
-    const section = (text: string, from: string, to: string): string => text.slice(text.indexOf(from), text.indexOf(to));
+    const section = (text: string, from: string, to: string): string =>
+      text.slice(text.indexOf(from), text.indexOf(to));
     const load = (text: string): string => section(text, 'load)\n', '\t;;\nremove)');
     const remove = (text: string): string => section(text, 'remove)\n', '\t;;\n*)').replace('remove)\n', '');
     expect(load(both)).toBe(`${load(render('ipv4'))}${load(render('ipv6')).replace('load)\n', '')}`);
     expect(remove(both)).toBe(`${remove(render('ipv4'))}${remove(render('ipv6'))}`);
   });
 
-  it('names each family\'s program in the variant asked for', () => {
-    expect(['iptables', 'iptables-legacy', 'iptables-nft', 'ip6tables-nft', undefined].map((tool) => [xtTool('ipv4', tool), xtTool('ipv6', tool)])).toEqual([
+  it("names each family's program in the variant asked for", () => {
+    expect(
+      ['iptables', 'iptables-legacy', 'iptables-nft', 'ip6tables-nft', undefined].map((tool) => [
+        xtTool('ipv4', tool),
+        xtTool('ipv6', tool),
+      ]),
+    ).toEqual([
       ['iptables', 'ip6tables'],
       ['iptables-legacy', 'ip6tables-legacy'],
       ['iptables-nft', 'ip6tables-nft'],
@@ -213,7 +235,10 @@ describe('renderIptables, run against a fake iptables', () => {
    * exists, `-D` as many times as the file `jumps` says, `-L` when `chains` exists; -save prints
    * the file `saved`.
    */
-  function sandbox(...tools: string[]): { dir: string; run: (script: string, ...args: string[]) => ReturnType<typeof spawnSync> } {
+  function sandbox(...tools: string[]): {
+    dir: string;
+    run: (script: string, ...args: string[]) => ReturnType<typeof spawnSync>;
+  } {
     const base = mkdtempSync(join(tmpdir(), 'pingknock-ipt-'));
     dir = base;
     const log = join(base, 'log');
@@ -229,14 +254,24 @@ case "$*" in
 esac
 `,
       );
-      writeFileSync(join(base, `${tool}-restore`), `#!/bin/sh\necho "${tool}-restore $*" >>'${log}'\ntee '${base}/restore-input' >>'${base}/restore-log'\n`);
-      writeFileSync(join(base, `${tool}-save`), `#!/bin/sh\necho "${tool}-save $*" >>'${log}'\ncat '${base}/saved' 2>/dev/null\nexit 0\n`);
+      writeFileSync(
+        join(base, `${tool}-restore`),
+        `#!/bin/sh\necho "${tool}-restore $*" >>'${log}'\ntee '${base}/restore-input' >>'${base}/restore-log'\n`,
+      );
+      writeFileSync(
+        join(base, `${tool}-save`),
+        `#!/bin/sh\necho "${tool}-save $*" >>'${log}'\ncat '${base}/saved' 2>/dev/null\nexit 0\n`,
+      );
       for (const step of ['', '-restore', '-save']) chmodSync(join(base, `${tool}${step}`), 0o755);
     }
     return {
       dir: base,
       run: (script, ...args) =>
-        spawnSync('sh', ['-s', ...args], { input: script, encoding: 'utf8', env: { ...process.env, PATH: `${base}:${process.env.PATH ?? ''}` } }),
+        spawnSync('sh', ['-s', ...args], {
+          input: script,
+          encoding: 'utf8',
+          env: { ...process.env, PATH: `${base}:${process.env.PATH ?? ''}` },
+        }),
     };
   }
 
@@ -248,14 +283,18 @@ esac
     const box = sandbox(tool);
     const first = box.run(script);
     expect(first.status).toBe(0);
-    expect(readFileSync(join(box.dir, 'log'), 'utf8')).toBe(`${tool} -w -C INPUT -j knock\n${tool}-restore -w --noflush\n`);
+    expect(readFileSync(join(box.dir, 'log'), 'utf8')).toBe(
+      `${tool} -w -C INPUT -j knock\n${tool}-restore -w --noflush\n`,
+    );
     const expected = restoreBody(script).join('\n').replace('$jump', '-I INPUT 1 -j knock');
     expect(readFileSync(join(box.dir, 'restore-input'), 'utf8')).toBe(`${expected}\n`);
 
     // Loading again, with the jump already there, adds no second jump.
     writeFileSync(join(box.dir, 'jumped'), '');
     expect(box.run(script).status).toBe(0);
-    expect(readFileSync(join(box.dir, 'restore-input'), 'utf8')).toBe(`${restoreBody(script).join('\n').replace('$jump', '')}\n`);
+    expect(readFileSync(join(box.dir, 'restore-input'), 'utf8')).toBe(
+      `${restoreBody(script).join('\n').replace('$jump', '')}\n`,
+    );
   });
 
   it('honours IPTABLES for the variant', () => {
@@ -266,7 +305,9 @@ esac
       env: { ...process.env, PATH: `${box.dir}:${process.env.PATH ?? ''}`, IPTABLES: 'iptables-legacy' },
     });
     expect(result.status).toBe(0);
-    expect(readFileSync(join(box.dir, 'log'), 'utf8')).toBe('iptables-legacy -w -C INPUT -j knock\niptables-legacy-restore -w --noflush\n');
+    expect(readFileSync(join(box.dir, 'log'), 'utf8')).toBe(
+      'iptables-legacy -w -C INPUT -j knock\niptables-legacy-restore -w --noflush\n',
+    );
   });
 
   it('removes every jump, then flushes and deletes both chains, and nothing else', () => {
@@ -292,7 +333,12 @@ esac
   it('loads and removes both families with their own programs, IPTABLES and IP6TABLES picking the variants', () => {
     const both = renderIptables(buildRuleModel({ secret, port: 22, windowSeconds: 60 }));
     const box = sandbox('iptables-legacy', 'ip6tables-legacy');
-    const env = { ...process.env, PATH: `${box.dir}:${process.env.PATH ?? ''}`, IPTABLES: 'iptables-legacy', IP6TABLES: 'ip6tables-legacy' };
+    const env = {
+      ...process.env,
+      PATH: `${box.dir}:${process.env.PATH ?? ''}`,
+      IPTABLES: 'iptables-legacy',
+      IP6TABLES: 'ip6tables-legacy',
+    };
     expect(spawnSync('sh', ['-s'], { input: both, encoding: 'utf8', env }).status).toBe(0);
     writeFileSync(join(box.dir, 'jumps'), '1');
     expect(spawnSync('sh', ['-s', 'remove'], { input: both, encoding: 'utf8', env }).status).toBe(0);
@@ -311,7 +357,9 @@ esac
       '',
     ]);
     const loads = readFileSync(join(box.dir, 'restore-log'), 'utf8');
-    expect(loads).toBe(`${[...both.matchAll(/^\*filter\n[^]*?^COMMIT$/gm)].map((block) => block[0].replace('$jump', '-I INPUT 1 -j knock')).join('\n')}\n`);
+    expect(loads).toBe(
+      `${[...both.matchAll(/^\*filter\n[^]*?^COMMIT$/gm)].map((block) => block[0].replace('$jump', '-I INPUT 1 -j knock')).join('\n')}\n`,
+    );
     expect(loads.match(/--icmpv6-type/g)).toHaveLength(loads.match(/--icmp-type/g)?.length ?? -1);
   });
 
@@ -334,10 +382,18 @@ esac
 COMMIT
 # Completed
 `;
-  const OWN = [':knock - [0:0]', ':knock-ok - [0:0]', '-A INPUT -j knock', ...SAVED.split('\n').filter((line) => /^-A knock(-ok)? /.test(line))];
+  const OWN = [
+    ':knock - [0:0]',
+    ':knock-ok - [0:0]',
+    '-A INPUT -j knock',
+    ...SAVED.split('\n').filter((line) => /^-A knock(-ok)? /.test(line)),
+  ];
 
   /** Runs xtSaveOwn then xtRestoreOwn for IPv4, with `saved` as what -save prints; returns what the restore did. */
-  function saveThenRestore(saved: string | undefined, setUp: (dir: string) => void = () => {}): { own: string; log: string[]; input: string } {
+  function saveThenRestore(
+    saved: string | undefined,
+    setUp: (dir: string) => void = () => {},
+  ): { own: string; log: string[]; input: string } {
     const box = sandbox('iptables');
     if (saved !== undefined) writeFileSync(join(box.dir, 'saved'), saved);
     const file = join(box.dir, 'own');
@@ -349,28 +405,45 @@ COMMIT
     expect(restored.stderr).toBe('');
     expect(restored.status).toBe(0);
     const input = join(box.dir, 'restore-input');
-    return { own, log: readFileSync(join(box.dir, 'log'), 'utf8').split('\n').filter((line) => line !== ''), input: existsSync(input) ? readFileSync(input, 'utf8') : '' };
+    return {
+      own,
+      log: readFileSync(join(box.dir, 'log'), 'utf8')
+        .split('\n')
+        .filter((line) => line !== ''),
+      input: existsSync(input) ? readFileSync(input, 'utf8') : '',
+    };
   }
 
-  it('saves only pingknock\'s own lines: its two chains, their rules and its jump, not a chain named like it nor anyone else\'s rule', () => {
+  it("saves only pingknock's own lines: its two chains, their rules and its jump, not a chain named like it nor anyone else's rule", () => {
     const { own } = saveThenRestore(SAVED);
     expect(own).toBe(`${OWN.join('\n')}\n`);
   });
 
-  it('puts an earlier ruleset\'s chains back in one restore --noflush and leaves the jump that was there alone', () => {
+  it("puts an earlier ruleset's chains back in one restore --noflush and leaves the jump that was there alone", () => {
     const { log, input } = saveThenRestore(SAVED);
     expect(log).toEqual(['iptables-restore -w --noflush']);
     expect(input).toBe(`*filter\n${OWN.filter((line) => line !== '-A INPUT -j knock').join('\n')}\nCOMMIT\n`);
   });
 
   it('takes away the jump the apply added when the earlier chains had none, and puts the chains back', () => {
-    const { log, input } = saveThenRestore(SAVED.replace('-A INPUT -j knock\n', ''), (dir) => writeFileSync(join(dir, 'jumps'), '1'));
-    expect(log).toEqual(['iptables -w -D INPUT -j knock', 'iptables -w -D INPUT -j knock', 'iptables-restore -w --noflush']);
+    const { log, input } = saveThenRestore(SAVED.replace('-A INPUT -j knock\n', ''), (dir) =>
+      writeFileSync(join(dir, 'jumps'), '1'),
+    );
+    expect(log).toEqual([
+      'iptables -w -D INPUT -j knock',
+      'iptables -w -D INPUT -j knock',
+      'iptables-restore -w --noflush',
+    ]);
     expect(input).toContain(':knock - [0:0]\n');
   });
 
   it.each([
-    ['with no pingknock chains in it', SAVED.split('\n').filter((line) => !/knock(-ok)? |-j knock$/.test(line)).join('\n')],
+    [
+      'with no pingknock chains in it',
+      SAVED.split('\n')
+        .filter((line) => !/knock(-ok)? |-j knock$/.test(line))
+        .join('\n'),
+    ],
     ['that is empty (no filter table yet)', undefined],
   ])('takes the jump and both chains away when the table was saved %s', (_, saved) => {
     const { own, log, input } = saveThenRestore(saved, (dir) => {

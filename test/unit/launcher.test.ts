@@ -14,11 +14,20 @@ describe('launcherScript', () => {
       'require("../../bin/pingknock.cjs");',
       '',
     ]);
-    expect(launcherScript('/home/me/.nvm/versions/node/v20.19.0/bin/node', 'x.cjs')).toMatch(/^#!\/home\/me\/\.nvm\/versions\/node\/v20\.19\.0\/bin\/node\n/);
+    expect(launcherScript('/home/me/.nvm/versions/node/v20.19.0/bin/node', 'x.cjs')).toMatch(
+      /^#!\/home\/me\/\.nvm\/versions\/node\/v20\.19\.0\/bin\/node\n/,
+    );
   });
 
   it('keeps /usr/bin/env for a path a shebang line cannot carry', () => {
-    for (const path of ['/opt/node js/bin/node', 'node', 'bin/node', `/${'n'.repeat(250)}`, '/usr/bin/node\n/evil', "/usr/bin/node'"]) {
+    for (const path of [
+      '/opt/node js/bin/node',
+      'node',
+      'bin/node',
+      `/${'n'.repeat(250)}`,
+      '/usr/bin/node\n/evil',
+      "/usr/bin/node'",
+    ]) {
       expect(launcherScript(path, 'x.cjs').split('\n')[0], path).toBe('#!/usr/bin/env node');
     }
   });
@@ -36,6 +45,8 @@ describe('the built launcher, dist/bin/pingknock', () => {
     expect(realpathSync(launcher)).toBe(join(ROOT, 'dist', 'bin', 'pingknock.cjs'));
     const result = spawnSync(launcher, ['--version'], { encoding: 'utf8' });
     expect(result.status, result.stderr).toBe(0);
-    expect(result.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+    expect(result.stdout.trim()).toBe(
+      (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+    );
   });
 });

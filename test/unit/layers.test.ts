@@ -18,11 +18,23 @@ interface LayerRule {
 
 const LAYERS: Readonly<Record<Layer, LayerRule>> = {
   core: { imports: ['core'], why: 'pure computation on data: testable without a machine, callable from anywhere' },
-  edge: { imports: ['core', 'edge'], why: 'the I/O (processes, files, sockets, terminal), each adapter knowing only the data it moves' },
-  app: { imports: ['core', 'edge', 'app'], why: 'what each command does, as plain functions that need no command line' },
+  edge: {
+    imports: ['core', 'edge'],
+    why: 'the I/O (processes, files, sockets, terminal), each adapter knowing only the data it moves',
+  },
+  app: {
+    imports: ['core', 'edge', 'app'],
+    why: 'what each command does, as plain functions that need no command line',
+  },
   commands: { imports: ['core', 'app', 'commands'], why: 'yargs wiring only: options, help, and one call into app' },
-  entry: { imports: ['core', 'edge', 'app', 'commands'], why: 'what a process starts with: cli.ts, the proxy fast path, build steps' },
-  lab: { imports: ['core', 'edge', 'app', 'lab'], why: 'the namespace lab of demo, tests and benchmarks: a user of the product, never used by it' },
+  entry: {
+    imports: ['core', 'edge', 'app', 'commands'],
+    why: 'what a process starts with: cli.ts, the proxy fast path, build steps',
+  },
+  lab: {
+    imports: ['core', 'edge', 'app', 'lab'],
+    why: 'the namespace lab of demo, tests and benchmarks: a user of the product, never used by it',
+  },
 };
 
 /** Single files that may import one layer more than their own layer does. */
@@ -37,7 +49,9 @@ const ENTRY_POINTS = new Set(['cli.ts', 'proxy-main.ts']);
 function layerOf(file: string): Layer | undefined {
   if (ENTRY_POINTS.has(file) || file.startsWith('build/')) return 'entry';
   const folder = file.split('/')[0];
-  return folder === 'core' || folder === 'edge' || folder === 'app' || folder === 'commands' || folder === 'lab' ? folder : undefined;
+  return folder === 'core' || folder === 'edge' || folder === 'app' || folder === 'commands' || folder === 'lab'
+    ? folder
+    : undefined;
 }
 
 const EVERY_LAYER = Object.keys(LAYERS) as Layer[];
@@ -80,7 +94,11 @@ function importsOf(file: string, text: string): Import[] {
       const whole = clause === undefined || clause.name !== undefined || named === undefined;
       const names = whole ? ['*'] : named.map((element) => (element.propertyName ?? element.name).text);
       found.push({ specifier: node.moduleSpecifier.text, names });
-    } else if (ts.isExportDeclaration(node) && node.moduleSpecifier !== undefined && ts.isStringLiteral(node.moduleSpecifier)) {
+    } else if (
+      ts.isExportDeclaration(node) &&
+      node.moduleSpecifier !== undefined &&
+      ts.isStringLiteral(node.moduleSpecifier)
+    ) {
       found.push({ specifier: node.moduleSpecifier.text, names: ['*'] });
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       const [argument] = node.arguments;
@@ -95,7 +113,11 @@ function importsOf(file: string, text: string): Import[] {
 }
 
 const isBuiltin = (specifier: string): boolean => specifier.startsWith('node:') || builtinModules.includes(specifier);
-const packageName = (specifier: string): string => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+const packageName = (specifier: string): string =>
+  specifier
+    .split('/')
+    .slice(0, specifier.startsWith('@') ? 2 : 1)
+    .join('/');
 
 /** Every import of one file that goes the wrong way, as `file: specifier (why)`. */
 function wrongWay(file: string, text: string): string[] {
@@ -171,7 +193,7 @@ describe('the check itself', () => {
     ['commands/a.ts', "import { loadSecret } from '../edge/secret-source.js';", 'commands may not import edge'],
     ['lab/a.ts', "import * as setup from '../commands/setup.js';", 'lab may not import commands'],
     ['commands/doctor.ts', "const { findCommand } = await import('../lab/exec.js');", 'commands may not import lab'],
-    ['app/a.ts', "const m = await import(name);", '<computed>'],
+    ['app/a.ts', 'const m = await import(name);', '<computed>'],
     ['app/a.ts', "import left from 'left-pad';", 'a package PACKAGES does not list'],
     ['elsewhere.ts', "import { x } from './core/a.js';", 'belongs to no layer'],
   ])('refuses %s with %s', (file, text, problem) => {
@@ -179,7 +201,10 @@ describe('the check itself', () => {
   });
 
   it.each([
-    ['core/a.ts', "import { isIP } from 'node:net';\nimport { parse } from 'ssh-config';\nimport { x } from './rules/b.js';"],
+    [
+      'core/a.ts',
+      "import { isIP } from 'node:net';\nimport { parse } from 'ssh-config';\nimport { x } from './rules/b.js';",
+    ],
     ['edge/a.ts', "import { spawn } from 'node:child_process';\nimport { x } from '../core/a.js';"],
     ['commands/a.ts', "import type { Argv } from 'yargs';\nconst { run } = await import('../app/enroll.js');"],
     ['commands/demo.ts', "import { runDemo } from '../lab/demo.js';"],

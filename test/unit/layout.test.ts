@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ICMP_HEADER_BYTES, IP_HEADER_BYTES, PATTERN_BYTES, PING_LAYOUTS, transportByteOffset } from '../../src/core/layout.js';
+import {
+  ICMP_HEADER_BYTES,
+  IP_HEADER_BYTES,
+  PATTERN_BYTES,
+  PING_LAYOUTS,
+  transportByteOffset,
+} from '../../src/core/layout.js';
 
 describe('PING_LAYOUTS', () => {
   it('puts the iputils pattern after its 16-byte timestamp, whose bytes 12-15 are zero', () => {

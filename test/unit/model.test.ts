@@ -39,17 +39,20 @@ describe('buildRuleModel', () => {
     expect(buildRuleModel({ secret, port: 22, windowSeconds }).windowSeconds).toBe(windowSeconds);
   });
 
-  it.each([0, -1, 1.5, 86_401, Number.NaN, Number.POSITIVE_INFINITY])('refuses a window of %s s with exit code 2', (windowSeconds) => {
-    let caught: unknown;
-    try {
-      buildRuleModel({ secret, port: 22, windowSeconds });
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(PingknockError);
-    expect((caught as PingknockError).exitCode).toBe(2);
-    expect((caught as PingknockError).message).toContain('window');
-  });
+  it.each([0, -1, 1.5, 86_401, Number.NaN, Number.POSITIVE_INFINITY])(
+    'refuses a window of %s s with exit code 2',
+    (windowSeconds) => {
+      let caught: unknown;
+      try {
+        buildRuleModel({ secret, port: 22, windowSeconds });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(PingknockError);
+      expect((caught as PingknockError).exitCode).toBe(2);
+      expect((caught as PingknockError).message).toContain('window');
+    },
+  );
 });
 
 describe('newKnockerLimit', () => {
@@ -115,9 +118,12 @@ describe('refreshAfterSeconds', () => {
     [15, 8],
     [60, 30],
     [86_400, 43_200],
-  ])('for a window of %i s answers a knocker remembered in the last %i s without remembering it again', (windowSeconds, seconds) => {
-    expect(refreshAfterSeconds(windowSeconds)).toBe(seconds);
-  });
+  ])(
+    'for a window of %i s answers a knocker remembered in the last %i s without remembering it again',
+    (windowSeconds, seconds) => {
+      expect(refreshAfterSeconds(windowSeconds)).toBe(seconds);
+    },
+  );
 
   it('is half the window or just over it, never more than the window', () => {
     for (let windowSeconds = 1; windowSeconds <= 1000; windowSeconds += 1) {

@@ -8,7 +8,9 @@ const secret = parseSecret('ABCDEFGHIJKLMNOP', 'test');
 const HEX = '4142434445464748494a4b4c4d4e4f50';
 
 function render(port: number, windowSeconds: number, families?: readonly Family[]): string {
-  return renderNftables(buildRuleModel({ secret, port, windowSeconds, ...(families === undefined ? {} : { families }) }));
+  return renderNftables(
+    buildRuleModel({ secret, port, windowSeconds, ...(families === undefined ? {} : { families }) }),
+  );
 }
 
 /** Reviewed line by line: secret ABCDEFGHIJKLMNOP, port 22, window 60 s, IPv4 and IPv6. */
@@ -138,9 +140,15 @@ describe('renderNftables', () => {
 
   it('declares and deletes the table before defining it, and owns no other table', () => {
     const lines = bodyLines(render(22, 60));
-    expect(lines.slice(0, 3)).toEqual([`table inet ${NFT_TABLE}`, `delete table inet ${NFT_TABLE}`, `table inet ${NFT_TABLE} {`]);
+    expect(lines.slice(0, 3)).toEqual([
+      `table inet ${NFT_TABLE}`,
+      `delete table inet ${NFT_TABLE}`,
+      `table inet ${NFT_TABLE} {`,
+    ]);
     expect(NFT_TABLE).toBe('pingknock');
-    expect(lines.filter((line) => line.startsWith('table ')).every((line) => line.startsWith('table inet pingknock'))).toBe(true);
+    expect(
+      lines.filter((line) => line.startsWith('table ')).every((line) => line.startsWith('table inet pingknock')),
+    ).toBe(true);
   });
 
   it('orders the chain: knocks, established, knocked sources, then the drop last', () => {
@@ -165,7 +173,9 @@ describe('renderNftables', () => {
     expect(text).toContain(`icmp type echo-request @th,160,32 0x0 @th,192,128 0x${HEX} jump knock4 comment`);
     expect(text).toContain(`icmp type echo-request @th,128,128 0x${HEX} jump knock4 comment`);
     expect(text).toContain('\tchain knock4 {\n');
-    expect(text).toContain(' update @knocked4 { ip saddr } update @fresh4 { ip saddr } accept comment "knock remembered"\n');
+    expect(text).toContain(
+      ' update @knocked4 { ip saddr } update @fresh4 { ip saddr } accept comment "knock remembered"\n',
+    );
     expect(text).toContain('tcp dport 22 ip saddr @knocked4 accept');
     expect(text).not.toContain('icmpv6');
     expect(text).not.toMatch(/knocked6|knockrate6|fresh6|knock6/);
@@ -179,7 +189,9 @@ describe('renderNftables', () => {
     expect(text).toContain(`icmpv6 type echo-request @th,160,32 0x0 @th,192,128 0x${HEX} jump knock6 comment`);
     expect(text).toContain(`icmpv6 type echo-request @th,128,128 0x${HEX} jump knock6 comment`);
     expect(text).toContain('\tchain knock6 {\n');
-    expect(text).toContain(' update @knocked6 { ip6 saddr & ffff:ffff:ffff:ffff:: } update @fresh6 { ip6 saddr & ffff:ffff:ffff:ffff:: } accept comment "knock remembered"\n');
+    expect(text).toContain(
+      ' update @knocked6 { ip6 saddr & ffff:ffff:ffff:ffff:: } update @fresh6 { ip6 saddr & ffff:ffff:ffff:ffff:: } accept comment "knock remembered"\n',
+    );
     expect(text).toContain('tcp dport 22 ip6 saddr & ffff:ffff:ffff:ffff:: @knocked6 accept');
     expect(text).not.toContain('icmp type');
     expect(text).not.toMatch(/knocked4|knockrate4|fresh4|knock4/);
@@ -209,7 +221,9 @@ describe('renderNftables', () => {
   it('tells the manual knock command with the secret as hex', () => {
     const other = parseSecret('-_09azAZ-_09azAZ', 'test');
     const text = renderNftables(buildRuleModel({ secret: other, port: 22, windowSeconds: 60 }));
-    expect(text).toContain('\n# Knock by hand, without pingknock:  ping -c1 -p 2d5f3039617a415a2d5f3039617a415a HOST\n');
+    expect(text).toContain(
+      '\n# Knock by hand, without pingknock:  ping -c1 -p 2d5f3039617a415a2d5f3039617a415a HOST\n',
+    );
     // One knock rule per family and ping layout.
     expect(text.match(/ 0x2d5f3039617a415a2d5f3039617a415a jump knock[46] /g)).toHaveLength(4);
     expect(text).not.toContain(HEX);
@@ -223,7 +237,11 @@ describe('renderNftables', () => {
     expect(text.match(/ip6 saddr/g)).toHaveLength(7);
     expect(text.match(/ip6 saddr & ffff:ffff:ffff:ffff:: /g)).toHaveLength(7);
     const knock6 = chainLines(text, 'knock6');
-    expect(knock6[0]).toMatch(new RegExp(`^update @knockrate6 \\{ ${escape(masked)} limit rate over \\d+/second burst \\d+ packets \\} counter drop `));
+    expect(knock6[0]).toMatch(
+      new RegExp(
+        `^update @knockrate6 \\{ ${escape(masked)} limit rate over \\d+/second burst \\d+ packets \\} counter drop `,
+      ),
+    );
     expect(knock6[1]).toMatch(new RegExp(`^${escape(masked)} @fresh6 ${escape(masked)} @knocked6 accept `));
     expect(knock6[2]).toContain(` update @knocked6 { ${masked} } update @fresh6 { ${masked} } accept `);
     expect(knock6[3]).toMatch(new RegExp(`^${escape(masked)} @knocked6 accept `));
@@ -241,9 +259,11 @@ describe('renderNftables', () => {
   it('sizes every set explicitly, and times out the rate memory after 10 s and the fresh knocks after half the window', () => {
     const text = render(22, 90);
     expect(NFT_SET_CAPACITY).toBe(65535);
-    const sets = [...text.matchAll(/\tset (\S+) \{\n\t\ttype (\S+)\n\t\tsize (\d+)\n\t\tflags dynamic,timeout\n\t\ttimeout (\d+)s\n\t\}\n/g)].map(
-      ([, name, type, size, timeout]) => [name, type, Number(size), Number(timeout)],
-    );
+    const sets = [
+      ...text.matchAll(
+        /\tset (\S+) \{\n\t\ttype (\S+)\n\t\tsize (\d+)\n\t\tflags dynamic,timeout\n\t\ttimeout (\d+)s\n\t\}\n/g,
+      ),
+    ].map(([, name, type, size, timeout]) => [name, type, Number(size), Number(timeout)]);
     expect(sets).toEqual([
       ['knocked4', 'ipv4_addr', 65535, 90],
       ['knockrate4', 'ipv4_addr', 65535, 10],
@@ -256,30 +276,35 @@ describe('renderNftables', () => {
     expect(NFT_SETS).toEqual({ ipv4: 'knocked4', ipv6: 'knocked6' });
   });
 
-  it.each([1, 5, 60, 600, 3600, 86_400])('takes the pace for a window of %i s from newKnockerLimit, and only the paced rule changes the knocked set', (windowSeconds) => {
-    const text = render(22, windowSeconds);
-    const { perMinute, burst } = newKnockerLimit(NFT_SET_CAPACITY, windowSeconds);
-    const fresh = refreshAfterSeconds(windowSeconds);
-    for (const [family, source] of [
-      ['4', 'ip saddr'],
-      ['6', 'ip6 saddr & ffff:ffff:ffff:ffff::'],
-    ] as const) {
-      expect(chainLines(text, `knock${family}`)).toEqual([
-        `update @knockrate${family} { ${source} limit rate over ${FLOOD_LIMITS.perSourcePerSecond}/second burst ${FLOOD_LIMITS.perSourceBurst} packets } counter drop comment "one source knocking too fast"`,
-        `${source} @fresh${family} ${source} @knocked${family} accept comment "knocked in the last ${fresh} s: answered, not refreshed"`,
-        `limit rate ${perMinute}/minute burst ${burst} packets update @knocked${family} { ${source} } update @fresh${family} { ${source} } accept comment "knock remembered"`,
-        `${source} @knocked${family} accept comment "knocked already, over the pace: answered, not refreshed"`,
-        'counter drop comment "new knockers coming faster than the set may fill: knock again"',
-      ]);
-      // A free refresh would let a flood keep its own entries and fill the set: every update of
-      // the knocked and fresh sets sits behind the pace.
-      const updates = text.split('\n').filter((line) => line.includes(`update @knocked${family} `) || line.includes(`update @fresh${family} `));
-      expect(updates).toHaveLength(1);
-      expect(updates[0]?.trim().startsWith(`limit rate ${perMinute}/minute burst ${burst} packets `)).toBe(true);
-    }
-    // The knocks of both layouts go through their family's one chain, so they share one pace.
-    expect(text.match(/ jump knock4 comment/g)).toHaveLength(2);
-    expect(text.match(/ jump knock6 comment/g)).toHaveLength(2);
-    expect(text.match(/limit rate \d+\/minute/g)).toHaveLength(2);
-  });
+  it.each([1, 5, 60, 600, 3600, 86_400])(
+    'takes the pace for a window of %i s from newKnockerLimit, and only the paced rule changes the knocked set',
+    (windowSeconds) => {
+      const text = render(22, windowSeconds);
+      const { perMinute, burst } = newKnockerLimit(NFT_SET_CAPACITY, windowSeconds);
+      const fresh = refreshAfterSeconds(windowSeconds);
+      for (const [family, source] of [
+        ['4', 'ip saddr'],
+        ['6', 'ip6 saddr & ffff:ffff:ffff:ffff::'],
+      ] as const) {
+        expect(chainLines(text, `knock${family}`)).toEqual([
+          `update @knockrate${family} { ${source} limit rate over ${FLOOD_LIMITS.perSourcePerSecond}/second burst ${FLOOD_LIMITS.perSourceBurst} packets } counter drop comment "one source knocking too fast"`,
+          `${source} @fresh${family} ${source} @knocked${family} accept comment "knocked in the last ${fresh} s: answered, not refreshed"`,
+          `limit rate ${perMinute}/minute burst ${burst} packets update @knocked${family} { ${source} } update @fresh${family} { ${source} } accept comment "knock remembered"`,
+          `${source} @knocked${family} accept comment "knocked already, over the pace: answered, not refreshed"`,
+          'counter drop comment "new knockers coming faster than the set may fill: knock again"',
+        ]);
+        // A free refresh would let a flood keep its own entries and fill the set: every update of
+        // the knocked and fresh sets sits behind the pace.
+        const updates = text
+          .split('\n')
+          .filter((line) => line.includes(`update @knocked${family} `) || line.includes(`update @fresh${family} `));
+        expect(updates).toHaveLength(1);
+        expect(updates[0]?.trim().startsWith(`limit rate ${perMinute}/minute burst ${burst} packets `)).toBe(true);
+      }
+      // The knocks of both layouts go through their family's one chain, so they share one pace.
+      expect(text.match(/ jump knock4 comment/g)).toHaveLength(2);
+      expect(text.match(/ jump knock6 comment/g)).toHaveLength(2);
+      expect(text.match(/limit rate \d+\/minute/g)).toHaveLength(2);
+    },
+  );
 });

@@ -12,11 +12,21 @@ import {
 } from '../../src/core/ping-command.js';
 
 const HEX = '4142434445464748494a4b4c4d4e4f50';
-const IPUTILS_V = 'ping from iputils 20221126\nlibcap: yes, IDN: yes, NLS: no, error.h: yes, getrandom(): yes, __fpending(): yes\n';
-const BUSYBOX_V = "ping: invalid option -- 'V'\nBusyBox v1.36.1 (2023-07-27 17:12:24 UTC) multi-call binary.\n\nUsage: ping [OPTIONS] HOST\n";
+const IPUTILS_V =
+  'ping from iputils 20221126\nlibcap: yes, IDN: yes, NLS: no, error.h: yes, getrandom(): yes, __fpending(): yes\n';
+const BUSYBOX_V =
+  "ping: invalid option -- 'V'\nBusyBox v1.36.1 (2023-07-27 17:12:24 UTC) multi-call binary.\n\nUsage: ping [OPTIONS] HOST\n";
 
 function request(overrides: Partial<KnockCommandRequest>): KnockCommandRequest {
-  return { ping: 'iputils', family: 'ipv4', address: '192.0.2.10', patternHex: HEX, deadlineMs: 3000, privileged: false, ...overrides };
+  return {
+    ping: 'iputils',
+    family: 'ipv4',
+    address: '192.0.2.10',
+    patternHex: HEX,
+    deadlineMs: 3000,
+    privileged: false,
+    ...overrides,
+  };
 }
 
 describe('identifyPing', () => {
@@ -32,15 +42,21 @@ describe('identifyPing', () => {
     expect(identifyPing(BUSYBOX_V, platform)).toBe('busybox');
   });
 
-  it.each<NodeJS.Platform>(['darwin', 'freebsd', 'openbsd', 'netbsd'])('takes an unrecognised ping on %s for BSD ping', (platform) => {
-    expect(identifyPing('ping: illegal option -- V\nusage: ping [-AaDdfnoQqRrv] ...\n', platform)).toBe('bsd');
-    expect(identifyPing('', platform)).toBe('bsd');
-  });
+  it.each<NodeJS.Platform>(['darwin', 'freebsd', 'openbsd', 'netbsd'])(
+    'takes an unrecognised ping on %s for BSD ping',
+    (platform) => {
+      expect(identifyPing('ping: illegal option -- V\nusage: ping [-AaDdfnoQqRrv] ...\n', platform)).toBe('bsd');
+      expect(identifyPing('', platform)).toBe('bsd');
+    },
+  );
 
-  it.each<NodeJS.Platform>(['linux', 'win32', 'sunos', 'aix'])('calls an unrecognised ping on %s unknown', (platform) => {
-    expect(identifyPing('ping: invalid option -- V\n', platform)).toBe('unknown');
-    expect(identifyPing('', platform)).toBe('unknown');
-  });
+  it.each<NodeJS.Platform>(['linux', 'win32', 'sunos', 'aix'])(
+    'calls an unrecognised ping on %s unknown',
+    (platform) => {
+      expect(identifyPing('ping: invalid option -- V\n', platform)).toBe('unknown');
+      expect(identifyPing('', platform)).toBe('unknown');
+    },
+  );
 });
 
 describe('platformPing', () => {
@@ -192,19 +208,27 @@ describe('unreachableReason', () => {
     expect(unreachableReason('From fd70:6b::1 icmp_seq=1 Destination unreachable: No route\n', '')).toBe(
       'ping: From fd70:6b::1 icmp_seq=1 Destination unreachable: No route',
     );
-    expect(unreachableReason('From 10.77.0.2 icmp_seq=1 Destination Host Unreachable\nFrom 10.77.0.2 icmp_seq=2 Destination Host Unreachable\n', '')).toBe(
-      'ping: From 10.77.0.2 icmp_seq=1 Destination Host Unreachable',
-    );
+    expect(
+      unreachableReason(
+        'From 10.77.0.2 icmp_seq=1 Destination Host Unreachable\nFrom 10.77.0.2 icmp_seq=2 Destination Host Unreachable\n',
+        '',
+      ),
+    ).toBe('ping: From 10.77.0.2 icmp_seq=1 Destination Host Unreachable');
   });
 
-  it.each(['ping: connect: Network is unreachable', 'ping: connect: No route to host'])('quotes the missing route: %s', (line) => {
-    expect(unreachableReason(`PATTERN: 0x${HEX}\n`, `${line}\n`)).toBe(line);
-  });
+  it.each(['ping: connect: Network is unreachable', 'ping: connect: No route to host'])(
+    'quotes the missing route: %s',
+    (line) => {
+      expect(unreachableReason(`PATTERN: 0x${HEX}\n`, `${line}\n`)).toBe(line);
+    },
+  );
 
   it('says nothing when ping saw no error from the network', () => {
     const silent = `PATTERN: 0x${HEX}\nPING 10.201.0.99 (10.201.0.99) 56(84) bytes of data.\n\n--- 10.201.0.99 ping statistics ---\n15 packets transmitted, 0 received, 100% packet loss, time 2998ms\n`;
     expect(unreachableReason(silent, '')).toBeUndefined();
-    expect(unreachableReason('', 'ping: Do you want to ping broadcast? Then -b. If not, check your local firewall rules\n')).toBeUndefined();
+    expect(
+      unreachableReason('', 'ping: Do you want to ping broadcast? Then -b. If not, check your local firewall rules\n'),
+    ).toBeUndefined();
     expect(unreachableReason('64 bytes from 10.201.0.1: icmp_seq=1 ttl=64 time=0.05 ms\n', '')).toBeUndefined();
   });
 });

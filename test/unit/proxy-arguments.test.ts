@@ -19,7 +19,19 @@ function usageMessage(run: () => unknown): string {
 
 describe('parseProxyArguments', () => {
   it('reads every option, in both spellings of a value', () => {
-    expect(parseProxyArguments(['--secret-file', 'k', '--name=box', '--deadline', '0.5', '--connect-timeout=2', '--verbose', 'h', '22'])).toEqual({
+    expect(
+      parseProxyArguments([
+        '--secret-file',
+        'k',
+        '--name=box',
+        '--deadline',
+        '0.5',
+        '--connect-timeout=2',
+        '--verbose',
+        'h',
+        '22',
+      ]),
+    ).toEqual({
       host: 'h',
       port: 22,
       secretFile: 'k',
@@ -43,7 +55,9 @@ describe('parseProxyArguments', () => {
   });
 
   it('takes the last value of an option given twice', () => {
-    expect(parseProxyArguments(['--deadline', '1', '--deadline', '2', '--name', 'a', '--name', 'b', 'h', '22'])).toMatchObject({ deadlineMs: 2000, name: 'b' });
+    expect(
+      parseProxyArguments(['--deadline', '1', '--deadline', '2', '--name', 'a', '--name', 'b', 'h', '22']),
+    ).toMatchObject({ deadlineMs: 2000, name: 'b' });
     expect(parseProxyArguments(['--verbose', '--no-verbose', 'h', '22']).verbose).toBe(false);
     expect(parseProxyArguments(['--no-verbose', '--verbose', 'h', '22']).verbose).toBe(true);
   });
@@ -81,7 +95,9 @@ describe('secondsOption', () => {
   });
 
   it.each([0, -1, 3600.5, Number.NaN, Number.POSITIVE_INFINITY])('refuses %s', (seconds) => {
-    expect(usageMessage(() => secondsOption('deadline', seconds))).toBe('--deadline must be a number of seconds above 0 and at most 3600');
+    expect(usageMessage(() => secondsOption('deadline', seconds))).toBe(
+      '--deadline must be a number of seconds above 0 and at most 3600',
+    );
   });
 });
 
@@ -128,7 +144,13 @@ describe('both starts of pingknock proxy read a command line alike', () => {
   function run(entry: string, args: readonly string[]) {
     const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, PATH: `${fakeBin}:${process.env.PATH ?? ''}` };
     delete env.PINGKNOCK_SECRET;
-    const result = spawnSync(process.execPath, [entry, 'proxy', ...args], { cwd: home, env, input: '', encoding: 'utf8', timeout: 30_000 });
+    const result = spawnSync(process.execPath, [entry, 'proxy', ...args], {
+      cwd: home,
+      env,
+      input: '',
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     if (result.error !== undefined) throw result.error;
     return { status: result.status, stdout: result.stdout, stderr: result.stderr };
   }
@@ -140,35 +162,85 @@ describe('both starts of pingknock proxy read a command line alike', () => {
   // [what the row shows, the arguments after `proxy` (S: a secret file that does not exist), the outcome, what it says]
   const ROWS: readonly (readonly [string, readonly string[], Outcome, RegExp])[] = [
     ['--verbose', ['--verbose', '--secret-file', S, 'h', '22'], 'secret', /no secret file/],
-    ['--no-verbose (a boolean takes --no-)', ['--no-verbose', '--secret-file', S, 'h', '22'], 'secret', /no secret file/],
+    [
+      '--no-verbose (a boolean takes --no-)',
+      ['--no-verbose', '--secret-file', S, 'h', '22'],
+      'secret',
+      /no secret file/,
+    ],
     ['--secret-file', ['--secret-file', S, 'h', '22'], 'secret', /no secret file/],
     ['--secretFile (no camelCase twins)', ['--secretFile', S, 'h', '22'], 'usage', /Unknown option '--secretFile'/],
     ['--name=x', ['--name=x', 'h', '22'], 'secret', /no secret file \S*\/\.ssh\/pingknock\/x;/],
     ['--name x', ['--name', 'x', 'h', '22'], 'secret', /no secret file \S*\/\.ssh\/pingknock\/x;/],
-    ['--deadline given twice, the last one valid: it counts', ['--deadline', '0', '--deadline', '1', '--secret-file', S, 'h', '22'], 'secret', /no secret file/],
-    ['--deadline given twice, the last one 0: it counts', ['--deadline', '1', '--deadline', '0', '--secret-file', S, 'h', '22'], 'usage', /--deadline must be/],
-    ['--deadline 0', ['--deadline', '0', '--secret-file', S, 'h', '22'], 'usage', /--deadline must be a number of seconds above 0 and at most 3600/],
-    ['--deadline -1', ['--deadline', '-1', '--secret-file', S, 'h', '22'], 'usage', /'--deadline' argument is ambiguous/],
+    [
+      '--deadline given twice, the last one valid: it counts',
+      ['--deadline', '0', '--deadline', '1', '--secret-file', S, 'h', '22'],
+      'secret',
+      /no secret file/,
+    ],
+    [
+      '--deadline given twice, the last one 0: it counts',
+      ['--deadline', '1', '--deadline', '0', '--secret-file', S, 'h', '22'],
+      'usage',
+      /--deadline must be/,
+    ],
+    [
+      '--deadline 0',
+      ['--deadline', '0', '--secret-file', S, 'h', '22'],
+      'usage',
+      /--deadline must be a number of seconds above 0 and at most 3600/,
+    ],
+    [
+      '--deadline -1',
+      ['--deadline', '-1', '--secret-file', S, 'h', '22'],
+      'usage',
+      /'--deadline' argument is ambiguous/,
+    ],
     ['--deadline=-1', ['--deadline=-1', '--secret-file', S, 'h', '22'], 'usage', /--deadline must be/],
     ['--deadline abc', ['--deadline', 'abc', '--secret-file', S, 'h', '22'], 'usage', /--deadline must be/],
     ['--deadline 1e9', ['--deadline', '1e9', '--secret-file', S, 'h', '22'], 'usage', /--deadline must be/],
     ['--deadline 3600', ['--deadline', '3600', '--secret-file', S, 'h', '22'], 'secret', /no secret file/],
     ['--deadline 0.5', ['--deadline', '0.5', '--secret-file', S, 'h', '22'], 'secret', /no secret file/],
     ['--deadline without a value', ['--secret-file', S, 'h', '22', '--deadline'], 'usage', /argument missing/],
-    ['--connect-timeout 0', ['--connect-timeout', '0', '--secret-file', S, 'h', '22'], 'usage', /--connect-timeout must be/],
+    [
+      '--connect-timeout 0',
+      ['--connect-timeout', '0', '--secret-file', S, 'h', '22'],
+      'usage',
+      /--connect-timeout must be/,
+    ],
     ['-- HOST PORT', ['--secret-file', S, '--', 'h', '22'], 'secret', /no secret file/],
-    ['a -leading host after --', ['--secret-file', S, '--', '-oProxyCommand=x', '22'], 'usage', /host "-oProxyCommand=x" starts with "-"/],
+    [
+      'a -leading host after --',
+      ['--secret-file', S, '--', '-oProxyCommand=x', '22'],
+      'usage',
+      /host "-oProxyCommand=x" starts with "-"/,
+    ],
     ['a -leading host without --', ['--secret-file', S, '-oProxyCommand=x', '22'], 'usage', /Unknown option '-o'/],
-    ['-h after -- (a host, so the launcher starts the CLI for it)', ['--secret-file', S, '--', '-h', '22'], 'usage', /host "-h" starts with "-"/],
+    [
+      '-h after -- (a host, so the launcher starts the CLI for it)',
+      ['--secret-file', S, '--', '-h', '22'],
+      'usage',
+      /host "-h" starts with "-"/,
+    ],
     ['a bracketed -leading host', ['--secret-file', S, '[-x]', '22'], 'usage', /host "-x" starts with "-"/],
     ['no port', ['--secret-file', S, 'h'], 'usage', /proxy takes HOST and PORT, got 1 arguments/],
     ['no host', ['--secret-file', S], 'usage', /proxy takes HOST and PORT, got 0 arguments/],
     ['a third word', ['--secret-file', S, 'h', '22', 'x'], 'usage', /proxy takes HOST and PORT, got 3 arguments/],
-    ['a last word "help" (yargs would show the help)', ['--secret-file', S, 'h', 'help'], 'usage', /port "help" is not a number/],
+    [
+      'a last word "help" (yargs would show the help)',
+      ['--secret-file', S, 'h', 'help'],
+      'usage',
+      /port "help" is not a number/,
+    ],
     ['an unknown option', ['--bogus', '--secret-file', S, 'h', '22'], 'usage', /Unknown option '--bogus'/],
     ['--help=1', ['--help=1', 'h', '22'], 'usage', /Unknown option '--help'/],
     ['-vh', ['-vh', 'h', '22'], 'usage', /Unknown option '-v'/],
-    ['--help false (yargs reads no help in it, so its handler runs)', ['--help', 'false', 'h', '22'], 'usage', /Unknown option '--help'/],
+    [
+      '--help false (yargs reads no help in it, so its handler runs)',
+      ['--help', 'false', 'h', '22'],
+      'usage',
+      /Unknown option '--help'/,
+    ],
     ['--secret-file - (stdin is the ssh stream)', ['--secret-file', '-', 'h', '22'], 'usage', /that is the ssh stream/],
     ['port 0', ['--secret-file', S, 'h', '0'], 'usage', /port 0 is out of range 1-65535/],
     ['port 65536', ['--secret-file', S, 'h', '65536'], 'usage', /port 65536 is out of range 1-65535/],

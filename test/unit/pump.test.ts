@@ -167,7 +167,9 @@ describe('connectTcp failures say what they mean', () => {
       expect(performance.now() - started).toBeGreaterThanOrEqual(290);
       expect(failure).toMatchObject({ exitCode: ExitCode.connectFailed });
       expect((failure as Error).message).toMatch(
-        new RegExp(`^127\\.0\\.0\\.1:${port} did not answer within 0\\.3 s; the knock got a reply, so the host is up: the server's rules may not match this client`),
+        new RegExp(
+          `^127\\.0\\.0\\.1:${port} did not answer within 0\\.3 s; the knock got a reply, so the host is up: the server's rules may not match this client`,
+        ),
       );
       expect((failure as Error).message).not.toMatch(/refused|nothing listens/);
     } finally {

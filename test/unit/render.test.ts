@@ -4,7 +4,14 @@ import type { Family } from '../../src/core/layout.js';
 import { renderIptables } from '../../src/core/rules/iptables.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';
 import { renderNftables } from '../../src/core/rules/nftables.js';
-import { BACKENDS, backendFamilies, FAMILY_CHOICES, renderRules, type Backend, type FamilyChoice } from '../../src/core/rules/render.js';
+import {
+  BACKENDS,
+  backendFamilies,
+  FAMILY_CHOICES,
+  renderRules,
+  type Backend,
+  type FamilyChoice,
+} from '../../src/core/rules/render.js';
 import { renderUfw } from '../../src/core/rules/ufw.js';
 import { parseSecret } from '../../src/core/secret.js';
 

@@ -138,10 +138,22 @@ describe('parseSecret refuses, with exit code 3 and no part of the secret in the
   });
 
   it.each([
-    ['0xff 0xfe then 14 characters', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('ABCDEFGHIJKLMN')]), 'ABCDEFGHIJKLMN'],
-    ['15 characters then 0xff', Buffer.concat([Buffer.from('ABCDEFGHIJKLMNO'), Buffer.from([0xff])]), 'ABCDEFGHIJKLMNO'],
+    [
+      '0xff 0xfe then 14 characters',
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('ABCDEFGHIJKLMN')]),
+      'ABCDEFGHIJKLMN',
+    ],
+    [
+      '15 characters then 0xff',
+      Buffer.concat([Buffer.from('ABCDEFGHIJKLMNO'), Buffer.from([0xff])]),
+      'ABCDEFGHIJKLMNO',
+    ],
     ['latin-1 é (0xe9) as the 16th byte', Buffer.from('ABCDEFGHIJKLMNOé', 'latin1'), 'ABCDEFGHIJKLMNO'],
-    ['a truncated UTF-8 sequence (0xc3)', Buffer.concat([Buffer.from('ABCDEFGHIJKLMNO'), Buffer.from([0xc3])]), 'ABCDEFGHIJKLMNO'],
+    [
+      'a truncated UTF-8 sequence (0xc3)',
+      Buffer.concat([Buffer.from('ABCDEFGHIJKLMNO'), Buffer.from([0xc3])]),
+      'ABCDEFGHIJKLMNO',
+    ],
   ])('non-UTF-8 bytes: %s', (_name, raw, visible) => {
     expect(raw.toString('utf8')).toContain('\ufffd');
     expectRefusedWithoutLeak(raw, visible);

@@ -1,5 +1,14 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -37,7 +46,12 @@ function useFixture(name: string): Buffer {
 }
 
 /** A refusal leaves everything as it was: the config, no backup, no secret. */
-function expectRefused(result: ReturnType<typeof setup>, original: Buffer, alias: string, code: number = ExitCode.usage): void {
+function expectRefused(
+  result: ReturnType<typeof setup>,
+  original: Buffer,
+  alias: string,
+  code: number = ExitCode.usage,
+): void {
   expect(result.status, result.stderr).toBe(code);
   expect(result.stdout).toBe('');
   expect(result.stderr).toMatch(/^pingknock: \S[^]*\n$/);
@@ -64,7 +78,7 @@ describe('a host that already has another proxy', () => {
     expect(readFileSync(config, 'utf8')).toBe(text);
   });
 
-  it("is refused when its own block has another ProxyCommand; --force comments that line out and says so", () => {
+  it('is refused when its own block has another ProxyCommand; --force comments that line out and says so', () => {
     const original = useFixture('quoted-values.conf');
     const refused = setup(['legacy', '--yes']);
     expectRefused(refused, original, 'legacy');
@@ -72,7 +86,9 @@ describe('a host that already has another proxy', () => {
 
     const forced = setup(['legacy', '--yes', '--force']);
     expect(forced.status, forced.stderr).toBe(0);
-    expect(forced.stderr).toContain('replaced line 8 (now commented out): ProxyCommand ssh -W "%h:%p" gateway.example.org');
+    expect(forced.stderr).toContain(
+      'replaced line 8 (now commented out): ProxyCommand ssh -W "%h:%p" gateway.example.org',
+    );
     const lines = readFileSync(config, 'utf8').split('\n');
     expect(lines[7]).toBe(`    ${REPLACED_MARK}ProxyCommand ssh -W "%h:%p" gateway.example.org`);
     expect(lines[9]).toBe(`    ${proxyLine('legacy')}`);
@@ -96,7 +112,9 @@ describe('a host that already has another proxy', () => {
     const original = readFileSync(config);
     const refused = setup(['inc-target', '--yes']);
     expectRefused(refused, original, 'inc-target');
-    expect(refused.stderr).toContain('ssh -G inc-target already uses ProxyJump jumper, set by an included file or a Match block');
+    expect(refused.stderr).toContain(
+      'ssh -G inc-target already uses ProxyJump jumper, set by an included file or a Match block',
+    );
     // The Include comes before any Host block, so no place in this file can win over it.
     const forced = setup(['inc-target', '--yes', '--force']);
     expectRefused(forced, original, 'inc-target');
@@ -104,7 +122,7 @@ describe('a host that already has another proxy', () => {
     expect(forced.stderr).toContain('nothing was written');
   });
 
-  it('is refused when a Match block that applies comes before the host\'s block, even with --force', () => {
+  it("is refused when a Match block that applies comes before the host's block, even with --force", () => {
     writeFileSync(config, 'Match exec "true"\n    ProxyJump jumper\n\nHost m\n    User me\n');
     const original = readFileSync(config);
     expectRefused(setup(['m', '--yes']), original, 'm');
@@ -118,15 +136,24 @@ describe('a host that already has another proxy', () => {
     expectRefused(setup(['m', '--yes']), readFileSync(config), 'm');
     const forced = setup(['m', '--yes', '--force']);
     expect(forced.status, forced.stderr).toBe(0);
-    expect(forced.stderr).toContain('ssh m used ProxyJump jumper until now (ssh -G); pingknock\'s ProxyCommand takes its place');
-    expect(readFileSync(config, 'utf8')).toBe(`Host m\n    ${proxyLine('m')}\n\nMatch exec "true"\n    ProxyJump jumper\n`);
+    expect(forced.stderr).toContain(
+      "ssh m used ProxyJump jumper until now (ssh -G); pingknock's ProxyCommand takes its place",
+    );
+    expect(readFileSync(config, 'utf8')).toBe(
+      `Host m\n    ${proxyLine('m')}\n\nMatch exec "true"\n    ProxyJump jumper\n`,
+    );
   });
 });
 
 describe('configs pingknock will not touch', () => {
   it.each([
     ['ssh-config cannot parse it', 'Match host\n', ExitCode.io, /cannot be edited safely/],
-    ['ssh refuses it as it is', 'Host a\n    NoSuchOption yes\n', ExitCode.io, /ssh cannot read .* as it is: .*line 2: Bad configuration option: nosuchoption/i],
+    [
+      'ssh refuses it as it is',
+      'Host a\n    NoSuchOption yes\n',
+      ExitCode.io,
+      /ssh cannot read .* as it is: .*line 2: Bad configuration option: nosuchoption/i,
+    ],
     ['it is a folder', undefined, ExitCode.io, /is not a regular file/],
   ])('%s', (_name, text, code, message) => {
     if (text === undefined) mkdirSync(config);
@@ -266,7 +293,10 @@ describe('asking', () => {
   /** setup on a terminal; `key` is typed once the question is on screen. */
   async function keyAtQuestion(key: string): Promise<{ status: number | null; output: string }> {
     const command = `exec ${process.execPath} ${BIN} setup box --config ${config}`;
-    const child = spawn('script', ['-qec', command, '/dev/null'], { env: terminalEnv(), stdio: ['pipe', 'pipe', 'ignore'] });
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      env: terminalEnv(),
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
     let output = '';
     let typed = false;
     child.stdout.setEncoding('utf8').on('data', (text: string) => {

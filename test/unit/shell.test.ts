@@ -36,9 +36,21 @@ describe('the sh builders', () => {
   });
 
   it('closes an if with its elifs and else', () => {
-    const block = ifBlock([['[ "$1" = a ]', 'echo one\n'], ['[ "$1" = b ]', 'echo two\n']], 'echo other\n');
-    expect(block).toBe('if [ "$1" = a ]; then\n\techo one\nelif [ "$1" = b ]; then\n\techo two\nelse\n\techo other\nfi\n');
-    for (const [word, said] of [['a', 'one'], ['b', 'two'], ['c', 'other']]) {
+    const block = ifBlock(
+      [
+        ['[ "$1" = a ]', 'echo one\n'],
+        ['[ "$1" = b ]', 'echo two\n'],
+      ],
+      'echo other\n',
+    );
+    expect(block).toBe(
+      'if [ "$1" = a ]; then\n\techo one\nelif [ "$1" = b ]; then\n\techo two\nelse\n\techo other\nfi\n',
+    );
+    for (const [word, said] of [
+      ['a', 'one'],
+      ['b', 'two'],
+      ['c', 'other'],
+    ]) {
       expect(sh(`set -- ${word}\n${block}`).stdout).toBe(`${said}\n`);
     }
     expect(ifBlock([['false', 'echo no\n']])).toBe('if false; then\n\techo no\nfi\n');

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { checkedEditRequest, planAddition, type AdditionPlan, type SshConfigEditRequest } from '../../src/core/ssh-config/add-plan.js';
+import {
+  checkedEditRequest,
+  planAddition,
+  type AdditionPlan,
+  type SshConfigEditRequest,
+} from '../../src/core/ssh-config/add-plan.js';
 import { readModel, type Directive } from '../../src/core/ssh-config/model.js';
 import { proxyCommandFor } from '../../src/core/ssh-config/proxy-command.js';
 
@@ -21,7 +26,10 @@ function edit(text: string, request: Partial<SshConfigEditRequest> = {}): Extrac
   return result;
 }
 
-function refusal(text: string, request: Partial<SshConfigEditRequest> = {}): Extract<AdditionPlan, { kind: 'refused' }> {
+function refusal(
+  text: string,
+  request: Partial<SshConfigEditRequest> = {},
+): Extract<AdditionPlan, { kind: 'refused' }> {
   const result = plan(text, request);
   if (result.kind !== 'refused') throw new Error(`expected a refusal, got ${JSON.stringify(result)}`);
   return result;
@@ -30,7 +38,7 @@ function refusal(text: string, request: Partial<SshConfigEditRequest> = {}): Ext
 /** 0-based line indices, the way the model numbers lines. */
 const lines = (directives: readonly Directive[]): number[] => directives.map((directive) => directive.line);
 
-describe('the plan of setup\'s edit', () => {
+describe("the plan of setup's edit", () => {
   it('adds every requested line, in a new block, to an empty config', () => {
     const result = edit('', { hostName: 'h.example.org', port: 2222, user: 'deploy' });
     expect(result.target).toBeUndefined();
@@ -39,7 +47,7 @@ describe('the plan of setup\'s edit', () => {
     expect(result.overridden).toEqual([]);
   });
 
-  it('adds to the alias\'s own block only what it lacks', () => {
+  it("adds to the alias's own block only what it lacks", () => {
     const result = edit('Host web\n  User www\nHost box\n  HostName H.example.org\n', { hostName: 'h.example.org' });
     expect(result.target?.headerLine).toBe(2);
     expect(result.add).toEqual([PROXY_LINE]);
@@ -59,7 +67,7 @@ describe('the plan of setup\'s edit', () => {
     expect(forced.add).toEqual(['User deploy', PROXY_LINE]);
   });
 
-  it('replaces an earlier pingknock\'s %n line in the own block without force', () => {
+  it("replaces an earlier pingknock's %n line in the own block without force", () => {
     const result = edit(`Host box\n  ${LEGACY}\n`);
     expect(lines(result.comment)).toEqual([1]);
     expect(result.add).toEqual([PROXY_LINE]);
@@ -71,7 +79,7 @@ describe('the plan of setup\'s edit', () => {
     expect(lines(refused.directives)).toEqual([0]);
   });
 
-  it('names a later block\'s proxy as overridden, which only force accepts', () => {
+  it("names a later block's proxy as overridden, which only force accepts", () => {
     const original = 'Host *\n  ProxyJump bastion\n';
     expect(refusal(original).reason).toBe('conflict');
     const forced = edit(original, { force: true });
@@ -81,7 +89,7 @@ describe('the plan of setup\'s edit', () => {
     expect(forced.comment).toEqual([]);
   });
 
-  it('leaves an earlier pingknock\'s line in a block other hosts use alone', () => {
+  it("leaves an earlier pingknock's line in a block other hosts use alone", () => {
     expect(plan(`Host *\n  ${LEGACY}\n`)).toEqual({ kind: 'unchanged' });
   });
 

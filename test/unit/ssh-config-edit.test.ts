@@ -17,13 +17,19 @@ function edit(text: string, request: Partial<SshConfigEditRequest> = {}): SshCon
   return editSshConfig(text, { alias: 'box', force: false, ...request });
 }
 
-function changed(text: string, request: Partial<SshConfigEditRequest> = {}): Extract<SshConfigEdit, { kind: 'changed' }> {
+function changed(
+  text: string,
+  request: Partial<SshConfigEditRequest> = {},
+): Extract<SshConfigEdit, { kind: 'changed' }> {
   const result = edit(text, request);
   if (result.kind !== 'changed') throw new Error(`expected a change, got ${JSON.stringify(result)}`);
   return result;
 }
 
-function refused(text: string, request: Partial<SshConfigEditRequest> = {}): Extract<SshConfigEdit, { kind: 'refused' }> {
+function refused(
+  text: string,
+  request: Partial<SshConfigEditRequest> = {},
+): Extract<SshConfigEdit, { kind: 'refused' }> {
   const result = edit(text, request);
   if (result.kind !== 'refused') throw new Error(`expected a refusal, got ${JSON.stringify(result)}`);
   return result;
@@ -32,13 +38,16 @@ function refused(text: string, request: Partial<SshConfigEditRequest> = {}): Ext
 describe('a new Host block', () => {
   it('is the whole file when the file is empty', () => {
     const result = changed('', { hostName: 'box.example.org', port: 2222, user: 'deploy' });
-    expect(result.text).toBe(`Host box\n    HostName box.example.org\n    Port 2222\n    User deploy\n    ${PROXY_LINE}\n`);
+    expect(result.text).toBe(
+      `Host box\n    HostName box.example.org\n    Port 2222\n    User deploy\n    ${PROXY_LINE}\n`,
+    );
     expect(result.newBlock).toBe(true);
     expect(result.addedAt).toBe(1);
   });
 
   it('goes above the first section and the comments that describe it, below the global lines', () => {
-    const original = '# my hosts\nInclude config.d/*\nServerAliveInterval 30\n\n# the web server\n# (since 2019)\nHost web\n  User www\n';
+    const original =
+      '# my hosts\nInclude config.d/*\nServerAliveInterval 30\n\n# the web server\n# (since 2019)\nHost web\n  User www\n';
     const result = changed(original, { hostName: '10.0.0.7' });
     expect(result.text).toBe(
       '# my hosts\nInclude config.d/*\nServerAliveInterval 30\n\nHost box\n  HostName 10.0.0.7\n' +
@@ -57,7 +66,7 @@ describe('a new Host block', () => {
     expect(result.text).toBe(`ServerAliveInterval 30\nForwardAgent no\n\nHost box\n    ${PROXY_LINE}`);
   });
 
-  it('uses the file\'s CRLF line endings and its indentation', () => {
+  it("uses the file's CRLF line endings and its indentation", () => {
     const result = changed('Host web\r\n\tUser www\r\n', { hostName: 'h' });
     expect(result.text).toBe(`Host box\r\n\tHostName h\r\n\t${PROXY_LINE}\r\n\r\nHost web\r\n\tUser www\r\n`);
   });
@@ -84,7 +93,9 @@ describe('the existing Host block', () => {
     const original = 'Host box\n\tHostName 10.1.1.1\n\tUser me\n\n# next\nHost other\n\tUser x\n';
     const result = changed(original);
     expect(result.newBlock).toBe(false);
-    expect(result.text).toBe(`Host box\n\tHostName 10.1.1.1\n\tUser me\n\t${PROXY_LINE}\n\n# next\nHost other\n\tUser x\n`);
+    expect(result.text).toBe(
+      `Host box\n\tHostName 10.1.1.1\n\tUser me\n\t${PROXY_LINE}\n\n# next\nHost other\n\tUser x\n`,
+    );
     expect(result.added).toEqual([`\t${PROXY_LINE}`]);
     expect(result.addedAt).toBe(4);
   });
@@ -108,13 +119,20 @@ describe('the existing Host block', () => {
   it('is left alone when it already has all of it, in any spelling ssh accepts', () => {
     expect(edit(`Host box\n  ${PROXY_LINE}\n`).kind).toBe('unchanged');
     expect(edit('host box\n  proxycommand=pingknock proxy --name box %h %p\n').kind).toBe('unchanged');
-    expect(edit('Host box\n  ProxyCommand /usr/local/bin/pingknock  proxy --name box %h %p\n', {}).kind).toBe('unchanged');
-    expect(edit(`Host box\n  HostName H.example.org\n  Port 22\n  ${PROXY_LINE}\n`, { hostName: 'h.example.org', port: 22 }).kind).toBe('unchanged');
+    expect(edit('Host box\n  ProxyCommand /usr/local/bin/pingknock  proxy --name box %h %p\n', {}).kind).toBe(
+      'unchanged',
+    );
+    expect(
+      edit(`Host box\n  HostName H.example.org\n  Port 22\n  ${PROXY_LINE}\n`, { hostName: 'h.example.org', port: 22 })
+        .kind,
+    ).toBe('unchanged');
   });
 
   it('replaces the older `--name %n` line of its own without --force: paramiko and Fabric do not expand %n', () => {
     const result = changed('Host box\n  User me\n  ProxyCommand pingknock proxy --name %n %h %p\n');
-    expect(result.text).toBe(`Host box\n  User me\n  ${REPLACED_MARK}ProxyCommand pingknock proxy --name %n %h %p\n  ${PROXY_LINE}\n`);
+    expect(result.text).toBe(
+      `Host box\n  User me\n  ${REPLACED_MARK}ProxyCommand pingknock proxy --name %n %h %p\n  ${PROXY_LINE}\n`,
+    );
     expect(result.replaced).toEqual([{ number: 3, text: '  ProxyCommand pingknock proxy --name %n %h %p' }]);
     expect(edit(result.text).kind).toBe('unchanged');
   });
@@ -146,7 +164,9 @@ describe('the existing Host block', () => {
     const original = 'Host box\n  HostName old.example.org\n';
     expect(refused(original, { hostName: 'new.example.org' }).reason).toBe('conflict');
     const result = changed(original, { hostName: 'new.example.org', force: true });
-    expect(result.text).toBe(`Host box\n  ${REPLACED_MARK}HostName old.example.org\n  HostName new.example.org\n  ${PROXY_LINE}\n`);
+    expect(result.text).toBe(
+      `Host box\n  ${REPLACED_MARK}HostName old.example.org\n  HostName new.example.org\n  ${PROXY_LINE}\n`,
+    );
   });
 
   it('with its own ProxyCommand after a ProxyJump counts the ProxyJump: ssh takes the first of the two', () => {
@@ -215,10 +235,13 @@ describe('what cannot be edited safely is refused', () => {
 });
 
 describe('input checks', () => {
-  it.each(['-oProxyCommand=x', '', 'a b', 'web*', '!box', 'box\nProxyCommand x', '.hidden', 'a"b', 'x'.repeat(254)])('refuses the alias %j', (alias) => {
-    expect(() => editSshConfig('', { alias, force: false })).toThrow(PingknockError);
-    expect(() => parseAlias(alias)).toThrow(expect.objectContaining({ exitCode: ExitCode.usage }));
-  });
+  it.each(['-oProxyCommand=x', '', 'a b', 'web*', '!box', 'box\nProxyCommand x', '.hidden', 'a"b', 'x'.repeat(254)])(
+    'refuses the alias %j',
+    (alias) => {
+      expect(() => editSshConfig('', { alias, force: false })).toThrow(PingknockError);
+      expect(() => parseAlias(alias)).toThrow(expect.objectContaining({ exitCode: ExitCode.usage }));
+    },
+  );
 
   it('says why an alias starting with - is refused', () => {
     expect(() => parseAlias('-F')).toThrow(/starts with "-"/);
@@ -257,7 +280,7 @@ describe('pattern matching like ssh', () => {
     expect(hostMatches(['!box'], 'web')).toBe(false);
   });
 
-  it('knows pingknock\'s ProxyCommand for the alias by any path to the program, the older %n form, and nothing else', () => {
+  it("knows pingknock's ProxyCommand for the alias by any path to the program, the older %n form, and nothing else", () => {
     expect(PROXY_COMMAND).toBe('pingknock proxy --name box %h %p');
     expect(pingknockProxyForm(PROXY_COMMAND, 'box')).toBe('current');
     expect(pingknockProxyForm('/opt/bin/pingknock proxy --name box %h %p', 'box')).toBe('current');
@@ -272,24 +295,35 @@ describe('pattern matching like ssh', () => {
 describe('reading ssh -G answers', () => {
   const answer = (pairs: Record<string, string>) => new Map(Object.entries(pairs));
 
-  it('is content with pingknock\'s ProxyCommand and the wished values', () => {
-    expect(effectiveMismatches(answer({ proxycommand: PROXY_COMMAND, hostname: 'h.example.org', port: '22', user: 'u' }), 'box', { hostName: 'H.example.org', port: 22, user: 'u' })).toEqual([]);
+  it("is content with pingknock's ProxyCommand and the wished values", () => {
+    expect(
+      effectiveMismatches(
+        answer({ proxycommand: PROXY_COMMAND, hostname: 'h.example.org', port: '22', user: 'u' }),
+        'box',
+        { hostName: 'H.example.org', port: 22, user: 'u' },
+      ),
+    ).toEqual([]);
   });
 
-  it('takes the older %n form, which ssh expands, as knocking; another alias\'s line is not', () => {
+  it("takes the older %n form, which ssh expands, as knocking; another alias's line is not", () => {
     expect(effectiveMismatches(answer({ proxycommand: 'pingknock proxy --name %n %h %p' }), 'box')).toEqual([]);
-    expect(effectiveMismatches(answer({ proxycommand: PROXY_COMMAND }), 'web')).toEqual([`ProxyCommand ${PROXY_COMMAND}`]);
+    expect(effectiveMismatches(answer({ proxycommand: PROXY_COMMAND }), 'web')).toEqual([
+      `ProxyCommand ${PROXY_COMMAND}`,
+    ]);
   });
 
   it('names what differs', () => {
-    expect(effectiveMismatches(answer({ proxyjump: 'bastion', hostname: 'a', port: '22', user: 'root' }), 'box', { hostName: 'b', port: 2222, user: 'u' })).toEqual([
-      'ProxyJump bastion',
-      'HostName a',
-      'Port 22',
-      'User root',
-    ]);
+    expect(
+      effectiveMismatches(answer({ proxyjump: 'bastion', hostname: 'a', port: '22', user: 'root' }), 'box', {
+        hostName: 'b',
+        port: 2222,
+        user: 'u',
+      }),
+    ).toEqual(['ProxyJump bastion', 'HostName a', 'Port 22', 'User root']);
     expect(effectiveMismatches(answer({}), 'box')).toEqual(['no ProxyCommand']);
-    expect(effectiveMismatches(answer({ proxycommand: 'ssh -W %h:%p b' }), 'box')).toEqual(['ProxyCommand ssh -W %h:%p b']);
+    expect(effectiveMismatches(answer({ proxycommand: 'ssh -W %h:%p b' }), 'box')).toEqual([
+      'ProxyCommand ssh -W %h:%p b',
+    ]);
   });
 });
 
@@ -311,7 +345,12 @@ const settingValues: Record<string, readonly string[]> = {
   ForwardAgent: ['yes', 'no'],
   LogLevel: ['ERROR', 'QUIET'],
   ProxyJump: ['bastion', 'jump@j.example.org:2222'],
-  ProxyCommand: ['ssh -W %h:%p bastion', PROXY_COMMAND, 'pingknock proxy --name %n %h %p', 'nc -X 5 -x proxy:1080 %h %p'],
+  ProxyCommand: [
+    'ssh -W %h:%p bastion',
+    PROXY_COMMAND,
+    'pingknock proxy --name %n %h %p',
+    'nc -X 5 -x proxy:1080 %h %p',
+  ],
 };
 const harmlessKeywords = ['ServerAliveInterval', 'ForwardAgent', 'LogLevel', 'IdentityFile'];
 
@@ -319,26 +358,51 @@ const setting = (keywords: readonly string[]) =>
   fc
     .tuple(indent, fc.constantFrom(...keywords), separator, trailing, inlineComment)
     .chain(([pad, keyword, sep, tail, comment]) =>
-      fc.tuple(keywordCase(keyword), fc.constantFrom(...(settingValues[keyword] ?? ['x']))).map(([spelled, value]) => `${pad}${spelled}${sep}${value}${comment}${tail}`),
+      fc
+        .tuple(keywordCase(keyword), fc.constantFrom(...(settingValues[keyword] ?? ['x'])))
+        .map(([spelled, value]) => `${pad}${spelled}${sep}${value}${comment}${tail}`),
     );
 const anySetting = setting(Object.keys(settingValues));
-const comment = fc.tuple(indent, fc.constantFrom('# hosts', '#', '# Host box', '## ProxyJump x', '#\tsee wiki')).map(([pad, text]) => pad + text);
+const comment = fc
+  .tuple(indent, fc.constantFrom('# hosts', '#', '# Host box', '## ProxyJump x', '#\tsee wiki'))
+  .map(([pad, text]) => pad + text);
 const blank = fc.constantFrom('', ' ', '\t', '   ');
 const hostHeader = fc
   .tuple(
     keywordCase('Host'),
     separator,
-    fc.uniqueArray(fc.constantFrom(ALIAS, 'web', 'db*', '*', '!box', 'b?x', '*.example.org', 'boxer', 'BOX'), { minLength: 1, maxLength: 3 }),
+    fc.uniqueArray(fc.constantFrom(ALIAS, 'web', 'db*', '*', '!box', 'b?x', '*.example.org', 'boxer', 'BOX'), {
+      minLength: 1,
+      maxLength: 3,
+    }),
     trailing,
   )
   .map(([keyword, sep, patterns, tail]) => `${keyword}${sep}${patterns.join(' ')}${tail}`);
-const matchHeader = fc.constantFrom('Match all', 'Match exec "true"', 'Match exec "false"', 'Match host web', 'Match originalhost db1 user root');
-const section = fc.oneof(
-  { weight: 4, arbitrary: fc.tuple(hostHeader, fc.array(fc.oneof({ weight: 4, arbitrary: anySetting }, comment, blank), { maxLength: 4 })) },
-  // Match is not decided from the text (ssh -G is, in setup): here it only sets what pingknock does not check.
-  { weight: 1, arbitrary: fc.tuple(matchHeader, fc.array(fc.oneof(setting(harmlessKeywords), comment, blank), { maxLength: 3 })) },
+const matchHeader = fc.constantFrom(
+  'Match all',
+  'Match exec "true"',
+  'Match exec "false"',
+  'Match host web',
+  'Match originalhost db1 user root',
 );
-const globalLines = fc.array(fc.oneof(setting(harmlessKeywords), comment, blank, fc.constant('Include /nonexistent/pingknock-test/*')), { maxLength: 3 });
+const section = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.tuple(
+      hostHeader,
+      fc.array(fc.oneof({ weight: 4, arbitrary: anySetting }, comment, blank), { maxLength: 4 }),
+    ),
+  },
+  // Match is not decided from the text (ssh -G is, in setup): here it only sets what pingknock does not check.
+  {
+    weight: 1,
+    arbitrary: fc.tuple(matchHeader, fc.array(fc.oneof(setting(harmlessKeywords), comment, blank), { maxLength: 3 })),
+  },
+);
+const globalLines = fc.array(
+  fc.oneof(setting(harmlessKeywords), comment, blank, fc.constant('Include /nonexistent/pingknock-test/*')),
+  { maxLength: 3 },
+);
 const configText = fc
   .tuple(globalLines, fc.array(section, { maxLength: 5 }), fc.constantFrom('\n', '\r\n'), fc.boolean())
   .map(([globals, sections, eol, finalNewline]) => {
@@ -352,11 +416,15 @@ const request = fc.record({
   user: fc.option(fc.constantFrom('root', 'deploy'), { nil: undefined }),
   force: fc.boolean(),
 });
-const allowedLines = (wish: { hostName?: string | undefined; port?: number | undefined; user?: string | undefined }): Set<string> =>
+const allowedLines = (wish: {
+  hostName?: string | undefined;
+  port?: number | undefined;
+  user?: string | undefined;
+}): Set<string> =>
   new Set([`Host ${ALIAS}`, PROXY_LINE, `HostName ${wish.hostName}`, `Port ${wish.port}`, `User ${wish.user}`]);
 
 describe('properties over generated configs', () => {
-  it('an edit without --force only inserts pingknock lines in one place, in the file\'s line endings, and a second run changes nothing', () => {
+  it("an edit without --force only inserts pingknock lines in one place, in the file's line endings, and a second run changes nothing", () => {
     fc.assert(
       fc.property(configText, request, (text, wish) => {
         const result = editSshConfig(text, { alias: ALIAS, ...wish, force: false });
@@ -365,7 +433,10 @@ describe('properties over generated configs', () => {
         for (const line of result.replaced) expect(line.text).toMatch(/pingknock proxy --name %n %h %p(\s|$)/);
         const unmarked = result.text.replaceAll(REPLACED_MARK, '');
         expect(result.text.split(REPLACED_MARK).length - 1).toBe(result.replaced.length);
-        expect(onlyInserted(text, unmarked, allowedLines(wish)), 'one insertion of pingknock lines at a line boundary').toBe(true);
+        expect(
+          onlyInserted(text, unmarked, allowedLines(wish)),
+          'one insertion of pingknock lines at a line boundary',
+        ).toBe(true);
         if (text.includes('\r\n')) expect(result.text.replaceAll('\r\n', '')).not.toMatch(/\n/);
         else expect(result.text).not.toContain('\r');
         expect(editSshConfig(result.text, { alias: ALIAS, ...wish, force: false })).toEqual({ kind: 'unchanged' });
@@ -374,7 +445,7 @@ describe('properties over generated configs', () => {
     );
   });
 
-  it('with --force, the only other change is the mark in front of replaced lines of the host\'s own block', () => {
+  it("with --force, the only other change is the mark in front of replaced lines of the host's own block", () => {
     fc.assert(
       fc.property(configText, request, (text, wish) => {
         const result = editSshConfig(text, { alias: ALIAS, ...wish, force: true });
@@ -390,16 +461,39 @@ describe('properties over generated configs', () => {
 
   it('never throws on arbitrary text: it edits, leaves alone or refuses', () => {
     fc.assert(
-      fc.property(fc.string({ unit: fc.constantFrom('H', 'o', 's', 't', ' ', '\t', '=', '"', '#', '\n', '\r', 'b', 'x', '*', '!', 'P', '\\') }), (text) => {
-        const result = editSshConfig(text, { alias: ALIAS, force: false });
-        expect(['changed', 'unchanged', 'refused']).toContain(result.kind);
-        if (result.kind === 'changed') expect(onlyInserted(text, result.text, allowedLines({}))).toBe(true);
-      }),
+      fc.property(
+        fc.string({
+          unit: fc.constantFrom(
+            'H',
+            'o',
+            's',
+            't',
+            ' ',
+            '\t',
+            '=',
+            '"',
+            '#',
+            '\n',
+            '\r',
+            'b',
+            'x',
+            '*',
+            '!',
+            'P',
+            '\\',
+          ),
+        }),
+        (text) => {
+          const result = editSshConfig(text, { alias: ALIAS, force: false });
+          expect(['changed', 'unchanged', 'refused']).toContain(result.kind);
+          if (result.kind === 'changed') expect(onlyInserted(text, result.text, allowedLines({}))).toBe(true);
+        },
+      ),
       { numRuns: 3000 },
     );
   });
 
-  it('ssh agrees: after the edit ssh -G gives the alias pingknock\'s ProxyCommand and the wished values, and every other host exactly what it had', async () => {
+  it("ssh agrees: after the edit ssh -G gives the alias pingknock's ProxyCommand and the wished values, and every other host exactly what it had", async () => {
     let edited = 0;
     await fc.assert(
       fc.asyncProperty(configText, request, async (text, wish) => {

@@ -1,20 +1,32 @@
 import { describe, expect, it } from 'vitest';
 import { readModel } from '../../src/core/ssh-config/model.js';
-import { applyEdits, commentOut, insertAfterLine, lineRangeRemoval, removeMark, REPLACED_MARK, shiftBefore } from '../../src/core/ssh-config/text-edit.js';
+import {
+  applyEdits,
+  commentOut,
+  insertAfterLine,
+  lineRangeRemoval,
+  removeMark,
+  REPLACED_MARK,
+  shiftBefore,
+} from '../../src/core/ssh-config/text-edit.js';
 
 /** The text step alone: edits at offsets of the original, every other byte kept. */
 
 const linesOf = (text: string) => readModel(text).lines;
 
 describe('text edits of a config', () => {
-  it('insert after a line with the file\'s own line ending', () => {
+  it("insert after a line with the file's own line ending", () => {
     const text = 'Host a\r\n  User u\r\n';
-    expect(applyEdits(text, [insertAfterLine(text, linesOf(text), 0, ['  Port 1'])])).toBe('Host a\r\n  Port 1\r\n  User u\r\n');
+    expect(applyEdits(text, [insertAfterLine(text, linesOf(text), 0, ['  Port 1'])])).toBe(
+      'Host a\r\n  Port 1\r\n  User u\r\n',
+    );
   });
 
   it('keep a missing final newline missing', () => {
     const text = 'Host a\n  User u';
-    expect(applyEdits(text, [insertAfterLine(text, linesOf(text), 1, ['  Port 1'])])).toBe('Host a\n  User u\n  Port 1');
+    expect(applyEdits(text, [insertAfterLine(text, linesOf(text), 1, ['  Port 1'])])).toBe(
+      'Host a\n  User u\n  Port 1',
+    );
   });
 
   it('comment a line out after its indentation, and take the mark away again', () => {

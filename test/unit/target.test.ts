@@ -101,12 +101,30 @@ describe('parsePort', () => {
     expect(parsePort(input)).toBe(expected);
   });
 
-  it.each(['0', 0, '65536', '70000', 70000, 'ssh', '-1', -1, '22.5', 22.5, '', ' 22', '22 ', '+22', '0x16', '1e3', '123456', NaN, Infinity, '٢٢'])(
-    'refuses %j with exit code 2',
-    (input) => {
-      expect(usageError(() => parsePort(input)).exitCode).toBe(2);
-    },
-  );
+  it.each([
+    '0',
+    0,
+    '65536',
+    '70000',
+    70000,
+    'ssh',
+    '-1',
+    -1,
+    '22.5',
+    22.5,
+    '',
+    ' 22',
+    '22 ',
+    '+22',
+    '0x16',
+    '1e3',
+    '123456',
+    NaN,
+    Infinity,
+    '٢٢',
+  ])('refuses %j with exit code 2', (input) => {
+    expect(usageError(() => parsePort(input)).exitCode).toBe(2);
+  });
 });
 
 describe('printable', () => {
@@ -162,7 +180,9 @@ describe('literalFamily', () => {
       fc.array(character, { maxLength: 45 }).map((characters) => characters.join('')),
       fc.ipV4(),
       fc.ipV6(),
-      fc.tuple(fc.oneof(fc.ipV4(), fc.ipV6()), fc.stringMatching(/^[a-z0-9]{0,8}$/)).map(([address, zone]) => `${address}%${zone}`),
+      fc
+        .tuple(fc.oneof(fc.ipV4(), fc.ipV6()), fc.stringMatching(/^[a-z0-9]{0,8}$/))
+        .map(([address, zone]) => `${address}%${zone}`),
     );
     fc.assert(
       fc.property(host, (text) => {

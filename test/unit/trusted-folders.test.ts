@@ -1,9 +1,28 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applyScript, checkedServerPath, confirmScript, removeScript, rollbackNowScript, SCRIPT_EXIT } from '../../src/core/rules/apply.js';
+import {
+  applyScript,
+  checkedServerPath,
+  confirmScript,
+  removeScript,
+  rollbackNowScript,
+  SCRIPT_EXIT,
+} from '../../src/core/rules/apply.js';
 import { persistCheckScript, persistScript, unpersistScript } from '../../src/core/rules/persist.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';
 import { renderNftables } from '../../src/core/rules/nftables.js';
@@ -17,7 +36,9 @@ import { parseSecret } from '../../src/core/secret.js';
  * such a mistake is contained in namespaces.
  */
 
-const rules = renderNftables(buildRuleModel({ secret: parseSecret('ABCDEFGHIJKLMNOP', 'test'), port: 22, windowSeconds: 60 }));
+const rules = renderNftables(
+  buildRuleModel({ secret: parseSecret('ABCDEFGHIJKLMNOP', 'test'), port: 22, windowSeconds: 60 }),
+);
 const PRECIOUS = 'precious, and not to be overwritten\n';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -60,7 +81,9 @@ function makeBox(): Box {
 afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
   for (const dir of boxes.splice(0)) {
-    for (const pid of spawnSync('pgrep', ['-f', `pingknock-rollback [0-9]+ ${dir}/`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) {
+    for (const pid of spawnSync('pgrep', ['-f', `pingknock-rollback [0-9]+ ${dir}/`], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean)) {
       try {
         process.kill(-Number(pid), 'SIGKILL');
       } catch {
@@ -71,7 +94,8 @@ afterEach(() => {
   }
 });
 
-const apply = (box: Box, stateDir = box.stateDir, rollbackSeconds = 0) => box.run(applyScript({ backend: 'nftables', rules, stateDir, rollbackSeconds }));
+const apply = (box: Box, stateDir = box.stateDir, rollbackSeconds = 0) =>
+  box.run(applyScript({ backend: 'nftables', rules, stateDir, rollbackSeconds }));
 
 /** Refused: the unsafe exit with exactly this one line, and no firewall tool ran. */
 function expectRefused(box: Box, result: { status: number | null; stderr: string }, message: string): void {
@@ -94,22 +118,37 @@ describe('the state folder', () => {
     const real = folder(join(box.dir, 'real'));
     const link = join(box.dir, 'link');
     symlinkSync(real, link);
-    expectRefused(box, apply(box, `${link}${below}`), `refusing the state folder ${link}${below}: ${link} is a symbolic link`);
+    expectRefused(
+      box,
+      apply(box, `${link}${below}`),
+      `refusing the state folder ${link}${below}: ${link} is a symbolic link`,
+    );
     expect(readdirSync(real)).toEqual([]);
   });
 
-  it.each(['770', '757', '777', '775'])('is refused when a folder above it may be written by its group or others (mode %s)', (mode) => {
-    const box = makeBox();
-    const open = folder(join(box.dir, 'open'), Number.parseInt(mode, 8));
-    folder(join(open, 'state'));
-    expectRefused(box, apply(box, join(open, 'state')), `refusing the state folder ${open}/state: ${open} may be written by its group or others`);
-    expect(readdirSync(join(open, 'state'))).toEqual([]);
-  });
+  it.each(['770', '757', '777', '775'])(
+    'is refused when a folder above it may be written by its group or others (mode %s)',
+    (mode) => {
+      const box = makeBox();
+      const open = folder(join(box.dir, 'open'), Number.parseInt(mode, 8));
+      folder(join(open, 'state'));
+      expectRefused(
+        box,
+        apply(box, join(open, 'state')),
+        `refusing the state folder ${open}/state: ${open} may be written by its group or others`,
+      );
+      expect(readdirSync(join(open, 'state'))).toEqual([]);
+    },
+  );
 
   it('may sit in a sticky folder everyone writes in, like /tmp, but may not be one', () => {
     const box = makeBox();
     const sticky = folder(join(box.dir, 'tmp'), 0o1777);
-    expectRefused(box, apply(box, sticky), `refusing the state folder ${sticky}: ${sticky} may be written by its group or others`);
+    expectRefused(
+      box,
+      apply(box, sticky),
+      `refusing the state folder ${sticky}: ${sticky} may be written by its group or others`,
+    );
     expect(readdirSync(sticky)).toEqual([]);
     expect(apply(box, join(sticky, 'state'))).toEqual({ status: 0, stderr: '' });
     expect(statSync(join(sticky, 'state')).mode & 0o7777).toBe(0o700);
@@ -118,14 +157,19 @@ describe('the state folder', () => {
   it('is refused when it may be written by others itself, even only its group', () => {
     const box = makeBox();
     const state = folder(box.stateDir, 0o730);
-    expectRefused(box, apply(box), `refusing the state folder ${state}: ${state} may be written by its group or others`);
+    expectRefused(
+      box,
+      apply(box),
+      `refusing the state folder ${state}: ${state} may be written by its group or others`,
+    );
   });
 
   it('is made when missing, each missing folder on the way 0700', () => {
     const box = makeBox();
     const deep = join(box.dir, 'a', 'b', 'c');
     expect(apply(box, deep)).toEqual({ status: 0, stderr: '' });
-    for (const path of [join(box.dir, 'a'), join(box.dir, 'a', 'b'), deep]) expect(statSync(path).mode & 0o7777, path).toBe(0o700);
+    for (const path of [join(box.dir, 'a'), join(box.dir, 'a', 'b'), deep])
+      expect(statSync(path).mode & 0o7777, path).toBe(0o700);
     expect(readFileSync(join(deep, 'rules'), 'utf8')).toBe(rules);
   });
 
@@ -150,7 +194,11 @@ describe('the files in the state folder', () => {
       symlinkSync(box.victim, join(state, name));
       const message = `refusing ${state}/${name}: it is a symbolic link`;
       expectRefused(box, apply(box, state, 30), message);
-      for (const script of [confirmScript(state), rollbackNowScript(state), removeScript({ backend: 'nftables', stateDir: state })]) {
+      for (const script of [
+        confirmScript(state),
+        rollbackNowScript(state),
+        removeScript({ backend: 'nftables', stateDir: state }),
+      ]) {
         expectRefused(box, box.run(script), message);
       }
       expect(readFileSync(box.victim, 'utf8')).toBe(PRECIOUS);
@@ -198,16 +246,19 @@ describe('rollback.pid', () => {
     expect(child.signalCode).toBeNull();
   }
 
-  it.each(['abc', '-1', '', '12 34', '5\n6'])('holding %j is refused by confirm and apply, and nothing is signalled', async (pid) => {
-    const box = makeBox();
-    const witness = bystander();
-    const state = armed(box, pid);
-    const message = `refusing ${state}/rollback.pid: it holds no process id above 1`;
-    expectRefused(box, box.run(confirmScript(state)), message);
-    expectRefused(box, apply(box), message);
-    expect(existsSync(join(state, 'armed'))).toBe(true);
-    await expectAlive(witness);
-  });
+  it.each(['abc', '-1', '', '12 34', '5\n6'])(
+    'holding %j is refused by confirm and apply, and nothing is signalled',
+    async (pid) => {
+      const box = makeBox();
+      const witness = bystander();
+      const state = armed(box, pid);
+      const message = `refusing ${state}/rollback.pid: it holds no process id above 1`;
+      expectRefused(box, box.run(confirmScript(state)), message);
+      expectRefused(box, apply(box), message);
+      expect(existsSync(join(state, 'armed'))).toBe(true);
+      await expectAlive(witness);
+    },
+  );
 
   it('naming a process that is not the sleeper is refused by confirm, rollback-now and apply, and that process lives on', async () => {
     const box = makeBox();
@@ -219,7 +270,7 @@ describe('rollback.pid', () => {
     await expectAlive(other);
   });
 
-  it("naming another state folder's sleeper is refused; that sleeper stays armed, and its own folder confirms it", async () => {
+  it("naming another state folder's sleeper is refused; that sleeper stays armed, and its own folder confirms it", () => {
     const box = makeBox();
     const mine = join(box.dir, 'mine');
     expect(apply(box, mine, 30)).toEqual({ status: 0, stderr: '' });
@@ -237,7 +288,10 @@ describe('rollback.pid', () => {
   it('naming a process that is gone counts as nothing pending', () => {
     const box = makeBox();
     const state = armed(box, '999999999');
-    expect(box.run(confirmScript(state))).toEqual({ status: SCRIPT_EXIT.nothingToConfirm, stderr: 'no rollback is pending\n' });
+    expect(box.run(confirmScript(state))).toEqual({
+      status: SCRIPT_EXIT.nothingToConfirm,
+      stderr: 'no rollback is pending\n',
+    });
   });
 });
 
@@ -252,7 +306,11 @@ describe("ufw's files", () => {
     const { file } = ufwFolder(box);
     symlinkSync(box.victim, file);
     const request = { backend: 'ufw' as const, ufwFiles: { [file]: '*filter\nCOMMIT\n' }, stateDir: box.stateDir };
-    expectRefused(box, box.run(applyScript({ ...request, rules: 'shown only', rollbackSeconds: 0 })), `refusing ${file}: it is a symbolic link`);
+    expectRefused(
+      box,
+      box.run(applyScript({ ...request, rules: 'shown only', rollbackSeconds: 0 })),
+      `refusing ${file}: it is a symbolic link`,
+    );
     expectRefused(box, box.run(removeScript(request)), `refusing ${file}: it is a symbolic link`);
     expect(readFileSync(box.victim, 'utf8')).toBe(PRECIOUS);
   });
@@ -261,7 +319,15 @@ describe("ufw's files", () => {
     const box = makeBox();
     const { folder: dir, file } = ufwFolder(box, 0o777);
     writeFileSync(file, PRECIOUS);
-    const result = box.run(applyScript({ backend: 'ufw', rules: 'shown only', ufwFiles: { [file]: '*filter\nCOMMIT\n' }, stateDir: box.stateDir, rollbackSeconds: 0 }));
+    const result = box.run(
+      applyScript({
+        backend: 'ufw',
+        rules: 'shown only',
+        ufwFiles: { [file]: '*filter\nCOMMIT\n' },
+        stateDir: box.stateDir,
+        rollbackSeconds: 0,
+      }),
+    );
     expectRefused(box, result, `refusing ufw's folder ${dir}: ${dir} may be written by its group or others`);
     expect(readFileSync(file, 'utf8')).toBe(PRECIOUS);
   });
@@ -271,7 +337,15 @@ describe("ufw's files", () => {
     const { folder: dir, file } = ufwFolder(box);
     chmodSync(box.victim, 0o640);
     linkSync(box.victim, file);
-    const result = box.run(applyScript({ backend: 'ufw', rules: 'shown only', ufwFiles: { [file]: '*filter\nCOMMIT\n' }, stateDir: box.stateDir, rollbackSeconds: 0 }));
+    const result = box.run(
+      applyScript({
+        backend: 'ufw',
+        rules: 'shown only',
+        ufwFiles: { [file]: '*filter\nCOMMIT\n' },
+        stateDir: box.stateDir,
+        rollbackSeconds: 0,
+      }),
+    );
     expect(result).toEqual({ status: 0, stderr: '' });
     expect(readFileSync(file, 'utf8')).toBe('*filter\nCOMMIT\n');
     expect(statSync(file).mode & 0o777).toBe(0o640);
@@ -284,7 +358,11 @@ describe('the persist folder', () => {
   const nftPersist = (persistDir: string) => persistScript({ backend: 'nftables', persistDir, rules });
 
   it.each([
-    ['may be written by others', (box: Box) => folder(join(box.dir, 'etc'), 0o777), (dir: string) => `${dir} may be written by its group or others`],
+    [
+      'may be written by others',
+      (box: Box) => folder(join(box.dir, 'etc'), 0o777),
+      (dir: string) => `${dir} may be written by its group or others`,
+    ],
     [
       'is a symbolic link',
       (box: Box) => {
@@ -298,30 +376,41 @@ describe('the persist folder', () => {
     const dir = make(box);
     const message = `refusing the persist folder ${dir}: ${why(dir)}`;
     for (const backend of ['nftables', 'iptables', 'ufw'] as const) {
-      for (const script of [persistScript({ backend, persistDir: dir, rules }), unpersistScript({ backend, persistDir: dir }), persistCheckScript({ backend, persistDir: dir })]) {
+      for (const script of [
+        persistScript({ backend, persistDir: dir, rules }),
+        unpersistScript({ backend, persistDir: dir }),
+        persistCheckScript({ backend, persistDir: dir }),
+      ]) {
         expectRefused(box, box.run(script), message);
       }
     }
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it.each(['pingknock.nft', 'nftables.conf'])('a symbolic link planted at %s is refused, and never followed', (name) => {
-    const box = makeBox();
-    const dir = folder(join(box.dir, 'etc'), 0o755);
-    symlinkSync(box.victim, join(dir, name));
-    for (const script of [nftPersist(dir), unpersistScript({ backend: 'nftables', persistDir: dir })]) {
-      expectRefused(box, box.run(script), `refusing ${dir}/${name}: it is a symbolic link`);
-    }
-    expect(readFileSync(box.victim, 'utf8')).toBe(PRECIOUS);
-    expect(readdirSync(dir)).toEqual([name]);
-  });
+  it.each(['pingknock.nft', 'nftables.conf'])(
+    'a symbolic link planted at %s is refused, and never followed',
+    (name) => {
+      const box = makeBox();
+      const dir = folder(join(box.dir, 'etc'), 0o755);
+      symlinkSync(box.victim, join(dir, name));
+      for (const script of [nftPersist(dir), unpersistScript({ backend: 'nftables', persistDir: dir })]) {
+        expectRefused(box, box.run(script), `refusing ${dir}/${name}: it is a symbolic link`);
+      }
+      expect(readFileSync(box.victim, 'utf8')).toBe(PRECIOUS);
+      expect(readdirSync(dir)).toEqual([name]);
+    },
+  );
 
-  it("a symbolic link at iptables/rules.v4, or an iptables folder others may write in, is refused", () => {
+  it('a symbolic link at iptables/rules.v4, or an iptables folder others may write in, is refused', () => {
     const box = makeBox();
     const dir = folder(join(box.dir, 'etc'), 0o755);
     const iptables = folder(join(dir, 'iptables'), 0o755);
     symlinkSync(box.victim, join(iptables, 'rules.v4'));
-    expectRefused(box, box.run(persistScript({ backend: 'iptables', persistDir: dir, rules })), `refusing ${iptables}/rules.v4: it is a symbolic link`);
+    expectRefused(
+      box,
+      box.run(persistScript({ backend: 'iptables', persistDir: dir, rules })),
+      `refusing ${iptables}/rules.v4: it is a symbolic link`,
+    );
     chmodSync(iptables, 0o777);
     expectRefused(
       box,
@@ -358,7 +447,12 @@ describe('checkedServerPath', () => {
     expect(checkedServerPath('state-dir', path)).toBe(path);
   });
 
-  it.each(['/run//pingknock', '/run/pingknock/', '/run/./pingknock', '/tmp/x/../pingknock', '/..'])('refuses %s: one spelling per folder', (path) => {
-    expect(() => checkedServerPath('state-dir', path)).toThrow('--state-dir must name its folder plainly: no . or .. parts, no double or trailing /');
-  });
+  it.each(['/run//pingknock', '/run/pingknock/', '/run/./pingknock', '/tmp/x/../pingknock', '/..'])(
+    'refuses %s: one spelling per folder',
+    (path) => {
+      expect(() => checkedServerPath('state-dir', path)).toThrow(
+        '--state-dir must name its folder plainly: no . or .. parts, no double or trailing /',
+      );
+    },
+  );
 });

@@ -2,7 +2,15 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Family } from '../../src/core/layout.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';
-import { insertUfwBlock, removeUfwBlock, renderUfw, renderUfwBlock, UFW_TARGETS, withoutUfwBlocks, withUfwBlocks } from '../../src/core/rules/ufw.js';
+import {
+  insertUfwBlock,
+  removeUfwBlock,
+  renderUfw,
+  renderUfwBlock,
+  UFW_TARGETS,
+  withoutUfwBlocks,
+  withUfwBlocks,
+} from '../../src/core/rules/ufw.js';
 import { parseSecret } from '../../src/core/secret.js';
 
 const secret = parseSecret('ABCDEFGHIJKLMNOP', 'test');
@@ -79,9 +87,13 @@ describe('renderUfw', () => {
     expect(rules.filter((line) => line.includes('-p ipv6-icmp --icmpv6-type echo-request'))).toHaveLength(10);
     // Every test of the list and every rate limit takes the knocker's /64.
     expect(rules.filter((line) => line.includes('-m recent '))).toHaveLength(7);
-    expect(rules.filter((line) => line.includes('--name knocked6 --mask ffff:ffff:ffff:ffff:: --rsource '))).toHaveLength(7);
+    expect(
+      rules.filter((line) => line.includes('--name knocked6 --mask ffff:ffff:ffff:ffff:: --rsource ')),
+    ).toHaveLength(7);
     expect(rules.filter((line) => line.includes('-m hashlimit '))).toHaveLength(2);
-    expect(rules.filter((line) => line.includes(' --hashlimit-srcmask 64 --hashlimit-name pk-knocked6 '))).toHaveLength(2);
+    expect(rules.filter((line) => line.includes(' --hashlimit-srcmask 64 --hashlimit-name pk-knocked6 '))).toHaveLength(
+      2,
+    );
     expect(v6).toContain('"60=0x0&&64=0x41424344&&68=0x45464748&&72=0x494a4b4c&&76=0x4d4e4f50"');
     expect(v6).not.toContain('0>>22');
   });
@@ -148,7 +160,9 @@ describe('insertUfwBlock into the stock ufw files', () => {
     const original = stock(family);
     const old = renderUfwBlock(buildRuleModel({ secret, port: 2222, windowSeconds: 5 }), family);
     const block = renderUfwBlock(model, family);
-    expect(insertUfwBlock(insertUfwBlock(original, old, family), block, family)).toBe(insertUfwBlock(original, block, family));
+    expect(insertUfwBlock(insertUfwBlock(original, old, family), block, family)).toBe(
+      insertUfwBlock(original, block, family),
+    );
     // A block a user moved to the end of the file is taken from there.
     expect(insertUfwBlock(`${original}${old}`, block, family)).toBe(insertUfwBlock(original, block, family));
   });
@@ -174,7 +188,8 @@ describe('insertUfwBlock into the stock ufw files', () => {
   });
 
   it('picks the COMMIT of *filter, not of a table before it', () => {
-    const text = '*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n# filter\n*filter\n:ufw-before-input - [0:0]\nCOMMIT\n*raw\nCOMMIT\n';
+    const text =
+      '*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n# filter\n*filter\n:ufw-before-input - [0:0]\nCOMMIT\n*raw\nCOMMIT\n';
     const block = renderUfwBlock(model, 'ipv4');
     expect(insertUfwBlock(text, block, 'ipv4')).toBe(
       `*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n# filter\n*filter\n:ufw-before-input - [0:0]\n${block}COMMIT\n*raw\nCOMMIT\n`,
@@ -200,7 +215,9 @@ describe('insertUfwBlock into the stock ufw files', () => {
     ['an empty file', ''],
   ])('throws a RangeError for a file with %s', (_name, text) => {
     expect(() => insertUfwBlock(text, renderUfwBlock(model, 'ipv4'), 'ipv4')).toThrow(RangeError);
-    expect(() => insertUfwBlock(text, renderUfwBlock(model, 'ipv6'), 'ipv6')).toThrow('no *filter section with COMMIT in /etc/ufw/before6.rules');
+    expect(() => insertUfwBlock(text, renderUfwBlock(model, 'ipv6'), 'ipv6')).toThrow(
+      'no *filter section with COMMIT in /etc/ufw/before6.rules',
+    );
   });
 
   it('does not take the other family echo line for its own', () => {
@@ -223,7 +240,9 @@ describe('withUfwBlocks and withoutUfwBlocks over the files as read', () => {
   });
 
   it('leaves out a family whose file was not read (ufw without IPv6)', () => {
-    expect(Object.keys(withUfwBlocks({ [UFW_TARGETS.ipv4.file]: stock('ipv4') }, model))).toEqual([UFW_TARGETS.ipv4.file]);
+    expect(Object.keys(withUfwBlocks({ [UFW_TARGETS.ipv4.file]: stock('ipv4') }, model))).toEqual([
+      UFW_TARGETS.ipv4.file,
+    ]);
   });
 
   it('takes the blocks out again, byte for byte', () => {

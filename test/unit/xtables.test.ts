@@ -37,11 +37,15 @@ describe('u32Expression', () => {
   });
 
   it('writes the iputils IPv6 test at fixed offsets 40 + 8 + payload offset', () => {
-    expect(u32Expression(HEX, PING_LAYOUTS.iputils, 'ipv6')).toBe('60=0x0&&64=0x41424344&&68=0x45464748&&72=0x494a4b4c&&76=0x4d4e4f50');
+    expect(u32Expression(HEX, PING_LAYOUTS.iputils, 'ipv6')).toBe(
+      '60=0x0&&64=0x41424344&&68=0x45464748&&72=0x494a4b4c&&76=0x4d4e4f50',
+    );
   });
 
   it('writes the BSD IPv6 test at fixed offsets 40 + 8 + payload offset', () => {
-    expect(u32Expression(HEX, PING_LAYOUTS.bsd, 'ipv6')).toBe('56=0x41424344&&60=0x45464748&&64=0x494a4b4c&&68=0x4d4e4f50');
+    expect(u32Expression(HEX, PING_LAYOUTS.bsd, 'ipv6')).toBe(
+      '56=0x41424344&&60=0x45464748&&64=0x494a4b4c&&68=0x4d4e4f50',
+    );
   });
 
   it('derives every offset from the layout: ICMP header 8 + payload offset (+ 40 for IPv6)', () => {
@@ -50,7 +54,9 @@ describe('u32Expression', () => {
       const pattern = WORDS.map((word, index) => [8 + layout.patternOffset + index * 4, word] as const);
       const expected = [...zero, ...pattern];
       expect(u32Expression(HEX, layout, 'ipv4')).toBe(expected.map(([offset, value]) => v4(offset, value)).join('&&'));
-      expect(u32Expression(HEX, layout, 'ipv6')).toBe(expected.map(([offset, value]) => v6(40 + offset, value)).join('&&'));
+      expect(u32Expression(HEX, layout, 'ipv6')).toBe(
+        expected.map(([offset, value]) => v6(40 + offset, value)).join('&&'),
+      );
     }
   });
 
@@ -68,14 +74,20 @@ describe('u32Expression', () => {
     );
   });
 
-  it.each(['', '41', HEX.slice(0, 24), HEX.slice(0, 31), `${HEX}${HEX}`])('refuses a pattern of %j with a RangeError', (hex) => {
-    expect(() => u32Expression(hex, PING_LAYOUTS.iputils, 'ipv4')).toThrow(RangeError);
-    expect(() => u32Expression(hex, PING_LAYOUTS.bsd, 'ipv6')).toThrow('pattern must be 32 lowercase hex digits');
-  });
+  it.each(['', '41', HEX.slice(0, 24), HEX.slice(0, 31), `${HEX}${HEX}`])(
+    'refuses a pattern of %j with a RangeError',
+    (hex) => {
+      expect(() => u32Expression(hex, PING_LAYOUTS.iputils, 'ipv4')).toThrow(RangeError);
+      expect(() => u32Expression(hex, PING_LAYOUTS.bsd, 'ipv6')).toThrow('pattern must be 32 lowercase hex digits');
+    },
+  );
 
-  it.each([`${HEX}0`, `${HEX}1234567`, HEX.replace('4', 'g'), HEX.toUpperCase()])('refuses a pattern of %j (extra or foreign digits) with a RangeError', (hex) => {
-    expect(() => u32Expression(hex, PING_LAYOUTS.iputils, 'ipv4')).toThrow(RangeError);
-  });
+  it.each([`${HEX}0`, `${HEX}1234567`, HEX.replace('4', 'g'), HEX.toUpperCase()])(
+    'refuses a pattern of %j (extra or foreign digits) with a RangeError',
+    (hex) => {
+      expect(() => u32Expression(hex, PING_LAYOUTS.iputils, 'ipv4')).toThrow(RangeError);
+    },
+  );
 });
 
 describe('knockRules', () => {
@@ -88,13 +100,37 @@ describe('knockRules', () => {
       'ipv4',
       ['-p', 'icmp', '--icmp-type', 'echo-request'],
       ['--name', 'knocked', '--rsource'],
-      ['-m', 'hashlimit', '--hashlimit-above', '50/sec', '--hashlimit-burst', '100', '--hashlimit-mode', 'srcip', '--hashlimit-name', 'pk-knocked'],
+      [
+        '-m',
+        'hashlimit',
+        '--hashlimit-above',
+        '50/sec',
+        '--hashlimit-burst',
+        '100',
+        '--hashlimit-mode',
+        'srcip',
+        '--hashlimit-name',
+        'pk-knocked',
+      ],
     ],
     [
       'ipv6',
       ['-p', 'ipv6-icmp', '--icmpv6-type', 'echo-request'],
       ['--name', 'knocked6', '--mask', 'ffff:ffff:ffff:ffff::', '--rsource'],
-      ['-m', 'hashlimit', '--hashlimit-above', '50/sec', '--hashlimit-burst', '100', '--hashlimit-mode', 'srcip', '--hashlimit-srcmask', '64', '--hashlimit-name', 'pk-knocked6'],
+      [
+        '-m',
+        'hashlimit',
+        '--hashlimit-above',
+        '50/sec',
+        '--hashlimit-burst',
+        '100',
+        '--hashlimit-mode',
+        'srcip',
+        '--hashlimit-srcmask',
+        '64',
+        '--hashlimit-name',
+        'pk-knocked6',
+      ],
     ],
   ])(
     'gives, for %s, per layout: too fast, fresh, paced remember (LOG), known and drop; then established, knocked and drop',
@@ -105,7 +141,25 @@ describe('knockRules', () => {
       const perLayout = (knock: string[]): string[][] => [
         [...knock, ...tooFast, '-j', 'DROP'],
         [...knock, '-m', 'recent', '--rcheck', '--seconds', '23', ...list, '-j', 'ACCEPT'],
-        [...knock, '-m', 'limit', '--limit', '60/min', '--limit-burst', '5', '-m', 'recent', '--set', ...list, '-j', 'LOG', '--log-prefix', 'KNOCK-OK: ', '--log-level', '5'],
+        [
+          ...knock,
+          '-m',
+          'limit',
+          '--limit',
+          '60/min',
+          '--limit-burst',
+          '5',
+          '-m',
+          'recent',
+          '--set',
+          ...list,
+          '-j',
+          'LOG',
+          '--log-prefix',
+          'KNOCK-OK: ',
+          '--log-level',
+          '5',
+        ],
         [...knock, '-m', 'recent', '--rcheck', '--seconds', '45', ...list, '-j', 'ACCEPT'],
         [...knock, '-j', 'DROP'],
       ];
@@ -139,7 +193,12 @@ describe('knockRules', () => {
     );
     expect(xtKnockLimit(one)).toEqual(newKnockerLimit(XT_RECENT_CAPACITY, 45));
     const paced = rules.find((rule) => rule.includes('limit'));
-    expect(paced?.slice(paced.indexOf('--limit'), paced.indexOf('--limit') + 4)).toEqual(['--limit', '120/min', '--limit-burst', '10']);
+    expect(paced?.slice(paced.indexOf('--limit'), paced.indexOf('--limit') + 4)).toEqual([
+      '--limit',
+      '120/min',
+      '--limit-burst',
+      '10',
+    ]);
   });
 
   it('remembers (LOG, which does not end the chain) before it accepts, for every layout', () => {
@@ -170,10 +229,21 @@ describe('knockRules', () => {
     const v6 = knockRules(model, 'ipv6', chains);
     const recent6 = v6.filter((rule) => rule.includes('recent'));
     expect(recent6).toHaveLength(7);
-    for (const rule of recent6) expect(rule.slice(rule.indexOf('--name'), rule.indexOf('--name') + 5)).toEqual(['--name', 'knocked6', '--mask', 'ffff:ffff:ffff:ffff::', '--rsource']);
+    for (const rule of recent6)
+      expect(rule.slice(rule.indexOf('--name'), rule.indexOf('--name') + 5)).toEqual([
+        '--name',
+        'knocked6',
+        '--mask',
+        'ffff:ffff:ffff:ffff::',
+        '--rsource',
+      ]);
     const limited6 = v6.filter((rule) => rule.includes('hashlimit'));
     expect(limited6).toHaveLength(2);
-    for (const rule of limited6) expect(rule.slice(rule.indexOf('--hashlimit-srcmask'), rule.indexOf('--hashlimit-srcmask') + 2)).toEqual(['--hashlimit-srcmask', '64']);
+    for (const rule of limited6)
+      expect(rule.slice(rule.indexOf('--hashlimit-srcmask'), rule.indexOf('--hashlimit-srcmask') + 2)).toEqual([
+        '--hashlimit-srcmask',
+        '64',
+      ]);
     // The port's test too: a connection from the knocker's /64 is let in.
     expect(v6.at(-2)).toContain('--mask');
 
@@ -190,12 +260,25 @@ describe('knockRules', () => {
       const windowed = { ...model, windowSeconds };
       const pace = xtKnockLimit(windowed);
       expect(pace).toEqual(newKnockerLimit(XT_RECENT_CAPACITY / 2, windowSeconds));
-      expect(windowed.layouts.length * (pace.burst + (pace.perMinute * windowSeconds) / 60)).toBeLessThanOrEqual(XT_RECENT_CAPACITY);
+      expect(windowed.layouts.length * (pace.burst + (pace.perMinute * windowSeconds) / 60)).toBeLessThanOrEqual(
+        XT_RECENT_CAPACITY,
+      );
       const rules = knockRules(windowed, 'ipv4', chains);
-      const limits = rules.filter((rule) => rule.includes('limit')).map((rule) => rule.slice(rule.indexOf('--limit'), rule.indexOf('--limit') + 4));
-      expect(limits).toEqual(Array<string[]>(2).fill(['--limit', `${pace.perMinute}/min`, '--limit-burst', String(pace.burst)]));
-      const fresh = rules.filter((rule) => rule.includes('--rcheck') && rule.includes('--u32')).map((rule) => rule[rule.indexOf('--seconds') + 1]);
-      expect(fresh).toEqual([String(refreshAfterSeconds(windowSeconds)), String(windowSeconds), String(refreshAfterSeconds(windowSeconds)), String(windowSeconds)]);
+      const limits = rules
+        .filter((rule) => rule.includes('limit'))
+        .map((rule) => rule.slice(rule.indexOf('--limit'), rule.indexOf('--limit') + 4));
+      expect(limits).toEqual(
+        Array<string[]>(2).fill(['--limit', `${pace.perMinute}/min`, '--limit-burst', String(pace.burst)]),
+      );
+      const fresh = rules
+        .filter((rule) => rule.includes('--rcheck') && rule.includes('--u32'))
+        .map((rule) => rule[rule.indexOf('--seconds') + 1]);
+      expect(fresh).toEqual([
+        String(refreshAfterSeconds(windowSeconds)),
+        String(windowSeconds),
+        String(refreshAfterSeconds(windowSeconds)),
+        String(windowSeconds),
+      ]);
     },
   );
 
@@ -214,12 +297,18 @@ describe('knockRules', () => {
 });
 
 describe('quoteArgument', () => {
-  it.each(['-A', 'ufw-before-input', 'echo-request', 'ESTABLISHED,RELATED', '5', 'knock-ok', '0x3C', 'a=b:c.d/e%f+g@h_i'])(
-    'leaves the plain word %j unquoted',
-    (word) => {
-      expect(quoteArgument(word)).toBe(word);
-    },
-  );
+  it.each([
+    '-A',
+    'ufw-before-input',
+    'echo-request',
+    'ESTABLISHED,RELATED',
+    '5',
+    'knock-ok',
+    '0x3C',
+    'a=b:c.d/e%f+g@h_i',
+  ])('leaves the plain word %j unquoted', (word) => {
+    expect(quoteArgument(word)).toBe(word);
+  });
 
   it('double-quotes a u32 expression (it holds & and >)', () => {
     const expression = u32Expression(HEX, PING_LAYOUTS.iputils, 'ipv4');
@@ -234,7 +323,10 @@ describe('quoteArgument', () => {
     expect(quoteArgument('')).toBe('""');
   });
 
-  it.each(['say "hi"', 'a$b', '$(id)', 'a`id`', 'back\\slash'])('refuses %j, which double quotes cannot hold', (argument) => {
-    expect(() => quoteArgument(argument)).toThrow(RangeError);
-  });
+  it.each(['say "hi"', 'a$b', '$(id)', 'a`id`', 'back\\slash'])(
+    'refuses %j, which double quotes cannot hold',
+    (argument) => {
+      expect(() => quoteArgument(argument)).toThrow(RangeError);
+    },
+  );
 });

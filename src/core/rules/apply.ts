@@ -17,10 +17,20 @@ import { TRUST_FUNCTIONS, UNSAFE_EXIT } from './trusted.js';
 export const SERVER_PATH = /^\/[A-Za-z0-9._/-]*$/;
 
 export function checkedServerPath(option: string, path: string): string {
-  if (!SERVER_PATH.test(path)) throw new PingknockError('usage', `--${option} must be an absolute path of letters, digits and . _ - /`);
+  if (!SERVER_PATH.test(path))
+    throw new PingknockError('usage', `--${option} must be an absolute path of letters, digits and . _ - /`);
   // One spelling per folder: the confirm knows the sleeper by the state folder it was given.
-  if (path !== '/' && path.split('/').slice(1).some((part) => part === '' || part === '.' || part === '..')) {
-    throw new PingknockError('usage', `--${option} must name its folder plainly: no . or .. parts, no double or trailing /`);
+  if (
+    path !== '/' &&
+    path
+      .split('/')
+      .slice(1)
+      .some((part) => part === '' || part === '.' || part === '..')
+  ) {
+    throw new PingknockError(
+      'usage',
+      `--${option} must name its folder plainly: no . or .. parts, no double or trailing /`,
+    );
   }
   return path;
 }

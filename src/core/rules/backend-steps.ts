@@ -59,7 +59,10 @@ export function backendSteps(request: BackendRequest): BackendSteps {
       const files = Object.entries(ufwFiles);
       // Applying and removing both put the edited texts in place; restoring, the copies saved.
       const edited = replaceUfwFiles(
-        files.map(([path, content], index) => [path, `cp -p ${shellQuote(path)} "$new"\n${writeExactly('"$new"', content, `PINGKNOCK_FILE_${index}`)}`]),
+        files.map(([path, content], index) => [
+          path,
+          `cp -p ${shellQuote(path)} "$new"\n${writeExactly('"$new"', content, `PINGKNOCK_FILE_${index}`)}`,
+        ]),
       );
       return {
         save: files.map(([path], index) => `cp -p ${shellQuote(path)} "$state/ufw.${index}"\n`).join(''),

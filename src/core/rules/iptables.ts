@@ -10,7 +10,9 @@ export const XT_CHAINS = { knock: 'knock', knockOk: 'knock-ok' } as const;
  * Each family's program, the shell variable the scripts keep it in, and the environment variable
  * that picks another variant of it (iptables-legacy, iptables-nft).
  */
-export const XT_TOOLS: Readonly<Record<Family, { readonly tool: string; readonly variable: string; readonly env: string }>> = {
+export const XT_TOOLS: Readonly<
+  Record<Family, { readonly tool: string; readonly variable: string; readonly env: string }>
+> = {
   ipv4: { tool: 'iptables', variable: 'ipt', env: 'IPTABLES' },
   ipv6: { tool: 'ip6tables', variable: 'ip6t', env: 'IP6TABLES' },
 };
@@ -29,7 +31,9 @@ function jumpRemoval(family: Family): string {
 
 function chainsRemoval(family: Family): string {
   const ipt = `"$${XT_TOOLS[family].variable}"`;
-  const emptied = ifBlock([[`${ipt} -w -n -L "$chain" >/dev/null 2>&1`, `${ipt} -w -F "$chain"\n${ipt} -w -X "$chain"\n`]]);
+  const emptied = ifBlock([
+    [`${ipt} -w -n -L "$chain" >/dev/null 2>&1`, `${ipt} -w -F "$chain"\n${ipt} -w -X "$chain"\n`],
+  ]);
   return `for chain in ${XT_CHAINS.knock} ${XT_CHAINS.knockOk}; do\n${indent(emptied)}done\n`;
 }
 
@@ -45,7 +49,9 @@ export function xtRemoval(family: Family): string {
  */
 export function xtSaveOwn(family: Family, file: string): string {
   const { knock, knockOk } = XT_CHAINS;
-  const own = [`:${knock} .*`, `:${knockOk} .*`, `-A ${knock} .*`, `-A ${knockOk} .*`, SAVED_JUMP].map((line) => `-e '${line}'`).join(' ');
+  const own = [`:${knock} .*`, `:${knockOk} .*`, `-A ${knock} .*`, `-A ${knockOk} .*`, SAVED_JUMP]
+    .map((line) => `-e '${line}'`)
+    .join(' ');
   return `filter=$("$${XT_TOOLS[family].variable}-save" -t filter)
 printf '%s\\n' "$filter" | grep -x ${own} >${file} || [ $? -eq 1 ]
 `;
@@ -73,7 +79,8 @@ export function renderIptables(model: KnockRuleModel): string {
   const tools = families.map((family) => XT_TOOLS[family]);
   const { knock, knockOk } = XT_CHAINS;
   const and = (words: readonly string[]): string => words.join(' and ');
-  const variant = (suffix: string): string => `${tools.map(({ env, tool }) => `${env}=${tool}${suffix}`).join(' ')} sh FILE`;
+  const variant = (suffix: string): string =>
+    `${tools.map(({ env, tool }) => `${env}=${tool}${suffix}`).join(' ')} sh FILE`;
   return `#!/bin/sh
 # pingknock rules for ${and(tools.map(({ tool }) => tool))}: TCP port ${model.port} opens only to hosts that knocked with a ping.
 #
@@ -108,11 +115,22 @@ esac
 function loadFamily(model: KnockRuleModel, family: Family): string {
   const { knock, knockOk } = XT_CHAINS;
   const ipt = XT_TOOLS[family].variable;
-  const rules = knockRules(model, family, { knock, knockedTarget: knockOk }).map((args) => `-A ${knock} ${args.map(quoteArgument).join(' ')}`);
+  const rules = knockRules(model, family, { knock, knockedTarget: knockOk }).map(
+    (args) => `-A ${knock} ${args.map(quoteArgument).join(' ')}`,
+  );
   // Expanded: $jump is the script's own.
   const restore = hereDocument(
     `"$${ipt}-restore" -w --noflush`,
-    [`*filter`, `:${knock} - [0:0]`, `:${knockOk} - [0:0]`, ...rules, `-A ${knockOk} -p tcp --dport ${model.port} -j ACCEPT`, '$jump', 'COMMIT', ''].join('\n'),
+    [
+      `*filter`,
+      `:${knock} - [0:0]`,
+      `:${knockOk} - [0:0]`,
+      ...rules,
+      `-A ${knockOk} -p tcp --dport ${model.port} -j ACCEPT`,
+      '$jump',
+      'COMMIT',
+      '',
+    ].join('\n'),
     'EOF',
     'expand',
   );

@@ -49,7 +49,10 @@ export const FLOOD_LIMITS = {
  * How many new knockers to admit per minute so that a set of `capacity` entries cannot fill within
  * one window: a tenth of it as a burst, the rest spread over the window.
  */
-export function newKnockerLimit(capacity: number, windowSeconds: number): { readonly perMinute: number; readonly burst: number } {
+export function newKnockerLimit(
+  capacity: number,
+  windowSeconds: number,
+): { readonly perMinute: number; readonly burst: number } {
   const burst = Math.max(1, Math.floor(capacity / 10));
   return { perMinute: Math.max(1, Math.floor(((capacity - burst) * 60) / windowSeconds)), burst };
 }

@@ -23,7 +23,15 @@ interface FamilySyntax {
 }
 
 const FAMILY_SYNTAX: Readonly<Record<Family, FamilySyntax>> = {
-  ipv4: { set: NFT_SETS.ipv4, rateSet: 'knockrate4', freshSet: 'fresh4', chain: 'knock4', type: 'ipv4_addr', echo: 'icmp type echo-request', source: 'ip saddr' },
+  ipv4: {
+    set: NFT_SETS.ipv4,
+    rateSet: 'knockrate4',
+    freshSet: 'fresh4',
+    chain: 'knock4',
+    type: 'ipv4_addr',
+    echo: 'icmp type echo-request',
+    source: 'ip saddr',
+  },
   ipv6: {
     set: NFT_SETS.ipv6,
     rateSet: 'knockrate6',
@@ -49,7 +57,10 @@ export function renderNftables(model: KnockRuleModel): string {
     set(f.freshSet, f.type, fresh),
   ]);
   const knocks = families.flatMap((f) =>
-    model.layouts.map((layout) => `\t\t${f.echo} ${payloadTest(layout, model.patternHex)} jump ${f.chain} comment "knock (${layout.name} ping)"\n`),
+    model.layouts.map(
+      (layout) =>
+        `\t\t${f.echo} ${payloadTest(layout, model.patternHex)} jump ${f.chain} comment "knock (${layout.name} ping)"\n`,
+    ),
   );
   const opens = families.map((f) => `\t\ttcp dport ${model.port} ${f.source} @${f.set} accept comment "knocked"\n`);
   // A knock's own chain: the rate set fails open when it is full (its update then adds nothing and
@@ -92,7 +103,9 @@ const RATE_MEMORY_SECONDS = 10;
 /** nft matches raw bits from the ICMP header (`@th`), so the same test serves IPv4 and IPv6. */
 function payloadTest(layout: PingLayout, patternHex: string): string {
   const pattern = `@th,${transportByteOffset(layout.patternOffset) * 8},${PATTERN_BYTES * 8} 0x${patternHex}`;
-  return layout.zeroWordOffset === undefined ? pattern : `@th,${transportByteOffset(layout.zeroWordOffset) * 8},32 0x0 ${pattern}`;
+  return layout.zeroWordOffset === undefined
+    ? pattern
+    : `@th,${transportByteOffset(layout.zeroWordOffset) * 8},32 0x0 ${pattern}`;
 }
 
 function header(model: KnockRuleModel): string {

@@ -86,14 +86,18 @@ export function persistScript(request: PersistRequest & { readonly rules: string
 if [ -n "$(tail -c 1 "$conf")" ]; then printf '\\n%s\\n' "$linenl"; else printf '%s\\n' "$line"; fi >>"$new"
 `,
       )}echo "$conf now includes $file: the rules load at boot"\n`;
-      const include = ifBlock([['grep -qxF -e "$line" -e "$linenl" "$conf"', 'echo "$conf includes $file: the rules load at boot"\n']], addInclude);
+      const include = ifBlock(
+        [['grep -qxF -e "$line" -e "$linenl" "$conf"', 'echo "$conf includes $file: the rules load at boot"\n']],
+        addInclude,
+      );
       const serviceNote = ifBlock([
         [
           'command -v systemctl >/dev/null 2>&1 && [ "$(systemctl is-enabled nftables 2>/dev/null || :)" != enabled ]',
           'echo "but the nftables service, which loads $conf at boot, is not enabled: systemctl enable nftables"\n',
         ],
       ]);
-      const noConf = 'echo "wrote $file, but there is no $conf to load it at boot: include it from the ruleset the server loads at boot"\n';
+      const noConf =
+        'echo "wrote $file, but there is no $conf to load it at boot: include it from the ruleset the server loads at boot"\n';
       const write = replaceStep('"$file"', hereDocument('cat >"$new"', request.rules, 'PINGKNOCK_RULES'));
       return `${prologue}${write}${ifBlock([['[ ! -f "$conf" ]', noConf]], include + serviceNote)}`;
     }
@@ -130,9 +134,9 @@ printf '%s' "$(sed '$d' "$conf")" >"$new"
         'grep -vxF -e "$line" -e "$linenl" "$conf" >"$new" || [ $? -eq 1 ]\n',
       );
       const uninclude = `${replaceStep('"$conf"', `cp -p "$conf" "$new"\n${takeOut}`)}echo "took the include of $file out of $conf"\n`;
-      return `${prologue}${ifBlock([['[ -f "$conf" ] && grep -qxF -e "$line" -e "$linenl" "$conf"', uninclude]])}${ifBlock([
-        ['[ -f "$file" ]', 'rm -f "$file"\necho "removed $file"\n'],
-      ])}`;
+      return `${prologue}${ifBlock([['[ -f "$conf" ] && grep -qxF -e "$line" -e "$linenl" "$conf"', uninclude]])}${ifBlock(
+        [['[ -f "$file" ]', 'rm -f "$file"\necho "removed $file"\n']],
+      )}`;
     }
     case 'iptables':
       return `${prologue}${saveForNetfilterPersistent(request, "saved the ruleset without pingknock's rules to $saved")}`;

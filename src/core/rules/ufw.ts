@@ -36,7 +36,13 @@ export function renderUfwBlock(model: KnockRuleModel, family: Family): string {
   const rules = knockRules(model, family, { knock: chain, knockedTarget: 'ACCEPT' }).map(
     (args) => `-A ${chain} ${args.map(quoteArgument).join(' ')}`,
   );
-  return [BEGIN, `# knock: ${describeLayouts(model)}; window ${model.windowSeconds} s; port ${model.port}`, ...rules, END, ''].join('\n');
+  return [
+    BEGIN,
+    `# knock: ${describeLayouts(model)}; window ${model.windowSeconds} s; port ${model.port}`,
+    ...rules,
+    END,
+    '',
+  ].join('\n');
 }
 
 /** The printable form: the blocks, each with where exactly it goes and how to undo it. */

@@ -76,9 +76,26 @@ export function knockRules(model: KnockRuleModel, family: Family, chains: XtChai
   const port = String(model.port);
   const window = String(model.windowSeconds);
   const { perSourcePerSecond, perSourceBurst, ipv6Prefix } = FLOOD_LIMITS;
-  const recent = (...test: string[]): string[] => ['-m', 'recent', ...test, '--name', list, ...(family === 'ipv6' ? ['--mask', ipv6Prefix.mask] : []), '--rsource'];
+  const recent = (...test: string[]): string[] => [
+    '-m',
+    'recent',
+    ...test,
+    '--name',
+    list,
+    ...(family === 'ipv6' ? ['--mask', ipv6Prefix.mask] : []),
+    '--rsource',
+  ];
   const tooFast = [
-    ...['-m', 'hashlimit', '--hashlimit-above', `${perSourcePerSecond}/sec`, '--hashlimit-burst', String(perSourceBurst), '--hashlimit-mode', 'srcip'],
+    ...[
+      '-m',
+      'hashlimit',
+      '--hashlimit-above',
+      `${perSourcePerSecond}/sec`,
+      '--hashlimit-burst',
+      String(perSourceBurst),
+      '--hashlimit-mode',
+      'srcip',
+    ],
     ...(family === 'ipv6' ? ['--hashlimit-srcmask', String(ipv6Prefix.length)] : []),
     ...['--hashlimit-name', `pk-${list}`],
   ];
@@ -90,7 +107,22 @@ export function knockRules(model: KnockRuleModel, family: Family, chains: XtChai
       [...knock, ...recent('--rcheck', '--seconds', String(refreshAfterSeconds(model.windowSeconds))), '-j', 'ACCEPT'],
       // LOG does not end the chain: the knock is remembered (or refreshed) and logged here, and
       // answered below. Only this rule changes the list, at the pace (see refreshAfterSeconds).
-      [...knock, '-m', 'limit', '--limit', `${pace.perMinute}/min`, '--limit-burst', String(pace.burst), ...recent('--set'), '-j', 'LOG', '--log-prefix', LOG_PREFIX, '--log-level', '5'],
+      [
+        ...knock,
+        '-m',
+        'limit',
+        '--limit',
+        `${pace.perMinute}/min`,
+        '--limit-burst',
+        String(pace.burst),
+        ...recent('--set'),
+        '-j',
+        'LOG',
+        '--log-prefix',
+        LOG_PREFIX,
+        '--log-level',
+        '5',
+      ],
       [...knock, ...recent('--rcheck', '--seconds', window), '-j', 'ACCEPT'],
       [...knock, '-j', 'DROP'],
     ];

@@ -83,7 +83,8 @@ export function planAddition(model: ConfigModel, request: SshConfigEditRequest):
   const target = model.sections.find((section) => isOwnBlock(section, alias));
   // The added lines go to the end of the host's own block, or a new block before the first
   // section: either way after the global lines only, which is where ssh's first match matters.
-  const insertionLine = target === undefined ? model.sections[0]?.headerLine ?? model.lines.length : target.headerLine;
+  const insertionLine =
+    target === undefined ? (model.sections[0]?.headerLine ?? model.lines.length) : target.headerLine;
   const applicable = [
     ...model.global.map((directive) => ({ directive, section: undefined })),
     ...model.sections
@@ -138,7 +139,11 @@ function wantsFor(request: SshConfigEditRequest): Want[] {
   const { hostName, port, user } = request;
   const wants: Want[] = [];
   if (hostName !== undefined) {
-    wants.push({ group: 'hostname', line: `HostName ${hostName}`, satisfiedBy: (d) => d.values[0]?.toLowerCase() === hostName.toLowerCase() });
+    wants.push({
+      group: 'hostname',
+      line: `HostName ${hostName}`,
+      satisfiedBy: (d) => d.values[0]?.toLowerCase() === hostName.toLowerCase(),
+    });
   }
   if (port !== undefined) {
     wants.push({ group: 'port', line: `Port ${port}`, satisfiedBy: (d) => Number(d.values[0]) === port });
@@ -149,7 +154,8 @@ function wantsFor(request: SshConfigEditRequest): Want[] {
   wants.push({
     group: 'proxy',
     line: `ProxyCommand ${proxyCommandFor(request.alias)}`,
-    satisfiedBy: (d) => d.keyword === 'proxycommand' && pingknockProxyForm(d.values.join(' '), request.alias) === 'current',
+    satisfiedBy: (d) =>
+      d.keyword === 'proxycommand' && pingknockProxyForm(d.values.join(' '), request.alias) === 'current',
     outdated: (d) => d.keyword === 'proxycommand' && pingknockProxyForm(d.values.join(' '), request.alias) === 'legacy',
   });
   return wants;

@@ -1,7 +1,23 @@
 import { printable } from '../target.js';
 import { checkedEditRequest, planAddition, type SshConfigEditRequest } from './add-plan.js';
-import { lineNumberAt, readModel, sourceLineAt, Unparseable, type ConfigModel, type Directive, type SourceLine } from './model.js';
-import { applyEdits, commentOut, indentOf, insertAfterLine, newBlockInsertion, shiftBefore, type TextEdit } from './text-edit.js';
+import {
+  lineNumberAt,
+  readModel,
+  sourceLineAt,
+  Unparseable,
+  type ConfigModel,
+  type Directive,
+  type SourceLine,
+} from './model.js';
+import {
+  applyEdits,
+  commentOut,
+  indentOf,
+  insertAfterLine,
+  newBlockInsertion,
+  shiftBefore,
+  type TextEdit,
+} from './text-edit.js';
 
 /**
  * The edit `pingknock setup` makes to an ssh config, as a pure text transform: add-plan decides
@@ -46,9 +62,15 @@ export function editSshConfig(original: string, unchecked: SshConfigEditRequest)
     model = readModel(original);
   } catch (error) {
     if (!(error instanceof Unparseable)) throw error;
-    return { kind: 'refused', reason: 'unparseable', message: `cannot be edited safely: ${error.message}; check it with: ssh -G ${alias}`, lines: [] };
+    return {
+      kind: 'refused',
+      reason: 'unparseable',
+      message: `cannot be edited safely: ${error.message}; check it with: ssh -G ${alias}`,
+      lines: [],
+    };
   }
-  const sourceLines = (directives: readonly Directive[]): SourceLine[] => directives.map((directive) => sourceLineAt(original, model.lines, directive.line));
+  const sourceLines = (directives: readonly Directive[]): SourceLine[] =>
+    directives.map((directive) => sourceLineAt(original, model.lines, directive.line));
   const plan = planAddition(model, request);
   if (plan.kind === 'unchanged') return plan;
   if (plan.kind === 'refused') {
@@ -77,7 +99,10 @@ export function editSshConfig(original: string, unchecked: SshConfigEditRequest)
   }
   edits.push(insertion);
   const text = applyEdits(original, edits);
-  const addedAt = lineNumberAt(text, insertion.start + shiftBefore(edits, insertion) + insertion.text.search(/[^\r\n]/));
+  const addedAt = lineNumberAt(
+    text,
+    insertion.start + shiftBefore(edits, insertion) + insertion.text.search(/[^\r\n]/),
+  );
   return {
     kind: 'changed',
     text,

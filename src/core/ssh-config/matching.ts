@@ -18,7 +18,9 @@ export function hostMatches(patterns: readonly string[], host: string): boolean 
 /** ssh's `*` (any run, also empty) and `?` (exactly one character). ssh-config's own glob lets `?` match nothing. */
 export function globMatches(pattern: string, text: string): boolean {
   const source = [...pattern]
-    .map((character) => (character === '*' ? '[^]*' : character === '?' ? '[^]' : character.replace(/[\\^$.|+()[\]{}]/g, '\\$&')))
+    .map((character) =>
+      character === '*' ? '[^]*' : character === '?' ? '[^]' : character.replace(/[\\^$.|+()[\]{}]/g, '\\$&'),
+    )
     .join('');
   return new RegExp(`^${source}$`, 'u').test(text);
 }

@@ -75,7 +75,9 @@ export function readModel(text: string): ConfigModel {
   try {
     parsed = parse(text);
   } catch (error) {
-    throw new Unparseable(`the ssh-config parser refused it (${error instanceof Error ? error.message : String(error)})`);
+    throw new Unparseable(
+      `the ssh-config parser refused it (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
   const lines = physicalLines(text);
   const lineStarts = lines.map((line) => line.start);
@@ -100,7 +102,9 @@ export function readModel(text: string): ConfigModel {
   let position = 0;
   const expect = (part: string, what: string): void => {
     if (text.slice(position, position + part.length) !== part) {
-      throw new Unparseable(`line ${lineNumberAt(text, position)} is not what the ssh-config parser read there (${what})`);
+      throw new Unparseable(
+        `line ${lineNumberAt(text, position)} is not what the ssh-config parser read there (${what})`,
+      );
     }
     position += part.length;
   };
@@ -133,7 +137,12 @@ export function readModel(text: string): ConfigModel {
       const values = keyword === 'host' && comment !== -1 ? parts.slice(0, comment) : parts;
       const line = lineOf(start);
       if ('config' in node) {
-        sectionsByIndex.set(section, { kind: keyword === 'host' ? 'host' : 'match', patterns: values, headerLine: line, directives: [] });
+        sectionsByIndex.set(section, {
+          kind: keyword === 'host' ? 'host' : 'match',
+          patterns: values,
+          headerLine: line,
+          directives: [],
+        });
       } else if (section === -1) {
         global.push({ keyword, values, line });
       } else {
@@ -155,7 +164,8 @@ function endOfLine(text: string, from: number): number {
 
 export function lineNumberAt(text: string, offset: number): number {
   let count = 1;
-  for (let index = text.indexOf('\n'); index !== -1 && index < offset; index = text.indexOf('\n', index + 1)) count += 1;
+  for (let index = text.indexOf('\n'); index !== -1 && index < offset; index = text.indexOf('\n', index + 1))
+    count += 1;
   return count;
 }
 

@@ -32,7 +32,11 @@ export interface EffectiveWish {
  * What in ssh's effective options for the alias (`ssh -G`, option names in lower case) differs
  * from pingknock's ProxyCommand and the requested values; empty when all is as asked.
  */
-export function effectiveMismatches(effective: ReadonlyMap<string, string>, alias: string, wish: EffectiveWish = {}): string[] {
+export function effectiveMismatches(
+  effective: ReadonlyMap<string, string>,
+  alias: string,
+  wish: EffectiveWish = {},
+): string[] {
   const mismatches: string[] = [];
   const jump = effective.get('proxyjump');
   const proxy = effective.get('proxycommand');
@@ -43,7 +47,8 @@ export function effectiveMismatches(effective: ReadonlyMap<string, string>, alia
     mismatches.push(`ProxyCommand ${proxy}`);
   }
   const hostName = effective.get('hostname');
-  if (wish.hostName !== undefined && hostName?.toLowerCase() !== wish.hostName.toLowerCase()) mismatches.push(`HostName ${hostName ?? '(none)'}`);
+  if (wish.hostName !== undefined && hostName?.toLowerCase() !== wish.hostName.toLowerCase())
+    mismatches.push(`HostName ${hostName ?? '(none)'}`);
   const port = effective.get('port');
   if (wish.port !== undefined && Number(port) !== wish.port) mismatches.push(`Port ${port ?? '(none)'}`);
   const user = effective.get('user');

@@ -25,7 +25,11 @@ export type SshConfigRemoval =
  * block setup made that has gained other lines, or added lines that were changed, are refused.
  * Without a record, only pingknock's ProxyCommand lines in the alias's own block are taken out.
  */
-export function removeSetupAddition(original: string, aliasInput: string, addition: SshConfigAddition | undefined): SshConfigRemoval {
+export function removeSetupAddition(
+  original: string,
+  aliasInput: string,
+  addition: SshConfigAddition | undefined,
+): SshConfigRemoval {
   const alias = parseAlias(aliasInput);
   let model: ConfigModel;
   try {
@@ -41,7 +45,12 @@ export function removeSetupAddition(original: string, aliasInput: string, additi
     .map((section, index) => ({ section, end: model.sections[index + 1]?.headerLine ?? lines.length }))
     .filter(({ section }) => isOwnBlock(section, alias));
   const pingknockLines = own.flatMap(({ section }) =>
-    section.directives.filter((directive) => directive.keyword === 'proxycommand' && pingknockProxyForm(directive.values.join(' '), alias) !== undefined).map((directive) => directive.line),
+    section.directives
+      .filter(
+        (directive) =>
+          directive.keyword === 'proxycommand' && pingknockProxyForm(directive.values.join(' '), alias) !== undefined,
+      )
+      .map((directive) => directive.line),
   );
 
   if (addition === undefined) {
@@ -54,13 +63,19 @@ export function removeSetupAddition(original: string, aliasInput: string, additi
       else ranges.push({ from: line, to: line + 1 });
     }
     const edits = ranges.map(({ from, to }) => lineRangeRemoval(lines, from, to));
-    return { kind: 'changed', text: applyEdits(original, edits), removed: pingknockLines.map(sourceLine), restored: [] };
+    return {
+      kind: 'changed',
+      text: applyEdits(original, edits),
+      removed: pingknockLines.map(sourceLine),
+      restored: [],
+    };
   }
 
   const leading = addition.added[0] === '' ? 1 : 0;
   const trailing = addition.added.length > leading && addition.added[addition.added.length - 1] === '' ? 1 : 0;
   const core = addition.added.slice(leading, addition.added.length - trailing);
-  const coreAt = (start: number): boolean => core.every((text, offset) => start + offset < lines.length && content(start + offset) === text);
+  const coreAt = (start: number): boolean =>
+    core.every((text, offset) => start + offset < lines.length && content(start + offset) === text);
   let found: { start: number; end: number } | undefined;
   for (const { section, end } of own) {
     if (addition.newBlock) {
@@ -84,7 +99,10 @@ export function removeSetupAddition(original: string, aliasInput: string, additi
   if (found === undefined) {
     if (pingknockLines.length === 0) return { kind: 'unchanged' };
     const where = pingknockLines.map((line) => `line ${line + 1}`).join(' and ');
-    return { kind: 'refused', message: `the lines pingknock setup added for ${alias} were changed since; take its ProxyCommand (${where}) out by hand` };
+    return {
+      kind: 'refused',
+      message: `the lines pingknock setup added for ${alias} were changed since; take its ProxyCommand (${where}) out by hand`,
+    };
   }
   // The blank separators setup added, if they are still there.
   if (leading === 1 && found.start > 0 && content(found.start - 1) === '') found = { ...found, start: found.start - 1 };
@@ -99,7 +117,11 @@ export function removeSetupAddition(original: string, aliasInput: string, additi
     const marked = `${indent}${REPLACED_MARK}${text.slice(indent.length)}`;
     for (const { section, end } of own) {
       let index = section.headerLine + 1;
-      while (index < end && (used.has(index) || (index >= found.start && index < found.end) || content(index) !== marked)) index += 1;
+      while (
+        index < end &&
+        (used.has(index) || (index >= found.start && index < found.end) || content(index) !== marked)
+      )
+        index += 1;
       if (index >= end) continue;
       used.add(index);
       edits.push(removeMark(lines, index, indent));
@@ -109,4 +131,3 @@ export function removeSetupAddition(original: string, aliasInput: string, additi
   }
   return { kind: 'changed', text: applyEdits(original, edits), removed, restored };
 }
-

@@ -40,10 +40,16 @@ function eolNear(lines: readonly PhysicalLine[], index: number): '\n' | '\r\n' {
   return any === '\r\n' ? '\r\n' : '\n';
 }
 
-export function insertAfterLine(text: string, lines: readonly PhysicalLine[], index: number, added: readonly string[]): TextEdit {
+export function insertAfterLine(
+  text: string,
+  lines: readonly PhysicalLine[],
+  index: number,
+  added: readonly string[],
+): TextEdit {
   const line = lines[index];
   const eol = eolNear(lines, index);
-  if (line === undefined) return { start: text.length, end: text.length, text: added.map((part) => part + eol).join('') };
+  if (line === undefined)
+    return { start: text.length, end: text.length, text: added.map((part) => part + eol).join('') };
   if (line.eol === '') {
     // The file ends without a line ending: keep it that way after the added lines.
     return { start: text.length, end: text.length, text: added.map((part) => eol + part).join('') };
@@ -52,7 +58,11 @@ export function insertAfterLine(text: string, lines: readonly PhysicalLine[], in
   return { start: at, end: at, text: added.map((part) => part + eol).join('') };
 }
 
-export function newBlockInsertion(text: string, model: ConfigModel, block: readonly string[]): { added: string[]; insertion: TextEdit } {
+export function newBlockInsertion(
+  text: string,
+  model: ConfigModel,
+  block: readonly string[],
+): { added: string[]; insertion: TextEdit } {
   const { lines } = model;
   const isBlank = (index: number): boolean => {
     const line = lines[index];
@@ -98,7 +108,9 @@ export function applyEdits(text: string, edits: readonly TextEdit[]): string {
 
 /** How far earlier edits moved an edit's start. */
 export function shiftBefore(edits: readonly TextEdit[], edit: TextEdit): number {
-  return edits.filter((other) => other !== edit && other.start <= edit.start).reduce((sum, other) => sum + other.text.length - (other.end - other.start), 0);
+  return edits
+    .filter((other) => other !== edit && other.start <= edit.start)
+    .reduce((sum, other) => sum + other.text.length - (other.end - other.start), 0);
 }
 
 /** Takes commentOut's mark away again from a line that has it after `indent`. */
