@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// The least a Node ProxyCommand can do, as a floor for bench/run.mjs (rows 1 and 2): read the
+// The least a Node ProxyCommand can do, as a floor for the bench (rows 1 and 2): read the
 // secret, knock with the same ping command as pingknock, connect, pipe both ways. No checks, no
 // messages, no options, no clean-up. What pingknock costs beyond this is its own.
 // Without PORT it stops after the knock (exit status: ping's): the part no Node proxy can avoid,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Knock-latency sniffer for bench/run.mjs (run inside the client namespace, as root).
+"""Knock-latency sniffer for bench/sections/connect.ts (run inside the client namespace, as root).
 
 Usage: sniff.py IFACE CLIENT_IPV4 SERVER_IPV4 SSH_PORT
 

@@ -6,8 +6,13 @@ import { exitOnSignals, reportFailure } from './edge/report.js';
 import * as demo from './commands/demo.js';
 import * as doctor from './commands/doctor.js';
 import * as enroll from './commands/enroll.js';
+import * as keys from './commands/keys.js';
 import * as knock from './commands/knock.js';
+import * as pattern from './commands/pattern.js';
 import * as proxy from './commands/proxy.js';
+import * as renew from './commands/renew.js';
+import * as revoke from './commands/revoke.js';
+import * as rotate from './commands/rotate.js';
 import * as rules from './commands/rules.js';
 import * as secret from './commands/secret.js';
 import * as setup from './commands/setup.js';
@@ -25,11 +30,16 @@ async function main(): Promise<void> {
     .usage('$0 <command> [options]\n\nKnock with a ping that carries a secret, then ssh.')
     .command(proxy)
     .command(knock)
+    .command(pattern)
     .command(secret)
     .command(rules)
     .command(setup)
     .command(enroll)
     .command(unenroll)
+    .command(keys)
+    .command(renew)
+    .command(rotate)
+    .command(revoke)
     .command(doctor)
     .command(demo)
     .example(
@@ -55,7 +65,9 @@ async function main(): Promise<void> {
       );
     })
     .epilogue(
-      'Exit codes: 0 ok, 2 usage, 3 secret, 4 resolve, 5 no reply, 6 connect, 7 connection lost, 8 ping, 9 root needed, 10 file, 11 lab, 12 firewall, 13 server, 14 unreachable, 15 not proven (doctor). See README.md.',
+      'Exit codes: 0 ok, 2 usage, 3 secret, 4 resolve, 5 no reply, 6 connect, 7 connection lost, 8 ping, ' +
+        '9 root needed, 10 file, 11 lab, 12 firewall, 13 server, 14 unreachable, 15 not proven (doctor), ' +
+        '16 one-time knocks ended. See README.md.',
     )
     .wrap(Math.min(100, process.stderr.columns ?? 100));
   try {

@@ -1,7 +1,17 @@
 import { promises as fs } from 'node:fs';
 import { ExitCode, PingknockError, type ExitCodeName } from '../core/errors.js';
 import { DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
-import { secretToHex, type Secret } from '../core/secret.js';
+import {
+  horizonEndedMessage,
+  horizonState,
+  horizonWarning,
+  isoDate,
+  knockPatterns,
+  slotAt,
+  STATIC_MODE,
+  type KnockMode,
+} from '../core/rolling.js';
+import type { Secret } from '../core/secret.js';
 import { parseHost } from '../core/target.js';
 import { formatSeconds } from '../core/duration.js';
 import { secondsOption } from '../core/proxy-arguments.js';
@@ -10,6 +20,8 @@ import { detectPing, knockLayoutProblem, sendKnock } from '../edge/ping.js';
 import { resolveHost, type ResolvedHost } from '../edge/resolve.js';
 import { loadSecret, SECRET_ENV, secretPathFor } from '../edge/secret-source.js';
 import { connectTcp } from '../edge/tcp.js';
+import { knockingHop, readRemotePingknock, type JumpProxy, type RemotePingknock } from '../core/jump.js';
+import { jumpKnockFacts, type JumpKnock } from './jump-doctor.js';
 import { loadSshConfigModules } from './setup.js';
 
 /**
@@ -87,7 +99,7 @@ export interface DoctorRequest {
 
 /** `pingknock doctor`: one line per check on stdout as it is made; throws with the first problem's exit class. */
 export async function runDoctor(request: DoctorRequest): Promise<void> {
-  const { effectiveMismatches, effectiveSshConfig, parseAlias, pingknockProxyForm } = await loadSshConfigModules();
+  const { effectiveMismatches, effectiveSshConfig, parseAlias, readPingknockProxy } = await loadSshConfigModules();
   const alias = request.alias === undefined ? undefined : parseAlias(request.alias);
   const deadlineMs = secondsOption('deadline', request.deadline);
   const connectTimeoutMs = secondsOption('connect-timeout', request.connectTimeout);
@@ -123,20 +135,28 @@ export async function runDoctor(request: DoctorRequest): Promise<void> {
     return;
   }
 
-  let secret: Secret | undefined;
-  try {
-    secret = await loadSecret({ name: alias, env: process.env });
-    checks.ok('secret', await describeSecretSource(alias));
-  } catch (error) {
-    checks.failWith('secret', error, 'secret');
-  }
-
-  let host = alias;
-  let port = 22;
   const answer = await effectiveSshConfig(
     alias,
     request.config === undefined ? { kind: 'default' } : { kind: 'file', path: request.config },
   );
+  // A ProxyCommand that runs pingknock on a jump host knocks with the secret kept there, not here.
+  const remote = answer.kind === 'ok' ? readRemotePingknock(answer.config.get('proxycommand') ?? '') : undefined;
+  let secret: Secret | undefined;
+  if (remote !== undefined) {
+    checks.skip('secret', `kept on ${remote.route.destination}, where the ProxyCommand runs pingknock`);
+  } else {
+    try {
+      secret = await loadSecret({ name: alias, env: process.env });
+      checks.ok('secret', await describeSecretSource(alias));
+    } catch (error) {
+      checks.failWith('secret', error, 'secret');
+    }
+  }
+
+  let host = alias;
+  let port = 22;
+  let mode: KnockMode = STATIC_MODE;
+  let jump: JumpProxy | undefined;
   const sshCommand = `ssh${request.config === undefined ? '' : ` -F ${request.config}`} ${alias}`;
   if (answer.kind === 'ok') {
     host = answer.config.get('hostname') ?? alias;
@@ -145,11 +165,32 @@ export async function runDoctor(request: DoctorRequest): Promise<void> {
     const setup = `pingknock setup ${alias}${request.config === undefined ? '' : ` --config ${request.config}`}`;
     if (mismatches.length === 0) {
       const proxy = answer.config.get('proxycommand') ?? '';
+      const found = readPingknockProxy(proxy, alias);
+      mode = found?.mode ?? STATIC_MODE;
+      jump = found?.jump;
       const legacy =
-        pingknockProxyForm(proxy, alias) === 'legacy'
+        found?.form === 'legacy'
           ? `; only OpenSSH expands its %n, so Fabric and paramiko cannot use it: ${setup} writes the alias instead`
           : '';
-      checks.ok('ssh config', `${sshCommand} goes to ${host} port ${port} through ProxyCommand ${proxy}${legacy}`);
+      const passes = answer.config.get('proxyusefdpass') === 'yes';
+      const way =
+        found?.fdpass === true
+          ? passes
+            ? '; ssh takes the connected socket from it (ProxyUseFdpass yes): no pingknock runs during the session'
+            : '; it relays the session, as ProxyUseFdpass is not yes'
+          : '';
+      const from =
+        jump === undefined ? '' : `; it knocks from ${knockingHop(jump.route).host} and goes through it (ssh -W)`;
+      checks.ok(
+        'ssh config',
+        `${sshCommand} goes to ${host} port ${port} through ProxyCommand ${proxy}${legacy}${way}${from}`,
+      );
+    } else if (remote !== undefined) {
+      checks.ok(
+        'ssh config',
+        `${sshCommand} goes to ${host} port ${port} through ProxyCommand ${answer.config.get('proxycommand') ?? ''}: ` +
+          `pingknock on ${remote.route.destination} knocks, with its own copy of the secret`,
+      );
     } else {
       checks.fail(
         'ssh config',
@@ -161,6 +202,26 @@ export async function runDoctor(request: DoctorRequest): Promise<void> {
     checks.fail('ssh config', answer.kind === 'failed' ? `ssh -G: ${answer.message}` : answer.reason, 'usage');
   }
 
+  // Read once: the horizon and the knock's pattern are judged at the same moment.
+  const now = Date.now() / 1000;
+  const horizonOpen = mode.kind === 'static' || checkHorizon(checks, alias, mode.lastDay, now);
+
+  const through: JumpKnockSource | undefined =
+    jump !== undefined ? { kind: 'jump', jump } : remote === undefined ? undefined : { kind: 'remote', found: remote };
+  if (through !== undefined) {
+    await checkThroughJumpHost(checks, {
+      through,
+      host,
+      port,
+      secret: horizonOpen ? secret : undefined,
+      mode,
+      now,
+      deadlineMs,
+      connectTimeoutMs,
+    });
+    return;
+  }
+
   let target: ResolvedHost | undefined;
   try {
     target = await resolveHost(parseHost(host));
@@ -169,8 +230,9 @@ export async function runDoctor(request: DoctorRequest): Promise<void> {
     checks.failWith('name', error, 'resolve');
   }
 
-  if (!pingReady || secret === undefined || target === undefined) {
-    checks.skip('knock', 'needs a ping that can knock, the secret and the address: fix the lines above first');
+  if (!pingReady || secret === undefined || target === undefined || !horizonOpen) {
+    const needs = horizonOpen ? 'the secret and the address' : 'the secret, the address and one-time knocks that last';
+    checks.skip('knock', `needs a ping that can knock, ${needs}: fix the lines above first`);
     checks.finish();
     return;
   }
@@ -180,7 +242,7 @@ export async function runDoctor(request: DoctorRequest): Promise<void> {
   const started = performance.now();
   let knock: KnockFacts['knock'];
   try {
-    await sendKnock({ target, patternHex: secretToHex(secret), deadlineMs });
+    await sendKnock({ target, patternHex: knockPatterns(secret, mode, now).first, deadlineMs });
     const ms = performance.now() - started;
     knock = { answered: true, ms, after: (await connectFailure(target, port, connectTimeoutMs)) ?? 'open' };
   } catch (error) {
@@ -190,6 +252,76 @@ export async function runDoctor(request: DoctorRequest): Promise<void> {
   for (const line of knockVerdict({ address: target.address, where, openBefore: closedBefore === undefined, knock }))
     checks.add(line);
   checks.finish();
+}
+
+type JumpKnockSource =
+  { readonly kind: 'jump'; readonly jump: JumpProxy } | { readonly kind: 'remote'; readonly found: RemotePingknock };
+
+/**
+ * The name, knock and port lines of a host knocked from a jump host: the name is resolved there,
+ * and the knock and the port are checked from there (jump-doctor.ts).
+ */
+async function checkThroughJumpHost(
+  checks: Checklist,
+  check: {
+    readonly through: JumpKnockSource;
+    readonly host: string;
+    /** Undefined when the knock cannot be made: no secret, or one-time knocks that ended. */
+    readonly secret: Secret | undefined;
+    readonly mode: KnockMode;
+    readonly now: number;
+    readonly deadlineMs: number;
+    readonly connectTimeoutMs: number;
+    readonly port: number;
+  },
+): Promise<void> {
+  const { through, host, secret } = check;
+  const knock: JumpKnock | undefined =
+    through.kind === 'remote'
+      ? { kind: 'remote', found: through.found, waitMs: check.deadlineMs + check.connectTimeoutMs + REMOTE_START_MS }
+      : secret === undefined
+        ? undefined
+        : {
+            kind: 'jump',
+            jump: through.jump,
+            patternHex: knockPatterns(secret, check.mode, check.now).first,
+            deadlineMs: check.deadlineMs,
+          };
+  const bastion = through.kind === 'jump' ? knockingHop(through.jump.route).host : through.found.route.destination;
+  checks.skip('name', `${host} is resolved on ${bastion}, which the knock leaves from`);
+  if (knock === undefined) {
+    checks.skip('knock', 'needs the secret and one-time knocks that last: fix the lines above first');
+    checks.finish();
+    return;
+  }
+  const facts = await jumpKnockFacts({
+    knock,
+    host,
+    port: check.port,
+    openBeforeMs: OPEN_BEFORE_TIMEOUT_MS,
+    connectTimeoutMs: check.connectTimeoutMs,
+  });
+  for (const line of knockVerdict(facts)) checks.add(line);
+  checks.finish();
+}
+
+/** What pingknock on a jump host may take to start, beyond its knock and connection. */
+const REMOTE_START_MS = 5000;
+
+/** The horizon line of a host with one-time knocks: whether its server's patterns still last. */
+function checkHorizon(checks: Checklist, alias: string, lastDay: number, unixSeconds: number): boolean {
+  const today = slotAt(unixSeconds).day;
+  switch (horizonState(today, lastDay)) {
+    case 'ended':
+      checks.fail('horizon', horizonEndedMessage(alias, lastDay), 'horizonEnded');
+      return false;
+    case 'ending':
+      checks.ok('horizon', horizonWarning(alias, lastDay));
+      return true;
+    case 'open':
+      checks.ok('horizon', `one-time knocks through ${isoDate(lastDay)} (UTC), ${lastDay - today} days after today`);
+      return true;
+  }
 }
 
 /** Connects and closes at once: why the port did not accept the connection, undefined when it did. */
@@ -235,8 +367,10 @@ export function knockVerdict(facts: KnockFacts): CheckLine[] {
           };
   if (!openBefore) return [{ status: 'ok', name: 'knock', detail: answered }, port];
   const unproven =
-    `${answered}, but ${where} already accepted connections before this knock (an earlier knock's window still open, or the port is not protected), ` +
-    `so this secret is not proven; wait for the window to close (${DEFAULT_WINDOW_SECONDS} s by default) and run doctor again`;
+    `${answered}, but ${where} already accepted connections before this knock ` +
+    "(an earlier knock's window still open, or the port is not protected), " +
+    `so this secret is not proven; wait for the window to close (${DEFAULT_WINDOW_SECONDS} s by default) ` +
+    'and run doctor again';
   return [{ status: 'WARN', name: 'knock', detail: unproven, kind: 'unproven' }, port];
 }
 

@@ -1,8 +1,8 @@
 import { parseHost } from '../core/target.js';
-import { secretToHex } from '../core/secret.js';
+import { secretToHex, type Secret } from '../core/secret.js';
 import { loadSecret, type SecretSource } from '../edge/secret-source.js';
 import { resolveHost, type ResolvedHost } from '../edge/resolve.js';
-import { sendKnock } from '../edge/ping.js';
+import { sendKnock, type KnockRequest as PingRequest } from '../edge/ping.js';
 import { createProgress, type Progress } from '../edge/progress.js';
 
 export interface KnockPlan {
@@ -12,17 +12,44 @@ export interface KnockPlan {
   readonly progress: Progress;
 }
 
+/** A host checked and resolved once, with its secret: what every knock at it needs. */
+export interface KnockTarget {
+  readonly host: string;
+  readonly address: ResolvedHost;
+  readonly secret: Secret;
+}
+
+/** Validates the host, loads the secret and resolves the host once, for the knocks and the connection to share. */
+export async function prepareKnock(host: string, secret: SecretSource): Promise<KnockTarget> {
+  const checked = parseHost(host);
+  const loaded = await loadSecret(secret);
+  return { host: checked, address: await resolveHost(checked), secret: loaded };
+}
+
+/** What a knock tells while it runs, and how to stop it: see KnockRequest in edge/ping.ts. */
+export type KnockHooks = Pick<PingRequest, 'onSent' | 'signal'>;
+
+/** One knock with `patternHex`, resent until the echo reply or the deadline. */
+export async function knockWith(
+  target: KnockTarget,
+  patternHex: string,
+  deadlineMs: number,
+  progress: Progress,
+  hooks: KnockHooks = {},
+): Promise<void> {
+  const { host, address } = target;
+  progress.step(`knocking ${host}${host === address.address ? '' : ` (${address.address})`}`);
+  await sendKnock({ target: address, patternHex, deadlineMs, ...hooks });
+}
+
 /**
- * The path `knock` and `proxy` share: validate, load the secret, resolve once, knock until the
- * echo reply. Returns the address that answered, for the connection to use.
+ * The path `knock` and the proxy share: validate, load the secret, resolve once, knock with the
+ * secret until the echo reply. Returns the address that answered, for the connection to use.
  */
 export async function knock(plan: KnockPlan): Promise<ResolvedHost> {
-  const host = parseHost(plan.host);
-  const secret = await loadSecret(plan.secret);
-  const target = await resolveHost(host);
-  plan.progress.step(`knocking ${host}${host === target.address ? '' : ` (${target.address})`}`);
-  await sendKnock({ target, patternHex: secretToHex(secret), deadlineMs: plan.deadlineMs });
-  return target;
+  const target = await prepareKnock(plan.host, plan.secret);
+  await knockWith(target, secretToHex(target.secret), plan.deadlineMs, plan.progress);
+  return target.address;
 }
 
 export interface KnockRequest {

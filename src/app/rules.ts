@@ -1,13 +1,26 @@
 import { readFile } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
 import { PingknockError } from '../core/errors.js';
+import { wholeSeconds } from '../core/duration.js';
 import { parsePort } from '../core/target.js';
 import type { Family } from '../core/layout.js';
-import { buildRuleModel } from '../core/rules/model.js';
+import {
+  buildRuleModel,
+  checkedHorizonDays,
+  DEFAULT_HORIZON_DAYS,
+  checkedKeyName,
+  defaultKeyName,
+  rollingKey,
+  staticKey,
+} from '../core/rules/model.js';
+import { OLD_NFT_EXIT, rollingProbeScript } from '../core/rules/detect.js';
+import { slotAt } from '../core/rolling.js';
 import { backendFamilies, renderRules, type Backend, type FamilyChoice } from '../core/rules/render.js';
 import { UFW_TARGETS, withoutUfwBlocks, withUfwBlocks, type UfwFiles } from '../core/rules/ufw.js';
 import { applyScript, checkedServerPath, confirmScript, removeScript, SCRIPT_EXIT } from '../core/rules/apply.js';
 import { loadSecret } from '../edge/secret-source.js';
 import { lastLines, runScript } from '../edge/exec.js';
+import { cloudInitSnippet } from './cloud-init.js';
 import { info } from './info.js';
 
 const MAX_ROLLBACK_SECONDS = 86_400;
@@ -26,6 +39,13 @@ export interface RulesRequest {
   readonly stateDir: string;
   readonly secretFile: string | undefined;
   readonly name: string | undefined;
+  /** One-time patterns (nftables only) for `horizon` days from today, UTC. */
+  readonly rolling: boolean | undefined;
+  readonly horizon: number | undefined;
+  readonly keyName: string | undefined;
+  /** Print the rules as a cloud-init snippet that applies them on a new machine's first boot. */
+  readonly cloudInit?: boolean | undefined;
+  readonly ufwDir?: string | undefined;
 }
 
 /**
@@ -37,9 +57,14 @@ export async function runRules(request: RulesRequest): Promise<string> {
   const families = backendFamilies(backend, request.family);
   const stateDir = checkedServerPath('state-dir', request.stateDir);
   const tool = checkedTool(backend, request.tool);
-  if (request.rollback !== 0 && request.apply !== true) {
-    throw new PingknockError('usage', '--rollback goes with --apply');
+  if (request.rollback !== 0 && request.apply !== true && request.cloudInit !== true) {
+    throw new PingknockError('usage', '--rollback goes with --apply or --cloud-init');
   }
+  if (request.horizon !== undefined && request.rolling !== true) {
+    throw new PingknockError('usage', '--horizon goes with --rolling');
+  }
+  const keyName = checkedKeyName(request.keyName ?? defaultKeyName(userInfo().username, hostname()));
+  const horizon = checkedHorizonDays(request.horizon ?? DEFAULT_HORIZON_DAYS);
   if (request.confirm || request.remove || request.apply) requireRoot();
 
   if (request.confirm) {
@@ -54,20 +79,37 @@ export async function runRules(request: RulesRequest): Promise<string> {
     return '';
   }
 
+  const secret = await loadSecret({
+    secretFile: request.secretFile,
+    name: request.name,
+    env: process.env,
+    stdin: () => process.stdin,
+  });
+  const key =
+    request.rolling === true
+      ? rollingKey(keyName, secret, slotAt(Date.now() / 1000).day, horizon)
+      : staticKey(keyName, secret);
   const model = buildRuleModel({
-    secret: await loadSecret({
-      secretFile: request.secretFile,
-      name: request.name,
-      env: process.env,
-      stdin: () => process.stdin,
-    }),
+    keys: [key],
     port: parsePort(request.port),
     windowSeconds: request.window,
     families,
   });
   const rules = renderRules(backend, model);
+  if (request.cloudInit === true) {
+    return cloudInitSnippet({
+      backend,
+      model,
+      rules,
+      tool,
+      stateDir,
+      ufwDir: request.ufwDir,
+      rollbackSeconds: checkedRollback(request.rollback),
+    });
+  }
   if (request.apply !== true) return rules;
   const rollbackSeconds = checkedRollback(request.rollback);
+  if (key.kind === 'rolling') await probeRolling();
   let ufwFiles: UfwFiles = {};
   if (backend === 'ufw') {
     const originals = await readUfwFiles(families);
@@ -80,10 +122,25 @@ export async function runRules(request: RulesRequest): Promise<string> {
   await runChecked(applyScript({ backend, rules, ufwFiles, tool, families, stateDir, rollbackSeconds }));
   info(
     rollbackSeconds > 0
-      ? `applied the ${backend} rules; they are rolled back in ${rollbackSeconds} s unless you run: pingknock rules --confirm`
+      ? `applied the ${backend} rules; they are rolled back in ${rollbackSeconds} s ` +
+          'unless you run: pingknock rules --confirm'
       : `applied the ${backend} rules`,
   );
   return '';
+}
+
+/** Fails before anything changes when this machine's nft cannot load one-time knocks. */
+async function probeRolling(): Promise<void> {
+  const { code, stderr } = await runScript(rollingProbeScript());
+  if (code === OLD_NFT_EXIT) {
+    throw new PingknockError('firewall', lastLines(stderr, 1, Number.POSITIVE_INFINITY));
+  }
+  if (code !== 0) {
+    throw new PingknockError(
+      'firewall',
+      `nft cannot check a ruleset here (${lastLines(stderr, 3)}); one-time knocks need nftables 1.0.4 or later`,
+    );
+  }
 }
 
 function requireRoot(): void {
@@ -137,8 +194,5 @@ function checkedTool(backend: Backend, tool: string | undefined): string | undef
 }
 
 function checkedRollback(seconds: number): number {
-  if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_ROLLBACK_SECONDS) {
-    throw new PingknockError('usage', `--rollback must be whole seconds from 0 to ${MAX_ROLLBACK_SECONDS}`);
-  }
-  return seconds;
+  return wholeSeconds('rollback', seconds, 0, MAX_ROLLBACK_SECONDS);
 }

@@ -3,7 +3,9 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PingknockError } from '../core/errors.js';
 import { shellQuote } from '../core/shell.js';
+import { jumpSshArgs, knockingHop, type JumpProxy } from '../core/jump.js';
 import { DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
+import { isoDate, slotAt, STATIC_MODE, type KnockMode } from '../core/rolling.js';
 import { SECRET_RANDOM_BYTES, secretFromRandomBytes, secretToHex, type Secret } from '../core/secret.js';
 import type { SshConfigEditRequest } from '../core/ssh-config/add-plan.js';
 import type { SshConfigAddition } from '../core/ssh-config/add.js';
@@ -40,6 +42,13 @@ export interface SetupRequest {
   readonly user?: string | undefined;
   readonly config?: string | undefined;
   readonly secretFile?: string | undefined;
+  /** How the host knocks; undefined keeps what the config says (static for a new line). */
+  readonly mode?: KnockMode | undefined;
+  /**
+   * Whether ssh takes the connected socket from the proxy (ProxyUseFdpass); undefined keeps what
+   * the config says, and a new line does where the local ssh can.
+   */
+  readonly fdpass?: boolean | undefined;
   readonly yes: boolean;
   readonly force: boolean;
 }
@@ -56,20 +65,44 @@ export interface SetupOutcome {
   /** Where ssh will connect for the alias (ssh -G when it could be asked). */
   readonly host: string;
   readonly port: number;
+  /** How ssh knocks the alias now, as its ProxyCommand says. */
+  readonly mode: KnockMode;
   /** What is left to do on the server, for stdout: it holds the secret's pattern. */
   readonly instructions: string;
 }
 
 /** The whole of `pingknock setup`, for its command and for `pingknock enroll`. */
 export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
-  const { additionOf, checkedEditRequest, editSshConfig } = await loadSshConfigModules();
+  const { additionOf, checkedEditRequest, editSshConfig, readPingknockProxy, sshPassesFds, sshVersion } =
+    await loadSshConfigModules();
+  // Asked once, here: the line written decides how every later connection is made.
+  const version = await sshVersion();
+  const passesFds = version !== undefined && sshPassesFds(version);
+  if (argv.fdpass === true && !passesFds) {
+    throw new PingknockError(
+      'usage',
+      `--fdpass needs an ssh that takes a socket from its ProxyCommand (OpenSSH 6.5 or later); ` +
+        `this one says ${version === undefined ? 'nothing to ssh -V' : `"${version}"`}`,
+    );
+  }
   const request = checkedEditRequest({
     alias: argv.alias,
     hostName: argv.hostname,
     port: argv.port,
     user: argv.user,
+    mode: argv.mode,
+    fdpass: argv.fdpass,
+    sshPassesFds: passesFds,
     force: argv.force,
   });
+  const today = slotAt(Date.now() / 1000).day;
+  if (request.mode?.kind === 'rolling' && request.mode.lastDay < today) {
+    throw new PingknockError(
+      'usage',
+      `--rolling-until ${isoDate(request.mode.lastDay)} is past (today is ${isoDate(today)} UTC): ` +
+        "every knock would fail; give the last day the server's rules hold patterns for",
+    );
+  }
   const { alias } = request;
   const defaultConfig = join(homedir(), '.ssh', 'config');
   const configPath = resolve(argv.config ?? defaultConfig);
@@ -81,16 +114,23 @@ export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
   const shownAs = snapshot.target === configPath ? configPath : `${configPath} (-> ${snapshot.target})`;
   // latin1 maps each byte to one character and back: bytes that are not UTF-8 survive untouched.
   const original = snapshot.content?.toString('latin1') ?? '';
-  const edit = editSshConfig(original, request);
+  // A host reached through ProxyJump is knocked from the jump host, which its ssh reaches with this config.
+  const edit = editSshConfig(original, {
+    ...request,
+    jumpConfig: configPath === defaultConfig ? undefined : configPath,
+  });
   if (edit.kind === 'refused') {
     throw new PingknockError(edit.reason === 'unparseable' ? 'io' : 'usage', `${shownAs}: ${edit.message}`);
   }
   const text = edit.kind === 'changed' ? edit.text : original;
   const explained = edit.kind === 'changed' && edit.replaced.length + edit.overridden.length > 0;
+  const proxySeen =
+    edit.kind === 'changed' &&
+    [...edit.replaced, ...edit.overridden].some((line) => /^\s*proxy(?:jump|command)\b/i.test(line.text));
   const effective = await checkWithSsh(
     alias,
     request,
-    { before: original, after: text, changed: edit.kind === 'changed', explained },
+    { before: original, after: text, changed: edit.kind === 'changed', explained, proxySeen },
     configPath,
   );
 
@@ -101,9 +141,8 @@ export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
     const interactive =
       !argv.yes && argv.secretFile !== '-' && process.stdin.isTTY === true && process.stderr.isTTY === true;
     if (interactive) {
-      info(
-        `${edit.newBlock ? 'a new Host block' : `lines in the Host ${alias} block`} for ${shownAs}, at line ${edit.addedAt}:`,
-      );
+      const what = edit.newBlock ? 'a new Host block' : `lines in the Host ${alias} block`;
+      info(`${what} for ${shownAs}, at line ${edit.addedAt}:`);
       for (const line of shown) info(`  ${line}`);
       for (const line of edit.replaced) info(`  replacing line ${line.number}: ${line.text.trim()}`);
       if (!(await confirm('write them?'))) {
@@ -116,6 +155,7 @@ export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
           secret: plannedSecret.secret,
           host: request.hostName ?? alias,
           port: request.port ?? 22,
+          mode: request.mode ?? STATIC_MODE,
           instructions: '',
         };
       }
@@ -133,6 +173,11 @@ export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
 
   const host = effective?.get('hostname') ?? request.hostName ?? alias;
   const port = Number(effective?.get('port') ?? request.port ?? 22);
+  const proxy = effective?.get('proxycommand');
+  const mode =
+    (proxy === undefined ? undefined : readPingknockProxy(proxy, alias)?.mode) ?? request.mode ?? STATIC_MODE;
+  const jump = proxy === undefined ? undefined : readPingknockProxy(proxy, alias)?.jump;
+  if (jump !== undefined) info(jumpNote(alias, jump, mode));
   return {
     alias,
     configPath,
@@ -141,13 +186,17 @@ export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
     secret: plannedSecret.secret,
     host,
     port,
+    mode,
     instructions: serverInstructions({
       alias,
       secret: plannedSecret.secret,
       secretPath,
       host,
       port,
+      mode,
+      today,
       configArgs: configPath === defaultConfig ? '' : ` -F ${shellWord(configPath)}`,
+      jump,
     }),
   };
 }
@@ -201,6 +250,8 @@ interface PlannedChange {
   readonly changed: boolean;
   /** The edit already names the lines it replaces or overrides. */
   readonly explained: boolean;
+  /** Among them a ProxyCommand or ProxyJump: one of this file, which the edit replaces knowingly. */
+  readonly proxySeen: boolean;
 }
 
 async function checkWithSsh(
@@ -224,25 +275,29 @@ async function checkWithSsh(
   const other = changed
     ? effectiveMismatches(now.config, alias).filter((mismatch) => mismatch.startsWith('Proxy'))
     : [];
-  if (other.length > 0 && !request.force) {
+  if (other.length > 0 && !request.force && !plan.proxySeen) {
     throw new PingknockError(
       'usage',
-      `ssh -G ${alias} already uses ${other.join(' and ')}, set by an included file or a Match block; pass --force to put pingknock's ProxyCommand in front of it`,
+      `ssh -G ${alias} already uses ${other.join(' and ')}, set by an included file or a Match block; ` +
+        "pass --force to put pingknock's ProxyCommand in front of it",
     );
   }
   const result = changed ? await ask(after) : now;
   if (result.kind !== 'ok') {
     throw new PingknockError(
       'io',
-      `ssh cannot read ${configPath} after the edit, so nothing was written: ${result.kind === 'failed' ? result.message : result.reason}`,
+      `ssh cannot read ${configPath} after the edit, so nothing was written: ` +
+        (result.kind === 'failed' ? result.message : result.reason),
     );
   }
   const mismatches = effectiveMismatches(result.config, alias, request);
   if (mismatches.length > 0) {
     throw new PingknockError(
       'usage',
-      `ssh -G ${alias} would ${changed ? 'still ' : ''}use ${mismatches.join(', ')}: an earlier line, an included file or a Match block comes first ` +
-        `(ssh takes the first value it finds)${changed ? '; nothing was written' : ''}. Move the ${alias} entry above it, or change that line`,
+      `ssh -G ${alias} would ${changed ? 'still ' : ''}use ${mismatches.join(', ')}: ` +
+        'an earlier line, an included file or a Match block comes first ' +
+        `(ssh takes the first value it finds)${changed ? '; nothing was written' : ''}. ` +
+        `Move the ${alias} entry above it, or change that line`,
     );
   }
   if (other.length > 0 && !plan.explained)
@@ -262,7 +317,11 @@ interface Instructions {
   readonly secretPath: string;
   readonly host: string;
   readonly port: number;
+  readonly mode: KnockMode;
+  readonly today: number;
   readonly configArgs: string;
+  /** The jump host the knock leaves from, when the host is reached through one. */
+  readonly jump?: JumpProxy | undefined;
 }
 
 /** What is left to do on the server, and the knock by hand. The pattern is the secret: this goes to stdout only. */
@@ -273,16 +332,52 @@ function serverInstructions(next: Instructions): string {
     ? `~/${shellWord(next.secretPath.slice(home.length + 1))}`
     : shellWord(next.secretPath);
   const portArgs = port === 22 ? '' : ` --port ${port}`;
+  const load = `  scp${configArgs} pingknock.nft ${alias}: && ssh${configArgs} ${alias} 'sudo nft -f pingknock.nft'`;
+  const connect =
+    next.jump === undefined
+      ? `  ssh${configArgs} -o ProxyCommand=none ${alias}`
+      : `  ssh${configArgs} -o ProxyJump=${next.jump.route.text} ${alias}`;
+  // Knocked by hand from the jump host too: the server may be reachable from there alone.
+  const ping = next.jump === undefined ? '  ping' : `  ssh ${jumpSshArgs(next.jump, []).map(shellWord).join(' ')} ping`;
+  if (next.mode.kind === 'rolling') {
+    const days = next.mode.lastDay - next.today + 1;
+    return [
+      `Next, protect ${alias} (${host}) with one-time knocks: its rules must hold patterns from today through`,
+      `${isoDate(next.mode.lastDay)}; make them here and load them there, from a session you keep open until a new`,
+      'login works:',
+      `  pingknock rules --rolling --horizon ${days} --secret-file ${secretShown}${portArgs} > pingknock.nft`,
+      load,
+      `To knock by hand, with the pattern of the moment (it changes every 256 s), and connect within`,
+      `${DEFAULT_WINDOW_SECONDS} s:`,
+      `${ping} -c 1 -p "$(pingknock pattern ${alias})" ${host}`,
+      connect,
+      'Without pingknock at hand, the README (One-time knocks) computes the pattern with openssl.',
+      '',
+    ].join('\n');
+  }
   return [
     `Next, protect ${alias} (${host}): make its firewall rules here and load them there, from a session you keep open`,
     `until a new login works:`,
     `  pingknock rules --secret-file ${secretShown}${portArgs} > pingknock.nft`,
-    `  scp${configArgs} pingknock.nft ${alias}: && ssh${configArgs} ${alias} 'sudo nft -f pingknock.nft'`,
+    load,
     `Without pingknock at hand, knock by hand and connect within ${DEFAULT_WINDOW_SECONDS} s:`,
-    `  ping -c 1 -p ${secretToHex(next.secret)} ${host}`,
-    `  ssh${configArgs} -o ProxyCommand=none ${alias}`,
+    `${ping} -c 1 -p ${secretToHex(next.secret)} ${host}`,
+    connect,
     '',
   ].join('\n');
+}
+
+/** What setup says of a host knocked from a jump host: what that host gets to see. */
+function jumpNote(alias: string, jump: JumpProxy, mode: KnockMode): string {
+  const bastion = knockingHop(jump.route).host;
+  const seen =
+    mode.kind === 'rolling'
+      ? 'the one-time pattern of each knock'
+      : "each knock's pattern, which with static knocks is the secret itself (one-time knocks keep it from it)";
+  return (
+    `ssh ${alias} goes through ${jump.route.text} (ProxyJump): the knock is sent from ${bastion} by its own ping, ` +
+    `with no pingknock and no secret there; it sees ${seen}`
+  );
 }
 
 function shellWord(word: string): string {

@@ -1,67 +1,38 @@
 import { promises as fs } from 'node:fs';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { PingknockError } from '../core/errors.js';
-import { DEFAULT_STATE_DIR, removeScript, SCRIPT_EXIT } from '../core/rules/apply.js';
-import {
-  ENROLL_BACKENDS,
-  installedBackendsScript,
-  type EnrollBackend,
-  type EnrollBackendChoice,
-} from '../core/rules/detect.js';
-import { DEFAULT_PERSIST_DIR, persistCheckScript, unpersistScript } from '../core/rules/persist.js';
-import { removeUfwBlock, withoutUfwBlocks } from '../core/rules/ufw.js';
-import { parseAlias } from '../core/ssh-config/names.js';
+import { removeScript, SCRIPT_EXIT } from '../core/rules/apply.js';
+import type { EnrollBackend, EnrollBackendChoice } from '../core/rules/detect.js';
+import { persistCheckScript, unpersistScript } from '../core/rules/persist.js';
+import { keyNames, withoutKey } from '../core/rules/registry.js';
+import { withoutUfwBlocks } from '../core/rules/ufw.js';
 import { removeSetupAddition } from '../core/ssh-config/remove.js';
 import { readSnapshot, replaceFile } from '../edge/files.js';
 import { secretPathFor } from '../edge/secret-source.js';
-import { readRecord, removeRecord, type EnrollmentRecord } from '../edge/enroll-record.js';
+import { removeRecord, type EnrollmentRecord } from '../edge/enroll-record.js';
 import { lastLines } from '../edge/exec.js';
-import { RemoteServer } from '../edge/remote.js';
+import { refusedOn } from '../edge/remote.js';
+import { installedBackends } from './enroll-plan.js';
 import { info } from './info.js';
-import { readUfwFiles, refusedOn, serverFamilies } from './enroll.js';
+import { changeKeys, readUfwFiles, serverFamilies } from './key-change.js';
+import { proverFor, withAliasSession, type AliasSession, type SessionRequest } from './key-session.js';
 
-export interface UnenrollRequest {
-  readonly alias: string;
-  /** `--config` as given: the ssh config to take pingknock's lines out of (and ssh -F). */
-  readonly config?: string | undefined;
+export interface UnenrollRequest extends SessionRequest {
+  /** The firewall to take the rules out of; auto: the key list's, else enroll's, else each one holding them. */
   readonly backend: EnrollBackendChoice;
-  /** As given; else what enroll used, else the defaults. */
-  readonly stateDir?: string | undefined;
-  readonly persistDir?: string | undefined;
   readonly purge: boolean;
 }
 
 /**
- * `pingknock unenroll`: through the knock (the port is protected), takes pingknock's rules and
- * their boot persistence off the server; then, the server open again, the lines enroll's setup
- * added out of the ssh config. The secret stays unless `purge`.
+ * `pingknock unenroll`: through the knock (the port is protected), takes this alias's key off the
+ * server: the others' keys stay, their rules applied and proven as by enroll; with no key left,
+ * pingknock's rules and their boot persistence go altogether. Then, the lines enroll's setup
+ * added come out of the ssh config. The secret stays unless `purge`.
  */
 export async function runUnenroll(request: UnenrollRequest): Promise<void> {
-  const alias = parseAlias(request.alias);
-  const configPath = resolve(request.config ?? join(homedir(), '.ssh', 'config'));
-  const record = await readRecord(alias);
-  const stateDir = request.stateDir ?? record?.server?.stateDir ?? DEFAULT_STATE_DIR;
-  const persistDir = request.persistDir ?? record?.server?.persistDir ?? DEFAULT_PERSIST_DIR;
-
-  const server = await RemoteServer.open(
-    { alias, configFile: request.config === undefined ? undefined : configPath },
-    { knock: true },
-  );
-  try {
-    info(`logged in to ${alias} through the knock`);
-    const backends =
-      request.backend !== 'auto'
-        ? [request.backend]
-        : record?.server !== undefined
-          ? [record.server.backend]
-          : await installedBackends(server);
-    if (backends.length === 0) info(`found none of pingknock's rules on ${alias}`);
-    for (const backend of backends) await removeFromServer(server, backend, stateDir, persistDir);
-  } finally {
-    await server.close();
-  }
-
+  const { alias, configPath, record, left } = await withAliasSession(request, async (session) => ({
+    ...session,
+    left: await removeFromServer(session, request),
+  }));
   await removeConfigLines(alias, configPath, record);
   if (request.purge) {
     const secretPath = secretPathFor(alias);
@@ -69,38 +40,52 @@ export async function runUnenroll(request: UnenrollRequest): Promise<void> {
     info(`removed the secret ${secretPath}`);
   }
   await removeRecord(alias);
-  info(`${alias} is unenrolled: pingknock's rules are off the server, and ssh ${alias} no longer knocks`);
+  info(
+    left.length === 0
+      ? `${alias} is unenrolled: pingknock's rules are off the server, and ssh ${alias} no longer knocks`
+      : `${alias} is unenrolled: its key is off the server, which keeps ${left.join(', ')}; ` +
+          `ssh ${alias} no longer knocks`,
+  );
 }
 
-/** Which backends hold pingknock's rules: as the server says, ufw only when its file really has the block. */
-async function installedBackends(server: RemoteServer): Promise<EnrollBackend[]> {
-  const result = await server.script(installedBackendsScript(), 'master');
-  if (result.code !== 0)
-    throw new PingknockError(
-      'server',
-      `cannot look for pingknock's rules on ${server.alias}: ${lastLines(result.stderr) || `exit ${result.code}`}`,
-    );
-  const found = result.stdout
-    .toString()
-    .split('\n')
-    .filter((line): line is EnrollBackend => (ENROLL_BACKENDS as readonly string[]).includes(line));
-  const backends: EnrollBackend[] = [];
-  for (const backend of found) {
-    if (backend === 'ufw') {
-      const files = await readUfwFiles(server, ['ipv4', 'ipv6']);
-      if (!Object.values(files).some((text) => removeUfwBlock(text) !== text)) continue;
+/** Takes the alias's key off the server; returns the keys left there. */
+async function removeFromServer(session: AliasSession, request: UnenrollRequest): Promise<readonly string[]> {
+  const { server, record, alias, keyName } = session;
+  const registry = session.registry.registry;
+  if (registry !== undefined) {
+    const left = withoutKey(registry.keys, keyName);
+    if (left.length === registry.keys.length) {
+      info(`${alias} has no key named ${keyName} (its keys: ${keyNames(registry.keys)}); its rules stay as they are`);
+      return left.map((key) => key.name);
     }
-    backends.push(backend);
+    if (left.length > 0) {
+      // The proof's knocked login needs a key that stays: another alias's, with --via.
+      const via = session.target.via;
+      await changeKeys(session, {
+        ...registry,
+        keys: left,
+        prover: via === undefined || via === alias ? undefined : await proverFor(via, session.target.configFile),
+        hadRules: true,
+      });
+      info(`took the key ${keyName} off ${alias}`);
+      return left.map((key) => key.name);
+    }
   }
-  return backends;
+  const backends =
+    request.backend !== 'auto'
+      ? [request.backend]
+      : registry !== undefined
+        ? [registry.backend]
+        : record?.server !== undefined
+          ? [record.server.backend]
+          : await installedBackends(server);
+  if (backends.length === 0) info(`found none of pingknock's rules on ${alias}`);
+  for (const backend of backends) await removeRules(session, backend);
+  return [];
 }
 
-async function removeFromServer(
-  server: RemoteServer,
-  backend: EnrollBackend,
-  stateDir: string,
-  persistDir: string,
-): Promise<void> {
+async function removeRules(session: AliasSession, backend: EnrollBackend): Promise<void> {
+  const { server, stateDir, persistDir } = session;
   const ufwFiles = backend === 'ufw' ? withoutUfwBlocks(await readUfwFiles(server, ['ipv4', 'ipv6'])) : {};
   // The rules first: for iptables, the boot copy is then saved without them. Before both, the
   // persist folder's checks: refused after the rules went, it would leave their boot copy behind.
@@ -114,7 +99,8 @@ async function removeFromServer(
   if (result.code !== 0) {
     throw new PingknockError(
       'firewall',
-      `removing pingknock's ${backend} rules from ${server.alias} failed: ${lastLines(result.stderr) || `exit ${result.code}`}`,
+      `removing pingknock's ${backend} rules from ${server.alias} failed: ` +
+        (lastLines(result.stderr) || `exit ${result.code}`),
     );
   }
   info(`removed pingknock's ${backend} rules from ${server.alias}`);

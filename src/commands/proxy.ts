@@ -6,9 +6,13 @@ import { runProxyCommand } from '../app/proxy.js';
 // `pingknock proxy` normally starts through src/proxy-main.ts, which skips yargs; this module
 // serves `--help` and any start through the full command line.
 export const command = 'proxy <host> <port>';
-export const describe = 'Knock, then connect and relay stdin/stdout: the ssh ProxyCommand';
+export const describe =
+  'Knock, then connect and relay stdin/stdout (or hand ssh the socket: --fdpass): the ssh ProxyCommand';
 
-/** The proxy's arguments as the launcher passes them: all but the command word, which yargs also finds after options. */
+/**
+ * The proxy's arguments as the launcher passes them: all but the command word, which yargs also
+ * finds after options.
+ */
 function proxyArguments(): string[] {
   const words = hideBin(process.argv);
   const at = words.indexOf('proxy');
@@ -30,6 +34,14 @@ export async function builder(yargs: Argv) {
     .options(PROXY_OPTIONS)
     .example('ProxyCommand pingknock proxy --name myserver %h %p', 'in ~/.ssh/config, in the block for Host myserver')
     .example("ssh -o ProxyCommand='pingknock proxy --name myserver %h %p' myserver", 'once, without editing the config')
+    .example(
+      'ProxyCommand pingknock proxy --name myserver --rolling-until 2025-03-31 %h %p',
+      'for a server whose rules hold one-time patterns through that UTC day (enroll and setup write it)',
+    )
+    .example(
+      'ProxyCommand pingknock proxy --name myserver --fdpass %h %p',
+      'with ProxyUseFdpass yes on the next line: ssh takes the connected socket, no proxy runs during the session',
+    )
     .epilogue('An option given twice counts with its last value; "--" ends the options.');
 }
 

@@ -1,5 +1,7 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { runSetup } from '../app/setup.js';
+import { rollingUntilOption } from '../core/proxy-arguments.js';
+import { STATIC_MODE } from '../core/rolling.js';
 
 export const command = 'setup <alias>';
 export const describe = "Set up a host once: make its secret and add pingknock's ProxyCommand to the ssh config";
@@ -39,16 +41,44 @@ export function withSetupOptions<T>(yargs: Argv<T>) {
 
 export function builder(yargs: Argv) {
   return withSetupOptions(yargs)
+    .option('rolling-until', {
+      type: 'string',
+      describe: "the server's rules hold one-time patterns through this UTC day (YYYY-MM-DD): knock with them",
+      requiresArg: true,
+    })
+    .option('static', {
+      type: 'boolean',
+      describe: "the server's rules match the secret itself: the ProxyCommand knocks with it (what a new line does)",
+    })
+    .conflicts('rolling-until', 'static')
+    .option('fdpass', {
+      type: 'boolean',
+      describe:
+        'ssh takes the connected socket from the proxy (ProxyUseFdpass yes, proxy --fdpass); ' +
+        '--no-fdpass: the proxy relays the stream',
+    })
     .example(
       '$0 setup myserver --hostname myserver.example.org',
       'secret in ~/.ssh/pingknock/myserver, Host block in ~/.ssh/config',
     )
     .example('$0 setup web --hostname 203.0.113.7 --user deploy --yes', 'the same from a script')
-    .example('$0 setup lab --config ./ssh_config --hostname 10.0.0.2', 'then: ssh -F ./ssh_config lab');
+    .example('$0 setup lab --config ./ssh_config --hostname 10.0.0.2', 'then: ssh -F ./ssh_config lab')
+    .example('$0 setup web --rolling-until 2025-03-31', 'rules loaded by hand with one-time patterns through that day')
+    .epilogue(
+      'Without --rolling-until or --static, a ProxyCommand of pingknock already in place keeps its mode; ' +
+        'a new one is static. Without --fdpass or --no-fdpass, one in place keeps its way; a new one passes ' +
+        'the socket where the local ssh can (OpenSSH 6.5 or later).',
+    );
 }
 
 type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;
 
 export async function handler(argv: Args): Promise<void> {
-  process.stdout.write((await runSetup(argv)).instructions);
+  const mode =
+    argv.rollingUntil !== undefined
+      ? rollingUntilOption(argv.rollingUntil)
+      : argv.static === true
+        ? STATIC_MODE
+        : undefined;
+  process.stdout.write((await runSetup({ ...argv, mode })).instructions);
 }

@@ -19,6 +19,7 @@ export const ExitCode = {
   server: 13,
   unreachable: 14,
   unproven: 15,
+  horizonEnded: 16,
 } as const;
 
 export type ExitCodeName = keyof typeof ExitCode;

@@ -23,9 +23,15 @@ export function isKnockingPing(flavour: PingFlavour): flavour is KnockingPing {
 export function knockProblem(flavour: Exclude<PingFlavour, KnockingPing>): string {
   switch (flavour) {
     case 'busybox':
-      return 'BusyBox ping cannot send a knock: its -p takes a single byte, and the secret is 16; install iputils ping (Debian/Ubuntu: apt-get install iputils-ping; Alpine: apk add iputils)';
+      return (
+        'BusyBox ping cannot send a knock: its -p takes a single byte, and the secret is 16; ' +
+        'install iputils ping (Debian/Ubuntu: apt-get install iputils-ping; Alpine: apk add iputils)'
+      );
     case 'unknown':
-      return 'this ping is neither Linux iputils nor BSD/macOS ping, so where it puts the pattern is unknown; install iputils ping (Debian/Ubuntu: apt-get install iputils-ping)';
+      return (
+        'this ping is neither Linux iputils nor BSD/macOS ping, so where it puts the pattern is unknown; ' +
+        'install iputils ping (Debian/Ubuntu: apt-get install iputils-ping)'
+      );
   }
 }
 

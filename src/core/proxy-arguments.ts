@@ -1,6 +1,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PingknockError } from './errors.js';
-import { parsePort } from './target.js';
+import { parseJump, type JumpProxy } from './jump.js';
+import { parseIsoDate, STATIC_MODE, type KnockMode } from './rolling.js';
+import { parsePort, printable } from './target.js';
 
 /**
  * Option definitions as plain data, so that yargs (for every command and for --help) and the
@@ -53,6 +55,31 @@ export const PROXY_OPTIONS = {
     describe: 'file holding the secret (not -: standard input is the ssh stream)',
   },
   'connect-timeout': WAIT_OPTIONS['connect-timeout'],
+  'rolling-until': {
+    type: 'string',
+    describe:
+      "knock with one-time patterns, which the server's rules hold through this UTC day (YYYY-MM-DD); setup writes it",
+    requiresArg: true,
+  },
+  fdpass: {
+    type: 'boolean',
+    default: false,
+    describe:
+      'hand ssh the connected socket and exit (ssh -o ProxyUseFdpass=yes); ' +
+      'relays as without it when standard output is not such a socket',
+  },
+  jump: {
+    type: 'string',
+    describe:
+      'knock from this jump host with its own ping, over ssh, then go through it with ssh -W ' +
+      '(ProxyJump syntax: [user@]host[:port], hops joined by commas; the last one knocks); setup writes it',
+    requiresArg: true,
+  },
+  config: {
+    type: 'string',
+    describe: 'with --jump: the ssh config the jump host is reached with (ssh -F); setup writes it',
+    requiresArg: true,
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 const MAX_SECONDS = 3600;
@@ -69,6 +96,18 @@ export function secondsOption(name: string, value: number): number {
   return Math.round(value * 1000);
 }
 
+/** `--rolling-until DATE` as the knock mode it records: one-time patterns through that UTC day. */
+export function rollingUntilOption(text: string): KnockMode {
+  const lastDay = parseIsoDate(text);
+  if (lastDay === undefined) {
+    throw new PingknockError(
+      'usage',
+      `--rolling-until takes the last UTC day of one-time knocks as YYYY-MM-DD, got "${printable(text)}"`,
+    );
+  }
+  return { kind: 'rolling', lastDay };
+}
+
 /** What `pingknock proxy` was asked to do, all of it checked but the host. */
 export interface ProxyRequest {
   /** As given: knock() checks it, and without --name the secret's file is named after it. */
@@ -79,6 +118,12 @@ export interface ProxyRequest {
   readonly deadlineMs: number;
   readonly connectTimeoutMs: number;
   readonly verbose: boolean;
+  /** Static unless --rolling-until is given. */
+  readonly mode: KnockMode;
+  /** --fdpass: pass the socket to ssh when it asked for one (ProxyUseFdpass), relay otherwise. */
+  readonly fdpass: boolean;
+  /** --jump (and --config): knock from that jump host and go through it; undefined: knock from here. */
+  readonly jump: JumpProxy | undefined;
 }
 
 const PARSE_OPTIONS: NonNullable<ParseArgsConfig['options']> = Object.fromEntries(
@@ -120,8 +165,17 @@ export function parseProxyArguments(args: readonly string[]): ProxyRequest {
   const seconds = (name: keyof typeof WAIT_OPTIONS): number =>
     secondsOption(name, Number(text(name) ?? PROXY_OPTIONS[name].default));
   const secretFile = text('secret-file');
+  const rollingUntil = text('rolling-until');
   if (secretFile === '-') {
     throw new PingknockError('usage', 'proxy cannot read the secret from standard input: that is the ssh stream');
+  }
+  const jump = text('jump');
+  const config = text('config');
+  if (jump === undefined && config !== undefined) {
+    throw new PingknockError('usage', '--config goes with --jump: it is the ssh config the jump host is reached with');
+  }
+  if (jump !== undefined && values.fdpass === true) {
+    throw new PingknockError('usage', '--fdpass cannot go with --jump: ssh -W carries the session, not a socket');
   }
   return {
     host,
@@ -131,6 +185,9 @@ export function parseProxyArguments(args: readonly string[]): ProxyRequest {
     deadlineMs: seconds('deadline'),
     connectTimeoutMs: seconds('connect-timeout'),
     verbose: values.verbose === true,
+    mode: rollingUntil === undefined ? STATIC_MODE : rollingUntilOption(rollingUntil),
+    fdpass: values.fdpass === true,
+    jump: jump === undefined ? undefined : { route: parseJump(jump), config },
   };
 }
 

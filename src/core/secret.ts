@@ -32,7 +32,8 @@ export function parseSecret(raw: Uint8Array | string, source: string): Secret {
   if (characters !== SECRET_LENGTH) {
     throw new PingknockError(
       'secret',
-      `secret from ${source} has ${characters} characters; a secret has exactly ${SECRET_LENGTH} (make one with: pingknock secret new)`,
+      `secret from ${source} has ${characters} characters; ` +
+        `a secret has exactly ${SECRET_LENGTH} (make one with: pingknock secret new)`,
     );
   }
   // Invalid UTF-8 decodes to U+FFFD, which the pattern refuses like any other foreign symbol.

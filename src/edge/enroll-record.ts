@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { PingknockError } from '../core/errors.js';
 import { SERVER_PATH } from '../core/rules/apply.js';
 import { ENROLL_BACKENDS, type EnrollBackend } from '../core/rules/detect.js';
+import { KEY_NAME_PATTERN, MAX_HORIZON_DAYS } from '../core/rules/model.js';
+import { parseIsoDate } from '../core/rolling.js';
 import type { SshConfigAddition } from '../core/ssh-config/add.js';
 import { parseAlias } from '../core/ssh-config/names.js';
 import { secretDirectory } from './secret-source.js';
@@ -20,7 +22,23 @@ export interface EnrollmentRecord {
   /** What setup added to it; null when enroll found it already set up and added nothing. */
   readonly configAddition: SshConfigAddition | null;
   /** Set once the server's rules are applied, proven and kept. */
-  readonly server?: { readonly backend: EnrollBackend; readonly stateDir: string; readonly persistDir: string };
+  readonly server?: EnrolledServer;
+}
+
+export interface EnrolledServer {
+  readonly backend: EnrollBackend;
+  readonly stateDir: string;
+  readonly persistDir: string;
+  /** This alias's key on the server; missing in records of a pingknock that knew one key per server. */
+  readonly key?: EnrolledKey;
+}
+
+export interface EnrolledKey {
+  readonly name: string;
+  readonly kind: 'static' | 'rolling';
+  /** Rolling: the days of patterns each renewal loads from its day on, and the last of them (YYYY-MM-DD, UTC). */
+  readonly horizonDays?: number;
+  readonly until?: string;
 }
 
 const VERSION = 1;
@@ -103,13 +121,27 @@ function isAddition(value: unknown): value is SshConfigAddition {
   return isObject(value) && typeof value.newBlock === 'boolean' && isStrings(value.added) && isStrings(value.replaced);
 }
 
-function isServer(value: unknown): value is NonNullable<EnrollmentRecord['server']> {
+function isServer(value: unknown): value is EnrolledServer {
   return (
     isObject(value) &&
     (ENROLL_BACKENDS as readonly unknown[]).includes(value.backend) &&
     typeof value.stateDir === 'string' &&
     SERVER_PATH.test(value.stateDir) &&
     typeof value.persistDir === 'string' &&
-    SERVER_PATH.test(value.persistDir)
+    SERVER_PATH.test(value.persistDir) &&
+    (value.key === undefined || isKey(value.key))
+  );
+}
+
+function isKey(value: unknown): value is EnrolledKey {
+  if (!isObject(value) || typeof value.name !== 'string' || !KEY_NAME_PATTERN.test(value.name)) return false;
+  if (value.kind === 'static') return value.horizonDays === undefined && value.until === undefined;
+  return (
+    value.kind === 'rolling' &&
+    Number.isInteger(value.horizonDays) &&
+    (value.horizonDays as number) >= 1 &&
+    (value.horizonDays as number) <= MAX_HORIZON_DAYS &&
+    typeof value.until === 'string' &&
+    parseIsoDate(value.until) !== undefined
   );
 }

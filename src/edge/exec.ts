@@ -16,7 +16,10 @@ export interface RunOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly timeoutMs?: number;
   readonly cwd?: string;
-  /** 'ignore' when nobody reads it: nothing is collected, and nothing the program leaves running keeps our pipe open. */
+  /**
+   * 'ignore' when nobody reads it: nothing is collected, and nothing the program leaves running
+   * keeps our pipe open.
+   */
   readonly stdout?: 'pipe' | 'ignore';
 }
 
@@ -76,9 +79,12 @@ export function lastLines(text: string, count = 3, width?: number): string {
     .join('; ');
 }
 
+/** What runChecked takes from a program: a ruleset with a year of one-time patterns lists at tens of MiB. */
+const CHECKED_OUTPUT_LIMIT = 256 * 1024 * 1024;
+
 /** For set-up and clean-up steps that must succeed: throws with the program's stderr. */
 export function runChecked(file: string, args: readonly string[], input?: string): string {
-  const result = spawnSync(file, args, { input: input ?? '', encoding: 'utf8' });
+  const result = spawnSync(file, args, { input: input ?? '', encoding: 'utf8', maxBuffer: CHECKED_OUTPUT_LIMIT });
   if (result.error !== undefined) {
     throw new Error(`${file} could not run: ${result.error.message}`);
   }

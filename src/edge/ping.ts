@@ -5,11 +5,13 @@ import type { KnockingPing, PingFlavour } from '../core/layout.js';
 import {
   identifyPing,
   isKnockingPing,
+  KNOCK_INTERVAL_SECONDS,
   knockCommand,
   knockProblem,
   platformPing,
   unreachableReason,
 } from '../core/ping-command.js';
+import { watchEchoRequests } from './echo-requests.js';
 import type { ResolvedHost } from './resolve.js';
 
 export interface DetectedPing {
@@ -58,6 +60,14 @@ export interface KnockRequest {
   readonly target: ResolvedHost;
   readonly patternHex: string;
   readonly deadlineMs: number;
+  /**
+   * Called as soon after each echo request leaves as can be seen, for a SYN to follow it (see
+   * echo-requests.ts; `trailMs` bounds how long ago it left). Where the kernel's count cannot be
+   * read, once, right after ping started: its first request usually leaves a little later.
+   */
+  readonly onSent?: ((trailMs: number) => void) | undefined;
+  /** Aborting it stops the knock: ping is ended and the knock rejects with the signal's reason. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -85,7 +95,7 @@ export async function sendKnock(request: KnockRequest): Promise<void> {
  * so only the line naming the failure is ever shown.
  */
 function knockWith(ping: KnockingPing, request: KnockRequest): Promise<void> {
-  const { target, patternHex, deadlineMs } = request;
+  const { target, patternHex, deadlineMs, onSent, signal } = request;
   const { file, args } = knockCommand({
     ping,
     family: target.family === 6 ? 'ipv6' : 'ipv4',
@@ -95,7 +105,14 @@ function knockWith(ping: KnockingPing, request: KnockRequest): Promise<void> {
     privileged: process.getuid?.() === 0,
   });
   return new Promise<void>((resolve, reject) => {
+    signal?.throwIfAborted();
+    // Read before ping starts, so that its first request is not counted as one before it.
+    const sends = onSent === undefined ? undefined : watchEchoRequests(target.family === 6 ? 6 : 4);
     const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (onSent !== undefined) {
+      if (sends === undefined) onSent(0);
+      else sends.start(KNOCK_INTERVAL_SECONDS * 1000, onSent);
+    }
     // Kept as bytes, decoded only when there is an error to report.
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
@@ -107,12 +124,23 @@ function knockWith(ping: KnockingPing, request: KnockRequest): Promise<void> {
       child.kill('SIGTERM');
     };
     process.once('exit', stopChild);
-    const settle = (error?: PingknockError): void => {
+    let settled = false;
+    const settle = (error?: Error): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
+      sends?.stop();
+      signal?.removeEventListener('abort', abort);
       process.removeListener('exit', stopChild);
       if (error === undefined) resolve();
       else reject(error);
     };
+    const abort = (): void => {
+      child.kill('SIGTERM');
+      const reason: unknown = signal?.reason;
+      settle(reason instanceof Error ? reason : new Error('the knock was stopped'));
+    };
+    signal?.addEventListener('abort', abort, { once: true });
     child.on('error', (error: NodeJS.ErrnoException) => {
       settle(
         new PingknockError(
@@ -120,6 +148,10 @@ function knockWith(ping: KnockingPing, request: KnockRequest): Promise<void> {
           error.code === 'ENOENT' ? PING_MISSING : `${file} could not be started (${error.code ?? error.message})`,
         ),
       );
+    });
+    // The reply is in when ping exits 0: its output, read only on failure, need not be awaited.
+    child.on('exit', (code) => {
+      if (code === 0) settle();
     });
     child.on('close', (code) => {
       if (code === 0) {
@@ -140,7 +172,9 @@ function knockWith(ping: KnockingPing, request: KnockRequest): Promise<void> {
           'noReply',
           code === 2 && detail !== ''
             ? `knock to ${target.address} failed: ${detail}`
-            : `no echo reply from ${target.address} within ${formatSeconds(deadlineMs)}: host down, ICMP blocked on the way, or the server's rules drop the knock (as they do while others flood it with knocks)`,
+            : `no echo reply from ${target.address} within ${formatSeconds(deadlineMs)}: ` +
+                "host down, ICMP blocked on the way, or the server's rules drop the knock " +
+                '(as they do while others flood it with knocks)',
         ),
       );
     });

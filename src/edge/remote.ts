@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PingknockError } from '../core/errors.js';
 import { globalIpv6Addresses } from '../core/inet6.js';
 import { parseAlias } from '../core/ssh-config/names.js';
+import { knockingJumpOf } from './bastion.js';
 import { lastLines, run, type RunResult } from './exec.js';
 
 /**
@@ -19,6 +20,17 @@ export interface SshTarget {
   readonly alias: string;
   /** `--config FILE`: ssh reads this file instead of its default ones (ssh -F). */
   readonly configFile?: string | undefined;
+  /**
+   * `--via OTHER_ALIAS`: another alias of the same server, whose connection (and knock) the kept
+   * connection uses; the proofs still connect as `alias`, as its user's ssh will.
+   */
+  readonly via?: string | undefined;
+  /**
+   * The jump host the alias's ProxyCommand knocks from (`pingknock proxy --jump`), as a ProxyJump
+   * route: connections around the knock go through it, not straight to a server that may be
+   * reachable from there alone. RemoteServer.open reads it from ssh -G when not given.
+   */
+  readonly jump?: string | undefined;
 }
 
 export type SshConnection =
@@ -28,15 +40,18 @@ export type SshConnection =
   | { readonly kind: 'master'; readonly controlPath: string }
   /** Asks the master whether it is up (ssh -O check). */
   | { readonly kind: 'check'; readonly controlPath: string }
-  /** A fresh connection through the config's ProxyCommand, as `ssh ALIAS` makes it. */
-  | { readonly kind: 'knocked' }
+  /** A fresh connection through the config's ProxyCommand, as `ssh ALIAS` makes it (`as` another alias). */
+  | { readonly kind: 'knocked'; readonly as?: string | undefined }
   /** A fresh connection without a knock, as anyone else would make it: to the alias, or `at` one of its addresses. */
   | { readonly kind: 'unknocked'; readonly at?: ServerAddress | undefined };
 
 /** One address of the server, to connect to instead of the alias's HostName. */
 export interface ServerAddress {
   readonly address: string;
-  /** The name the server's host key is known by (ssh -G's hostkeyalias, else its hostname), so the address needs no entry of its own. */
+  /**
+   * The name the server's host key is known by (ssh -G's hostkeyalias, else its hostname), so the
+   * address needs no entry of its own.
+   */
   readonly hostKeyAlias: string;
 }
 
@@ -52,12 +67,27 @@ const SESSION = ['-T', '-o', 'RemoteCommand=none', '-o', 'ClearAllForwardings=ye
 const NO_MULTIPLEXING = ['-o', 'ControlMaster=no', '-o', 'ControlPath=none'] as const;
 
 export function sshArgs(target: SshTarget, connection: SshConnection, command: readonly string[] = []): string[] {
-  const alias = parseAlias(target.alias);
+  const alias = parseAlias(aliasFor(target, connection));
   const config = target.configFile === undefined ? [] : ['-F', target.configFile];
-  return [...config, ...connectionOptions(connection), '--', alias, ...command];
+  // Around the knock: no ProxyCommand, but the jump host's route when the knock leaves from one.
+  const around = target.jump === undefined ? 'ProxyCommand=none' : `ProxyJump=${target.jump}`;
+  return [...config, ...connectionOptions(connection, around), '--', alias, ...command];
 }
 
-function connectionOptions(connection: SshConnection): readonly string[] {
+function aliasFor(target: SshTarget, connection: SshConnection): string {
+  switch (connection.kind) {
+    case 'open-master':
+    case 'master':
+    case 'check':
+      return target.via ?? target.alias;
+    case 'knocked':
+      return connection.as ?? target.alias;
+    case 'unknocked':
+      return target.alias;
+  }
+}
+
+function connectionOptions(connection: SshConnection, around: string): readonly string[] {
   switch (connection.kind) {
     case 'open-master':
       return [
@@ -68,7 +98,7 @@ function connectionOptions(connection: SshConnection): readonly string[] {
         // It ends when pingknock closes it, not on its own and not with the first session.
         '-o',
         'ControlPersist=no',
-        ...(connection.knock ? [] : ['-o', 'ProxyCommand=none']),
+        ...(connection.knock ? [] : ['-o', around]),
         '-o',
         'ConnectTimeout=15',
         '-o',
@@ -102,7 +132,7 @@ function connectionOptions(connection: SshConnection): readonly string[] {
           ? []
           : ['-o', `HostName=${connection.at.address}`, '-o', `HostKeyAlias=${connection.at.hostKeyAlias}`]),
         '-o',
-        'ProxyCommand=none',
+        around,
         '-o',
         `ConnectTimeout=${UNKNOCKED_CONNECT_TIMEOUT_SECONDS}`,
         '-o',
@@ -139,7 +169,8 @@ const MASTER_POLL_MS = 100;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const SCRIPT_TIMEOUT_MS = 120_000;
 
-export type Route = 'master' | 'knocked';
+/** Over the kept connection, or a fresh knocked one: as the alias, or `as` another alias of the server. */
+export type Route = 'master' | 'knocked' | { readonly knockedAs: string };
 
 /** A server logged in to over a control master, with root (directly or through `sudo -n`) checked. */
 export class RemoteServer {
@@ -158,12 +189,16 @@ export class RemoteServer {
     return join(this.dir, 'cm');
   }
 
-  /** Logs in and keeps the connection; `knock: false` connects around the ProxyCommand (the port is still open). */
+  /**
+   * Logs in (as `target.via` when given) and keeps the connection; `knock: false` connects around
+   * the ProxyCommand (the port is still open).
+   */
   static async open(target: SshTarget, options: { readonly knock: boolean }): Promise<RemoteServer> {
     // A private folder: the control socket is a login to the server for whoever can reach it.
     // ssh reads ControlPath as words with %-tokens: a TMPDIR it could misread is not used.
     const base = /^[A-Za-z0-9._/-]+$/.test(tmpdir()) ? tmpdir() : '/tmp';
-    const server = new RemoteServer(target, await fs.mkdtemp(join(base, 'pingknock-ssh-')));
+    const jump = target.jump ?? (await knockingJumpOf(target.alias, target.configFile));
+    const server = new RemoteServer({ ...target, jump }, await fs.mkdtemp(join(base, 'pingknock-ssh-')));
     try {
       await server.openMaster(options.knock);
       server.sudo = await server.needsSudo();
@@ -186,7 +221,9 @@ export class RemoteServer {
   /** Runs a script as root on the server: over the master, or over a fresh knocked connection. */
   script(script: string, route: Route, timeoutMs = SCRIPT_TIMEOUT_MS): Promise<RunResult> {
     const connection: SshConnection =
-      route === 'master' ? { kind: 'master', controlPath: this.controlPath } : { kind: 'knocked' };
+      route === 'master'
+        ? { kind: 'master', controlPath: this.controlPath }
+        : { kind: 'knocked', as: route === 'knocked' ? undefined : route.knockedAs };
     return run('ssh', sshArgs(this.target, connection, this.asRoot(['sh', '-s'])), { input: script, timeoutMs });
   }
 
@@ -255,10 +292,12 @@ export class RemoteServer {
       );
       master.on('exit', (code) => resolve(lastLines(readLog(logFile)) || `ssh exited with ${code}`));
     });
+    const via = this.target.via;
+    const as = via === undefined || via === this.alias ? '' : ` (as ${via})`;
     const failed = (reason: string): PingknockError =>
       new PingknockError(
         'server',
-        `cannot log in to ${this.alias} ${knock ? 'through the knock' : 'without a knock'}: ${reason}`,
+        `cannot log in to ${this.alias} ${knock ? 'through the knock' : 'without a knock'}${as}: ${reason}`,
       );
     // Up once ssh answers on the control socket, which it opens after logging in.
     for (const started = Date.now(); ;) {
@@ -291,7 +330,9 @@ export class RemoteServer {
     if (sudo.code !== 0) {
       throw new PingknockError(
         'server',
-        `changing the firewall on ${this.alias} needs root: the login user is not root, and sudo -n does not work (${lastLines(sudo.stderr) || `exit ${sudo.code}`}); log in as root, or allow this user sudo without a password`,
+        `changing the firewall on ${this.alias} needs root: the login user is not root, ` +
+          `and sudo -n does not work (${lastLines(sudo.stderr) || `exit ${sudo.code}`}); ` +
+          'log in as root, or allow this user sudo without a password',
       );
     }
     return true;
@@ -308,4 +349,12 @@ function readLog(path: string): string {
   } catch {
     return '';
   }
+}
+
+/** Wide enough for a refusal's line, whose paths are only of use whole. */
+const REFUSAL_WIDTH = 1000;
+
+/** A server's script refused a folder or file as unsafe to write in as root (exit UNSAFE_EXIT). */
+export function refusedOn(alias: string, stderr: string): PingknockError {
+  return new PingknockError('io', `${alias}: ${lastLines(stderr, 1, REFUSAL_WIDTH)}; nothing was changed there`);
 }

@@ -30,7 +30,8 @@ export function secretPathFor(name: string): string {
   if (name === '%n') {
     throw new PingknockError(
       'usage',
-      'the name is a literal "%n": this client does not expand ssh\'s %n (paramiko, Fabric and Ansible\'s paramiko connection do not); ' +
+      'the name is a literal "%n": this client does not expand ssh\'s %n ' +
+        "(paramiko, Fabric and Ansible's paramiko connection do not); " +
         'write the alias itself in the ProxyCommand: pingknock setup ALIAS does',
     );
   }

@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAlias } from '../core/ssh-config/names.js';
 
-/** ssh's own answer to "what would you use for this host", from `ssh -G`: option names in lower case, first value each. */
+/**
+ * ssh's own answer to "what would you use for this host", from `ssh -G`: option names in lower
+ * case, first value each.
+ */
 export type EffectiveSshConfig = ReadonlyMap<string, string>;
 
 export type SshConfigAnswer =
@@ -75,13 +78,36 @@ function runSshG(
       if (timedOut) {
         resolve({
           kind: 'failed',
-          message: `ssh -G ${host} did not finish within ${SSH_G_TIMEOUT_MS / 1000} s (a Match exec command that hangs?)`,
+          message:
+            `ssh -G ${host} did not finish within ${SSH_G_TIMEOUT_MS / 1000} s ` + '(a Match exec command that hangs?)',
         });
       } else if (code !== 0) {
         resolve({ kind: 'failed', message: sshComplaint(stderr, rename) || `ssh -G ${host} exited with ${code}` });
       } else {
         resolve({ kind: 'ok', config: parseSshG(stdout) });
       }
+    });
+  });
+}
+
+/** What `ssh -V` says about the local ssh (on stderr, in OpenSSH's case); undefined when no ssh runs. */
+export function sshVersion(): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const child = spawn('ssh', ['-V'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const collect = (text: string): void => {
+      output += text;
+    };
+    child.stdout.setEncoding('utf8').on('data', collect);
+    child.stderr.setEncoding('utf8').on('data', collect);
+    const timer = setTimeout(() => child.kill('SIGKILL'), SSH_G_TIMEOUT_MS);
+    child.on('error', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve(code === 0 ? output.trim() : undefined);
     });
   });
 }

@@ -5,14 +5,41 @@ import { formatSeconds } from '../core/duration.js';
 import type { ResolvedHost } from './resolve.js';
 
 const NOT_MATCHING_HINT =
-  "the knock got a reply, so the host is up: the server's rules may not match this client (secret, port, or ping layout; see `pingknock rules`), " +
+  "the knock got a reply, so the host is up: the server's rules may not match this client " +
+  '(secret, port, or ping layout; see `pingknock rules`), ' +
   'or its list of knocked addresses is full (someone flooding it with knocks; try again later)';
 /** A reset comes from the host itself: the rules let this client through (a dropped SYN gets no answer at all). */
 const REFUSED_HINT =
-  'the knock worked and the host answered, but nothing listens on that port or the server refuses it: a wrong port, or sshd not running';
+  'the knock worked and the host answered, but nothing listens on that port or the server refuses it: ' +
+  'a wrong port, or sshd not running';
 
-/** Connects to the address the knock went to; what the server sends goes to `downstream`. */
-export function connectTcp(target: ResolvedHost, port: number, timeoutMs: number, downstream?: Pump): Promise<Socket> {
+/**
+ * The port gave no answer at all within the wait: its SYNs were dropped, as a firewall drops them
+ * for an address that has not knocked.
+ */
+export class PortSilentError extends PingknockError {}
+
+export interface ConnectOptions {
+  /** Gets what the server sends, from the moment the connection is up (unless `paused`). */
+  readonly downstream?: Pump | undefined;
+  /** Aborting it before the connection is up gives it up (the socket is destroyed); after, it does nothing. */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * Connects without reading a byte: not one of the server's is taken from the kernel until the
+   * downstream pump is given a sink (Pump.into resumes it), so the socket can still be handed to
+   * ssh untouched (fdpass.ts).
+   */
+  readonly paused?: boolean | undefined;
+}
+
+/** Connects to the address the knock went to. */
+export function connectTcp(
+  target: ResolvedHost,
+  port: number,
+  timeoutMs: number,
+  options: ConnectOptions = {},
+): Promise<Socket> {
+  const { downstream, signal } = options;
   return new Promise((resolve, reject) => {
     const socket = createConnection({
       host: target.address,
@@ -21,24 +48,37 @@ export function connectTcp(target: ResolvedHost, port: number, timeoutMs: number
       allowHalfOpen: true,
       ...(downstream === undefined ? {} : { onread: downstream.onread }),
     });
+    // net starts reading once the 'connect' listeners ran, unless the socket is paused by then.
+    if (options.paused === true) socket.pause();
     const where = `${target.family === 6 ? `[${target.address}]` : target.address}:${port}`;
+    const giveUp = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new Error(`the connection to ${where} was given up`));
+    };
+    const settled = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', giveUp);
+    };
     const timer = setTimeout(() => {
+      settled();
       socket.destroy();
       reject(
-        new PingknockError(
+        new PortSilentError(
           'connectFailed',
           `${where} did not answer within ${formatSeconds(timeoutMs)}; ${NOT_MATCHING_HINT}`,
         ),
       );
     }, timeoutMs);
+    signal?.addEventListener('abort', giveUp, { once: true });
     socket.once('connect', () => {
-      clearTimeout(timer);
+      settled();
       socket.removeAllListeners('error');
       downstream?.readFrom(socket, 'onread');
       resolve(socket);
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
+      settled();
       const reason =
         error.code === 'ECONNREFUSED'
           ? `refused the connection; ${REFUSED_HINT}`
@@ -78,6 +118,11 @@ export class Pump {
   /** Whether the source has ended (its writer closed its end). */
   get ended(): boolean {
     return this.sourceEnded;
+  }
+
+  /** What the source sent that waits for a sink. */
+  get bytesHeld(): number {
+    return this.heldBytes;
   }
 
   /**

@@ -30,13 +30,18 @@ export async function runDemo(firewall: ServerFirewall): Promise<void> {
       renderNftables(buildRuleModel({ secret, port: lab.port, windowSeconds: DEFAULT_WINDOW_SECONDS })),
     );
     say(
-      `  server ${lab.server.netns}: ${lab.server.ipv4}, real sshd on port ${lab.port}, rules from \`pingknock rules\` loaded with nft`,
+      `  server ${lab.server.netns}: ${lab.server.ipv4}, real sshd on port ${lab.port}, ` +
+        'rules from `pingknock rules` loaded with nft',
     );
     say(
       `  client ${lab.client.netns}: ${lab.client.ipv4}, secret in ~/.ssh/pingknock/${LAB_HOSTS.knocked}, ssh config:`,
     );
     say(
-      `      Host ${LAB_HOSTS.knocked}\n        HostName ${lab.server.ipv4}\n        ProxyCommand ${proxyCommandFor(LAB_HOSTS.knocked)}`,
+      [
+        `      Host ${LAB_HOSTS.knocked}`,
+        `        HostName ${lab.server.ipv4}`,
+        `        ProxyCommand ${proxyCommandFor(LAB_HOSTS.knocked)}`,
+      ].join('\n'),
     );
 
     say('[1/3] ssh without a knock (ConnectTimeout 3)');

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, LAB_HOSTS } from '../../src/lab/lab.js';
+import { labUfw, listServerRules } from '../support/lab-server.js';
 import { run } from '../../src/edge/exec.js';
 import { secretToHex, type Secret } from '../../src/core/secret.js';
 import type { Backend } from '../../src/core/rules/render.js';
@@ -73,10 +74,10 @@ export function backendSuite(testCase: BackendCase): void {
     };
     /** The server's rules once they stop changing: ufw goes on adjusting them briefly after a reload returns. */
     const settledRules = async (): Promise<string> => {
-      let previous = lab.listServerRules();
+      let previous = listServerRules(lab);
       for (let tries = 0; tries < 20; tries += 1) {
         await sleep(300);
-        const current = lab.listServerRules();
+        const current = listServerRules(lab);
         if (current === previous) return current;
         previous = current;
       }
@@ -92,7 +93,7 @@ export function backendSuite(testCase: BackendCase): void {
     };
 
     beforeAll(async () => {
-      lab = await Lab.create({ secret, serverFirewall: 'bare', ufw: testCase.backend === 'ufw' });
+      lab = await Lab.create({ secret, serverFirewall: 'bare', features: testCase.backend === 'ufw' ? [labUfw] : [] });
       secretFile = join(lab.dir, 'server-secret');
       writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
       if (testCase.tool !== undefined) {

@@ -53,7 +53,8 @@ describe('third-party ssh clients through the knock, with the config pingknock s
     const probe = spawnSync(PYTHON, ['-c', 'import fabric, paramiko'], { encoding: 'utf8' });
     if (probe.status !== 0)
       throw new Error(
-        `${PYTHON} cannot import fabric and paramiko: install them with ./install.sh --lab (python3-fabric): ${probe.stderr}`,
+        `${PYTHON} cannot import fabric and paramiko: ` +
+          `install them with ./install.sh --lab (python3-fabric): ${probe.stderr}`,
       );
 
     controlDir = mkdtempSync('/tmp/pkcp-');
@@ -154,7 +155,10 @@ describe('third-party ssh clients through the knock, with the config pingknock s
     return { hostname: option('hostname'), proxycommand: option('proxycommand') };
   }
 
-  /** SSH_CONNECTION as the server's sshd set it for a session from `alias`: client address and port, server address and port. */
+  /**
+   * SSH_CONNECTION as the server's sshd set it for a session from `alias`: client address and port, server address
+   * and port.
+   */
   function sessionFrom(alias: string): RegExp {
     const server = aliases[alias] ?? '';
     const client = server === lab.server.ipv6 ? lab.client.ipv6 : lab.client.ipv4;
@@ -177,9 +181,14 @@ describe('third-party ssh clients through the knock, with the config pingknock s
   it('setup wrote a Host block per alias whose ProxyCommand names the alias itself, not %n', () => {
     const text = readFileSync(config, 'utf8');
     for (const [alias, address] of Object.entries(aliases)) {
-      expect(sshResolves(alias)).toEqual({ hostname: address, proxycommand: `pingknock proxy --name ${alias} %h %p` });
+      // OpenSSH takes the socket (ProxyUseFdpass yes); the clients below that give pipes get the relay.
+      expect(sshResolves(alias)).toEqual({
+        hostname: address,
+        proxycommand: `pingknock proxy --name ${alias} --fdpass %h %p`,
+      });
     }
     expect(text).not.toContain('%n');
+    expect(text.match(/^ {4}ProxyUseFdpass yes$/gm)).toHaveLength(Object.keys(aliases).length);
   });
 
   it(
@@ -350,7 +359,8 @@ describe('third-party ssh clients through the knock, with the config pingknock s
       const inventory = join(work, 'paramiko-bare.ini');
       writeFileSync(
         inventory,
-        `web1 ansible_host=${lab.server.ipv4} ansible_connection=paramiko ansible_user=root ansible_ssh_private_key_file=${join(lab.dir, 'user_key')}\n`,
+        `web1 ansible_host=${lab.server.ipv4} ansible_connection=paramiko ansible_user=root ` +
+          `ansible_ssh_private_key_file=${join(lab.dir, 'user_key')}\n`,
       );
       const result = await inClient(
         [ANSIBLE, 'web1', '-i', inventory, '-o', '-m', 'ansible.builtin.command', '-a', 'true'],
@@ -384,7 +394,8 @@ describe('third-party ssh clients through the knock, with the config pingknock s
       };
       for (const [alias, address] of Object.entries(aliases)) {
         // paramiko's own expansion of the line setup wrote: what Fabric really ran.
-        expect(report.connections[alias]?.proxycommand).toBe(`pingknock proxy --name ${alias} ${address} 22`);
+        // paramiko hands the proxy pipes: --fdpass relays there.
+        expect(report.connections[alias]?.proxycommand).toBe(`pingknock proxy --name ${alias} --fdpass ${address} 22`);
         expect(report.connections[alias]?.ssh_connection).toMatch(sessionFrom(alias));
         expect(report.connections[alias]?.sha256).toBe(expected);
         expect(await sha256File(join(drop, `fabric-${alias}.bin`))).toBe(expected);
@@ -418,7 +429,7 @@ describe('third-party ssh clients through the knock, with the config pingknock s
           proxy_end: string;
           proxy_stderr: string;
         };
-        expect(report.proxycommand).toBe(`pingknock proxy --name ${alias} ${aliases[alias]} 22`);
+        expect(report.proxycommand).toBe(`pingknock proxy --name ${alias} --fdpass ${aliases[alias]} 22`);
         expect(report.ssh_connection).toMatch(sessionFrom(alias));
         expect(report.sha256).toBe(expected);
         expect(await sha256File(remote)).toBe(expected);
@@ -432,7 +443,10 @@ describe('third-party ssh clients through the knock, with the config pingknock s
   );
 });
 
-/** `ansible -o` lines: `HOST | CHANGED | rc=N | (stdout) TEXT`, `HOST | FAILED! => {...}`, `HOST | UNREACHABLE!: MESSAGE`. */
+/**
+ * `ansible -o` lines: `HOST | CHANGED | rc=N | (stdout) TEXT`, `HOST | FAILED! => {...}`,
+ * `HOST | UNREACHABLE!: MESSAGE`.
+ */
 function adHocLines(stdout: string): Record<string, { status: string; stdout: string }> {
   const lines: Record<string, { status: string; stdout: string }> = {};
   for (const line of stdout.split('\n')) {

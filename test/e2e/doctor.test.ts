@@ -53,20 +53,28 @@ describe('pingknock doctor in a lab', () => {
     expect(result.code, result.stdout.toString()).toBe(ExitCode.unproven);
     expect(result.lines.slice(-2)).toEqual([
       expect.stringMatching(
-        /^WARN {2}knock: 10\.201\.0\.1 answered the knock in [\d.]+ m?s, but 10\.201\.0\.1:22 already accepted connections before this knock \(an earlier knock's window still open, or the port is not protected\), so this secret is not proven; wait for the window to close \(60 s by default\) and run doctor again$/,
+        new RegExp(
+          /^WARN {2}knock: 10\.201\.0\.1 answered the knock in [\d.]+ m?s, but 10\.201\.0\.1:22 /.source +
+            /already accepted connections before this knock \(an earlier knock's window still open, /.source +
+            /or the port is not protected\), so this secret is not proven; /.source +
+            /wait for the window to close \(60 s by default\) and run doctor again$/.source,
+        ),
       ),
       'ok    port: 10.201.0.1:22 accepts connections (it did before the knock too)',
     ]);
     expect(result.stderr).toBe('pingknock: 1 of 7 checks not proven\n');
   });
 
-  it('the same wrong secret once the window is gone: the port stays closed, and doctor says the rules do not match', async () => {
-    lab.forgetKnocks();
-    const result = await doctor(wrong);
-    expect(result.code, result.stdout.toString()).toBe(ExitCode.connectFailed);
-    expect(result.lines.slice(-2)).toEqual([
-      expect.stringMatching(/^ok    knock: /),
-      expect.stringMatching(/^FAIL {2}port: 10\.201\.0\.1:22 did not answer within 2 s; .*rules may not match/),
-    ]);
-  });
+  it(
+    'the same wrong secret once the window is gone: ' + 'the port stays closed, and doctor says the rules do not match',
+    async () => {
+      lab.forgetKnocks();
+      const result = await doctor(wrong);
+      expect(result.code, result.stdout.toString()).toBe(ExitCode.connectFailed);
+      expect(result.lines.slice(-2)).toEqual([
+        expect.stringMatching(/^ok    knock: /),
+        expect.stringMatching(/^FAIL {2}port: 10\.201\.0\.1:22 did not answer within 2 s; .*rules may not match/),
+      ]);
+    },
+  );
 });

@@ -1,36 +1,23 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, LAB_ACCOUNTS, LAB_HOSTS } from '../../src/lab/lab.js';
-import { run } from '../../src/edge/exec.js';
+import { Lab, LAB_HOSTS } from '../../src/lab/lab.js';
 import { applyScript } from '../../src/core/rules/apply.js';
 import { nftIncludeLines } from '../../src/core/rules/persist.js';
 import { parseSecret, secretToHex } from '../../src/core/secret.js';
+import { buildRuleModel, DEFAULT_HORIZON_DAYS, rollingKey } from '../../src/core/rules/model.js';
+import { renderNftables } from '../../src/core/rules/nftables.js';
+import { parseRegistry } from '../../src/core/rules/registry.js';
+import { isoDate, slotAt } from '../../src/core/rolling.js';
 import { newSecret, nftRules } from './fixture.js';
 import { killTree, start } from '../support/spawned.js';
-import { EMPTY_FILTER, expectAllClosed, expectAllOpen, expectEachFamilyGuarded } from './families.js';
+import { LAB_ACCOUNTS, labAccounts } from '../support/lab-accounts.js';
+import { labUfw, listServerRules } from '../support/lab-server.js';
+import { ALIAS, DEBIAN_NFTABLES_CONF, EnrollLab } from '../support/enroll-lab.js';
+import { EMPTY_FILTER, expectEachFamilyGuarded } from './families.js';
 
-const ALIAS = 'target';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** /etc/nftables.conf as Debian ships it: what persistence adds a line to, and unenroll must give back byte for byte. */
-const DEBIAN_NFTABLES_CONF = `#!/usr/sbin/nft -f
-
-flush ruleset
-
-table inet filter {
-\tchain input {
-\t\ttype filter hook input priority filter;
-\t}
-\tchain forward {
-\t\ttype filter hook forward priority filter;
-\t}
-\tchain output {
-\t\ttype filter hook output priority filter;
-\t}
-}
-`;
 
 /** A server whose own earlier rules drop every ping, before pingknock's chain (priority filter - 10) sees it. */
 /**
@@ -45,7 +32,9 @@ const IPV6_FORWARDED = `table ip6 forwarded {
 }
 `;
 const SSH_ELSEWHERE = String.raw`
-require('node:net').createServer((socket) => socket.end('SSH-2.0-elsewhere\r\n')).listen(2222, '::', () => process.stdout.write('listening\n'));
+require('node:net')
+  .createServer((socket) => socket.end('SSH-2.0-elsewhere\r\n'))
+  .listen(2222, '::', () => process.stdout.write('listening\n'));
 `;
 
 const BLOCK_PINGS = `table inet blockping {
@@ -57,97 +46,6 @@ const BLOCK_PINGS = `table inet blockping {
 }
 `;
 
-/**
- * A user's ssh config in the lab's client namespace, with nothing for ALIAS yet: enroll's setup
- * adds the Host block. The lab's own key and known_hosts come from `Host *`, as in setup.test.ts.
- */
-function userConfig(lab: Lab, login: string | undefined): string {
-  // With a login of its own, the user name comes from enroll's Host block (--user), not from `Host *`.
-  const options = lab.sshClientOptions().filter((line) => login === undefined || !line.startsWith('User '));
-  return ['# my ssh config', 'Host *', ...options.map((line) => `    ${line}`), ''].join('\n');
-}
-
-/** The client's side of a lab for enroll: its config, and the server's state and boot folders inside the lab. */
-class EnrollLab {
-  readonly config: string;
-  readonly originalConfig: string;
-  /** The lab's server shares this machine's filesystem: its /run/pingknock and /etc stay out of it. */
-  readonly stateDir: string;
-  readonly persistDir: string;
-  readonly bootConfig: string;
-
-  /** `login`: the server account enroll logs in as (root when undefined); `tag` keeps two clients of one lab apart. */
-  constructor(
-    readonly lab: Lab,
-    private readonly login?: string,
-    tag = '',
-  ) {
-    this.config = join(lab.dir, `user_ssh_config${tag}`);
-    this.originalConfig = userConfig(lab, login);
-    writeFileSync(this.config, this.originalConfig, { mode: 0o600 });
-    this.stateDir = join(lab.dir, `server-state${tag}`);
-    this.persistDir = join(lab.dir, `server-etc${tag}`);
-    this.bootConfig = join(this.persistDir, 'nftables.conf');
-    mkdirSync(this.persistDir);
-    writeFileSync(this.bootConfig, DEBIAN_NFTABLES_CONF, { mode: 0o755 });
-  }
-
-  pingknock(args: readonly string[]) {
-    return this.lab.onClient('pingknock', args, { timeoutMs: 120_000 });
-  }
-
-  enroll(...extra: string[]) {
-    return this.pingknock([
-      'enroll',
-      ALIAS,
-      '--hostname',
-      this.lab.server.ipv4,
-      '--config',
-      this.config,
-      '--yes',
-      '--state-dir',
-      this.stateDir,
-      '--persist-dir',
-      this.persistDir,
-      ...(this.login === undefined ? [] : ['--user', this.login]),
-      ...extra,
-    ]);
-  }
-
-  unenroll(...extra: string[]) {
-    return this.pingknock(['unenroll', ALIAS, '--config', this.config, ...extra]);
-  }
-
-  secretFile(): string {
-    return join(this.lab.home, '.ssh', 'pingknock', ALIAS);
-  }
-
-  recordFile(): string {
-    return join(this.lab.home, '.ssh', 'pingknock', '.enrolled', `${ALIAS}.json`);
-  }
-
-  /** New connections with no knock, over IPv4 and IPv6: must time out while pingknock's rules are in place. */
-  async expectClosedWithoutKnock(): Promise<void> {
-    await expectAllClosed(this.lab);
-  }
-
-  async expectOpenWithoutKnock(): Promise<void> {
-    await expectAllOpen(this.lab);
-  }
-
-  /** `ssh ALIAS` with the user's config, which knocks through pingknock proxy, as the enrolled login. */
-  async expectKnockedLogin(): Promise<void> {
-    this.lab.forgetKnocks();
-    const result = await this.lab.onClient('ssh', ['-F', this.config, ALIAS, 'id -un'], { timeoutMs: 20_000 });
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout.toString()).toBe(`${this.login ?? 'root'}\n`);
-  }
-
-  async rollbackSleepers(): Promise<string> {
-    return (await run('pgrep', ['-f', `pingknock-rollback [0-9]+ ${this.stateDir}`])).stdout.toString();
-  }
-}
-
 describe('pingknock enroll and unenroll: a bare nftables server with a real sshd', () => {
   let lab: Lab;
   let client: EnrollLab;
@@ -158,7 +56,7 @@ describe('pingknock enroll and unenroll: a bare nftables server with a real sshd
   beforeAll(async () => {
     lab = await Lab.create({ secret: newSecret(), serverFirewall: 'bare' });
     client = new EnrollLab(lab);
-    pristine = lab.listServerRules();
+    pristine = listServerRules(lab);
   });
   afterAll(() => lab?.destroy());
 
@@ -189,9 +87,23 @@ describe('pingknock enroll and unenroll: a bare nftables server with a real sshd
     const table = await lab.onServer('nft', ['list', 'table', 'inet', 'pingknock']);
     expect(table.code, table.stderr).toBe(0);
 
+    // One-time knocks, nftables' default: the rules kept for boot are those of the key list, which holds
+    // this client's key as its patterns (never the secret), through the default 30 days.
+    const registry = parseRegistry(readFileSync(client.registryFile(), 'utf8'), 'the key list');
+    expect(statSync(client.registryFile()).mode & 0o777).toBe(0o600);
+    expect(registry.keys).toEqual([
+      rollingKey(registry.keys[0]?.name ?? '', secret, slotAt(enrolledAt / 1000).day, DEFAULT_HORIZON_DAYS),
+    ]);
+    expect(readFileSync(client.registryFile(), 'utf8')).not.toContain(secretToHex(secret));
     const persisted = join(client.persistDir, 'pingknock.nft');
-    expect(readFileSync(persisted, 'utf8')).toBe(nftRules(secret));
+    expect(readFileSync(persisted, 'utf8')).toBe(
+      renderNftables(buildRuleModel({ keys: registry.keys, port: 22, windowSeconds: 60 })),
+    );
     expect(statSync(persisted).mode & 0o777).toBe(0o600);
+    const lastDay = isoDate(slotAt(enrolledAt / 1000).day + DEFAULT_HORIZON_DAYS - 1);
+    expect(client.proxyCommand()).toMatch(
+      new RegExp(`^ProxyCommand pingknock proxy --name ${ALIAS} --rolling-until ${lastDay}( --fdpass)? %h %p$`),
+    );
     expect(readFileSync(client.bootConfig, 'utf8')).toBe(
       `${DEBIAN_NFTABLES_CONF}${nftIncludeLines(client.persistDir).plain}\n`,
     );
@@ -206,44 +118,59 @@ describe('pingknock enroll and unenroll: a bare nftables server with a real sshd
       server: unknown;
     };
     expect(record.configAddition.added).toContain(`Host ${ALIAS}`);
-    expect(record.server).toEqual({ backend: 'nftables', stateDir: client.stateDir, persistDir: client.persistDir });
+    expect(record.configAddition.added).toContain(`    ${client.proxyCommand()}`);
+    expect(record.server).toEqual({
+      backend: 'nftables',
+      stateDir: client.stateDir,
+      persistDir: client.persistDir,
+      key: { name: registry.keys[0]?.name, kind: 'rolling', horizonDays: DEFAULT_HORIZON_DAYS, until: lastDay },
+    });
   }, 120_000);
 
   it('keeps the rules past the rollback time it was given: the rollback really is cancelled', async () => {
-    const applied = lab.listServerRules();
+    const applied = listServerRules(lab);
     expect(applied).not.toBe(pristine);
     await sleep(Math.max(0, enrolledAt + (ROLLBACK_SECONDS + 3) * 1000 - Date.now()));
-    expect(lab.listServerRules()).toBe(applied);
+    expect(listServerRules(lab)).toBe(applied);
     await client.expectClosedWithoutKnock();
   }, 60_000);
 
-  it('unenroll restores the ruleset exactly, the ssh config and nftables.conf byte for byte, and keeps the secret', async () => {
-    const result = await client.unenroll();
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toContain(`${ALIAS} is unenrolled`);
-    expect(lab.listServerRules()).toBe(pristine);
-    expect(readFileSync(client.config, 'utf8')).toBe(client.originalConfig);
-    expect(readFileSync(client.bootConfig, 'utf8')).toBe(DEBIAN_NFTABLES_CONF);
-    expect(existsSync(join(client.persistDir, 'pingknock.nft'))).toBe(false);
-    expect(existsSync(client.secretFile())).toBe(true);
-    expect(existsSync(client.recordFile())).toBe(false);
-    await client.expectOpenWithoutKnock();
-  }, 120_000);
+  it(
+    'unenroll restores the ruleset exactly, ' + 'the ssh config and nftables.conf byte for byte, and keeps the secret',
+    async () => {
+      const result = await client.unenroll();
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toContain(`${ALIAS} is unenrolled`);
+      expect(listServerRules(lab)).toBe(pristine);
+      expect(readFileSync(client.config, 'utf8')).toBe(client.originalConfig);
+      expect(readFileSync(client.bootConfig, 'utf8')).toBe(DEBIAN_NFTABLES_CONF);
+      expect(existsSync(join(client.persistDir, 'pingknock.nft'))).toBe(false);
+      expect(existsSync(client.registryFile())).toBe(false);
+      expect(existsSync(client.secretFile())).toBe(true);
+      expect(existsSync(client.recordFile())).toBe(false);
+      await client.expectOpenWithoutKnock();
+    },
+    120_000,
+  );
 
   it('fails and rolls back at once when the knock cannot work (pings dropped before pingknock sees them)', async () => {
     lab.loadServerRules(BLOCK_PINGS);
     try {
-      const before = lab.listServerRules();
+      const before = listServerRules(lab);
       const started = Date.now();
       const result = await client.enroll('--rollback', '60');
       expect(result.code, result.stderr).toBe(12);
       expect(result.stderr).toContain('proof 1: a new connection without a knock times out');
       expect(result.stderr).toMatch(
-        /pingknock: a new connection through the knock did not log in \(.*\): pings may be dropped before pingknock's rules see them; rolled back at once: target has its previous rules again\n$/,
+        new RegExp(
+          /pingknock: a new connection through the knock did not log in \(.*\): /.source +
+            /pings may be dropped before pingknock's rules see them; /.source +
+            /rolled back at once: target has its previous rules again\n$/.source,
+        ),
       );
       // At once, not after the 60 s rollback: the connection kept from before the rules ran it.
       expect(Date.now() - started).toBeLessThan(45_000);
-      expect(lab.listServerRules()).toBe(before);
+      expect(listServerRules(lab)).toBe(before);
       expect(await client.rollbackSleepers()).toBe('');
       await client.expectOpenWithoutKnock();
       // Nothing was made persistent.
@@ -258,36 +185,47 @@ describe('pingknock enroll and unenroll: a bare nftables server with a real sshd
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toContain(`found none of pingknock's rules on ${ALIAS}`);
     expect(readFileSync(client.config, 'utf8')).toBe(client.originalConfig);
-    expect(lab.listServerRules()).toBe(pristine);
+    expect(listServerRules(lab)).toBe(pristine);
   }, 120_000);
 
-  it('does not call the server protected while IPv6 is open: it fails, says which family, and rolls back at once', async () => {
-    lab.loadServerRules(IPV6_FORWARDED);
-    const elsewhere = start('ip', ['netns', 'exec', lab.server.netns, process.execPath, '-e', SSH_ELSEWHERE], lab.env);
-    try {
-      await elsewhere.line('stdout', /^listening$/, 20_000);
-      const before = lab.listServerRules();
-      const result = await client.enroll();
-      expect(result.code, result.stderr).toBe(12);
-      expect(result.stderr).toMatch(
-        new RegExp(
-          `pingknock: over IPv6 \\(${lab.server.ipv6}\\) the port still answers a connection without a knock \\(.+\\): the rules do not protect ${ALIAS} over IPv6; rolled back at once: ${ALIAS} has its previous rules again\n$`,
-        ),
+  it(
+    'does not call the server protected while IPv6 is open: ' + 'it fails, says which family, and rolls back at once',
+    async () => {
+      lab.loadServerRules(IPV6_FORWARDED);
+      const elsewhere = start(
+        'ip',
+        ['netns', 'exec', lab.server.netns, process.execPath, '-e', SSH_ELSEWHERE],
+        lab.env,
       );
-      expect(result.stderr).not.toContain('proof 1');
-      expect(lab.listServerRules()).toBe(before);
-      expect(await client.rollbackSleepers()).toBe('');
-      expect(readFileSync(client.bootConfig, 'utf8')).toBe(DEBIAN_NFTABLES_CONF);
-    } finally {
-      killTree(elsewhere.child.pid ?? 0);
-      const removed = await lab.onServer('nft', ['delete', 'table', 'ip6', 'forwarded']);
-      expect(removed.code, removed.stderr).toBe(0);
-    }
-    const result = await client.unenroll();
-    expect(result.code, result.stderr).toBe(0);
-    expect(lab.listServerRules()).toBe(pristine);
-    await client.expectOpenWithoutKnock();
-  }, 120_000);
+      try {
+        await elsewhere.line('stdout', /^listening$/, 20_000);
+        const before = listServerRules(lab);
+        const result = await client.enroll();
+        expect(result.code, result.stderr).toBe(12);
+        expect(result.stderr).toMatch(
+          new RegExp(
+            `pingknock: over IPv6 \\(${lab.server.ipv6}\\) ` +
+              `the port still answers a connection without a knock \\(.+\\): ` +
+              `the rules do not protect ${ALIAS} over IPv6; ` +
+              `rolled back at once: ${ALIAS} has its previous rules again\n$`,
+          ),
+        );
+        expect(result.stderr).not.toContain('proof 1');
+        expect(listServerRules(lab)).toBe(before);
+        expect(await client.rollbackSleepers()).toBe('');
+        expect(readFileSync(client.bootConfig, 'utf8')).toBe(DEBIAN_NFTABLES_CONF);
+      } finally {
+        killTree(elsewhere.child.pid ?? 0);
+        const removed = await lab.onServer('nft', ['delete', 'table', 'ip6', 'forwarded']);
+        expect(removed.code, removed.stderr).toBe(0);
+      }
+      const result = await client.unenroll();
+      expect(result.code, result.stderr).toBe(0);
+      expect(listServerRules(lab)).toBe(pristine);
+      await client.expectOpenWithoutKnock();
+    },
+    120_000,
+  );
 
   it('rolls back by itself when the ssh session is cut right after the apply', async () => {
     const stateDir = join(lab.dir, 'cut-state');
@@ -320,11 +258,11 @@ describe('pingknock enroll and unenroll: a bare nftables server with a real sshd
     expect(killed.code, killed.stderr).toBe(0);
     const cutAt = Date.now();
 
-    expect(lab.listServerRules()).not.toBe(pristine);
+    expect(listServerRules(lab)).not.toBe(pristine);
     await client.expectClosedWithoutKnock();
-    for (let waited = 0; waited < (rollbackSeconds + 10) * 1000 && lab.listServerRules() !== pristine; waited += 250)
+    for (let waited = 0; waited < (rollbackSeconds + 10) * 1000 && listServerRules(lab) !== pristine; waited += 250)
       await sleep(250);
-    expect(lab.listServerRules()).toBe(pristine);
+    expect(listServerRules(lab)).toBe(pristine);
     expect(Date.now() - cutAt).toBeLessThan((rollbackSeconds + 5) * 1000);
     await client.expectOpenWithoutKnock();
   }, 60_000);
@@ -342,37 +280,42 @@ describe('pingknock enroll --backend iptables, and unenroll', () => {
       const loaded = await lab.onServer(restore, ['-w'], { input: EMPTY_FILTER });
       expect(loaded.code, loaded.stderr).toBe(0);
     }
-    pristine = lab.listServerRules();
+    pristine = listServerRules(lab);
   });
   afterAll(() => lab?.destroy());
 
-  it('enrolls with proofs over IPv4 and IPv6, says how to keep the rules without netfilter-persistent, and unenroll --purge restores both', async () => {
-    const result = await client.enroll('--backend', 'iptables');
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toContain(`${ALIAS} uses iptables (--backend)`);
-    expect(result.stderr).toContain(
-      `proof 1: a new connection without a knock times out, also over IPv6 at ${lab.server.ipv6}\n`,
-    );
-    expect(result.stderr).toContain(
-      `proof 2 over IPv6 (${lab.server.ipv6}): after a knock, a new connection gets an answer\n`,
-    );
-    expect(result.stderr).toContain('proof 2: a new connection through pingknock proxy logs in');
-    expect(result.stderr).toContain('install iptables-persistent and run: netfilter-persistent save');
-    for (const program of ['iptables', 'ip6tables']) {
-      const chain = await lab.onServer(program, ['-w', '-n', '-L', 'knock']);
-      expect(chain.code, `${program}: ${chain.stderr}`).toBe(0);
-    }
-    await expectEachFamilyGuarded(lab, ALIAS);
-    await client.expectKnockedLogin();
+  it(
+    'enrolls with proofs over IPv4 and IPv6, says how to keep the rules without netfilter-persistent, ' +
+      'and unenroll --purge restores both',
+    async () => {
+      const result = await client.enroll('--backend', 'iptables');
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toContain(`${ALIAS} uses iptables (--backend)`);
+      expect(result.stderr).toContain(
+        `proof 1: a new connection without a knock times out, also over IPv6 at ${lab.server.ipv6}\n`,
+      );
+      expect(result.stderr).toContain(
+        `proof 2 over IPv6 (${lab.server.ipv6}): after a knock, a new connection gets an answer\n`,
+      );
+      expect(result.stderr).toContain('proof 2: a new connection through pingknock proxy logs in');
+      expect(result.stderr).toContain('install iptables-persistent and run: netfilter-persistent save');
+      for (const program of ['iptables', 'ip6tables']) {
+        const chain = await lab.onServer(program, ['-w', '-n', '-L', 'knock']);
+        expect(chain.code, `${program}: ${chain.stderr}`).toBe(0);
+      }
+      await expectEachFamilyGuarded(lab, ALIAS);
+      await client.expectKnockedLogin();
 
-    const removed = await client.unenroll('--purge');
-    expect(removed.code, removed.stderr).toBe(0);
-    expect(removed.stderr).toContain(`removed pingknock's iptables rules from ${ALIAS}`);
-    expect(existsSync(client.secretFile())).toBe(false);
-    expect(lab.listServerRules()).toBe(pristine);
-    expect(readFileSync(client.config, 'utf8')).toBe(client.originalConfig);
-    await client.expectOpenWithoutKnock();
-  }, 120_000);
+      const removed = await client.unenroll('--purge');
+      expect(removed.code, removed.stderr).toBe(0);
+      expect(removed.stderr).toContain(`removed pingknock's iptables rules from ${ALIAS}`);
+      expect(existsSync(client.secretFile())).toBe(false);
+      expect(listServerRules(lab)).toBe(pristine);
+      expect(readFileSync(client.config, 'utf8')).toBe(client.originalConfig);
+      await client.expectOpenWithoutKnock();
+    },
+    120_000,
+  );
 });
 
 describe('pingknock enroll on a server running ufw, and unenroll', () => {
@@ -387,7 +330,7 @@ describe('pingknock enroll on a server running ufw, and unenroll', () => {
 
   beforeAll(async () => {
     // ufw enabled, incoming denied, ssh allowed: the usual server before the knock.
-    lab = await Lab.create({ secret: newSecret(), serverFirewall: 'bare', ufw: true });
+    lab = await Lab.create({ secret: newSecret(), serverFirewall: 'bare', features: [labUfw] });
     client = new EnrollLab(lab);
     const allowed = await lab.onServer('ufw', ['allow', `${lab.port}/tcp`]);
     expect(allowed.code, allowed.stderr).toBe(0);
@@ -395,34 +338,39 @@ describe('pingknock enroll on a server running ufw, and unenroll', () => {
   });
   afterAll(() => lab?.destroy());
 
-  it('finds ufw, puts the block into before(6).rules with both proofs, and unenroll gives the files back byte for byte', async () => {
-    await client.expectOpenWithoutKnock();
-    const result = await client.enroll();
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toContain(`${ALIAS} uses ufw\n`);
-    expect(result.stderr).toContain(
-      `proof 1: a new connection without a knock times out, also over IPv6 at ${lab.server.ipv6}\n`,
-    );
-    expect(result.stderr).toContain(
-      `proof 2 over IPv6 (${lab.server.ipv6}): after a knock, a new connection gets an answer\n`,
-    );
-    expect(result.stderr).toContain('proof 2: a new connection through pingknock proxy logs in');
-    for (const name of ['before.rules', 'before6.rules']) {
-      const text = await ufwFile(name);
-      expect(text, name).toContain('# BEGIN pingknock');
-      expect(text.replace(/# BEGIN pingknock\n[^]*?# END pingknock\n/, ''), name).toBe(originals[name]);
-    }
-    // ufw's own `allow` for the port comes after the block: without a knock it is never reached.
-    await expectEachFamilyGuarded(lab, ALIAS);
-    await client.expectKnockedLogin();
+  it(
+    'finds ufw, puts the block into before(6).rules with both proofs, ' +
+      'and unenroll gives the files back byte for byte',
+    async () => {
+      await client.expectOpenWithoutKnock();
+      const result = await client.enroll();
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toContain(`${ALIAS} uses ufw\n`);
+      expect(result.stderr).toContain(
+        `proof 1: a new connection without a knock times out, also over IPv6 at ${lab.server.ipv6}\n`,
+      );
+      expect(result.stderr).toContain(
+        `proof 2 over IPv6 (${lab.server.ipv6}): after a knock, a new connection gets an answer\n`,
+      );
+      expect(result.stderr).toContain('proof 2: a new connection through pingknock proxy logs in');
+      for (const name of ['before.rules', 'before6.rules']) {
+        const text = await ufwFile(name);
+        expect(text, name).toContain('# BEGIN pingknock');
+        expect(text.replace(/# BEGIN pingknock\n[^]*?# END pingknock\n/, ''), name).toBe(originals[name]);
+      }
+      // ufw's own `allow` for the port comes after the block: without a knock it is never reached.
+      await expectEachFamilyGuarded(lab, ALIAS);
+      await client.expectKnockedLogin();
 
-    const removed = await client.unenroll();
-    expect(removed.code, removed.stderr).toBe(0);
-    expect(removed.stderr).toContain(`${ALIAS} is unenrolled`);
-    for (const name of ['before.rules', 'before6.rules']) expect(await ufwFile(name), name).toBe(originals[name]);
-    expect(readFileSync(client.config, 'utf8')).toBe(client.originalConfig);
-    await client.expectOpenWithoutKnock();
-  }, 180_000);
+      const removed = await client.unenroll();
+      expect(removed.code, removed.stderr).toBe(0);
+      expect(removed.stderr).toContain(`${ALIAS} is unenrolled`);
+      for (const name of ['before.rules', 'before6.rules']) expect(await ufwFile(name), name).toBe(originals[name]);
+      expect(readFileSync(client.config, 'utf8')).toBe(client.originalConfig);
+      await client.expectOpenWithoutKnock();
+    },
+    180_000,
+  );
 });
 
 describe('pingknock enroll as a login that is not root', () => {
@@ -430,37 +378,41 @@ describe('pingknock enroll as a login that is not root', () => {
   let pristine: string;
 
   beforeAll(async () => {
-    lab = await Lab.create({ secret: newSecret(), serverFirewall: 'bare', accounts: true });
-    pristine = lab.listServerRules();
+    lab = await Lab.create({ secret: newSecret(), serverFirewall: 'bare', features: [labAccounts] });
+    pristine = listServerRules(lab);
   });
   afterAll(() => lab?.destroy());
 
-  it('runs every root command through sudo -n: both proofs, the rules at boot, and unenroll byte for byte', async () => {
-    const client = new EnrollLab(lab, LAB_ACCOUNTS.sudoer);
-    const result = await client.enroll();
-    expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toContain('proof 1: a new connection without a knock times out');
-    expect(result.stderr).toContain('proof 2: a new connection through pingknock proxy logs in');
-    expect(result.stderr).toContain(`${ALIAS} is enrolled`);
-    expect(readFileSync(client.config, 'utf8')).toContain(`User ${LAB_ACCOUNTS.sudoer}`);
-    await client.expectClosedWithoutKnock();
-    await client.expectKnockedLogin();
-    // Written by root through sudo, not by the login: owned by root, private.
-    const persisted = join(client.persistDir, 'pingknock.nft');
-    expect(statSync(persisted).uid).toBe(0);
-    expect(statSync(persisted).mode & 0o777).toBe(0o600);
-    expect(readFileSync(client.bootConfig, 'utf8')).toBe(
-      `${DEBIAN_NFTABLES_CONF}${nftIncludeLines(client.persistDir).plain}\n`,
-    );
+  it(
+    'runs every root command through sudo -n: ' + 'both proofs, the rules at boot, and unenroll byte for byte',
+    async () => {
+      const client = new EnrollLab(lab, LAB_ACCOUNTS.sudoer);
+      const result = await client.enroll();
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toContain('proof 1: a new connection without a knock times out');
+      expect(result.stderr).toContain('proof 2: a new connection through pingknock proxy logs in');
+      expect(result.stderr).toContain(`${ALIAS} is enrolled`);
+      expect(readFileSync(client.config, 'utf8')).toContain(`User ${LAB_ACCOUNTS.sudoer}`);
+      await client.expectClosedWithoutKnock();
+      await client.expectKnockedLogin();
+      // Written by root through sudo, not by the login: owned by root, private.
+      const persisted = join(client.persistDir, 'pingknock.nft');
+      expect(statSync(persisted).uid).toBe(0);
+      expect(statSync(persisted).mode & 0o777).toBe(0o600);
+      expect(readFileSync(client.bootConfig, 'utf8')).toBe(
+        `${DEBIAN_NFTABLES_CONF}${nftIncludeLines(client.persistDir).plain}\n`,
+      );
 
-    const removed = await client.unenroll();
-    expect(removed.code, removed.stderr).toBe(0);
-    expect(removed.stderr).toContain(`${ALIAS} is unenrolled`);
-    expect(lab.listServerRules()).toBe(pristine);
-    expect(readFileSync(client.config, 'utf8')).toBe(client.originalConfig);
-    expect(readFileSync(client.bootConfig, 'utf8')).toBe(DEBIAN_NFTABLES_CONF);
-    await client.expectOpenWithoutKnock();
-  }, 120_000);
+      const removed = await client.unenroll();
+      expect(removed.code, removed.stderr).toBe(0);
+      expect(removed.stderr).toContain(`${ALIAS} is unenrolled`);
+      expect(listServerRules(lab)).toBe(pristine);
+      expect(readFileSync(client.config, 'utf8')).toBe(client.originalConfig);
+      expect(readFileSync(client.bootConfig, 'utf8')).toBe(DEBIAN_NFTABLES_CONF);
+      await client.expectOpenWithoutKnock();
+    },
+    120_000,
+  );
 
   it('stops before touching the firewall when the login may not use sudo, and says what to do', async () => {
     const client = new EnrollLab(lab, LAB_ACCOUNTS.plain, '-plain');
@@ -470,7 +422,7 @@ describe('pingknock enroll as a login that is not root', () => {
       `pingknock: changing the firewall on ${ALIAS} needs root: the login user is not root, and sudo -n does not work`,
     );
     expect(result.stderr).toContain('log in as root, or allow this user sudo without a password');
-    expect(lab.listServerRules()).toBe(pristine);
+    expect(listServerRules(lab)).toBe(pristine);
     expect(readFileSync(client.bootConfig, 'utf8')).toBe(DEBIAN_NFTABLES_CONF);
     await client.expectOpenWithoutKnock();
   }, 120_000);
@@ -484,7 +436,7 @@ describe("pingknock enroll and a persist folder that is not root's alone (issue 
 
   beforeAll(async () => {
     lab = await Lab.create({ secret: newSecret(), serverFirewall: 'bare' });
-    pristine = lab.listServerRules();
+    pristine = listServerRules(lab);
   });
   afterAll(() => lab?.destroy());
 
@@ -499,7 +451,7 @@ describe("pingknock enroll and a persist folder that is not root's alone (issue 
     const result = await client.enroll();
     expect(result.stderr).toContain(`pingknock: ${ALIAS}: ${message}; nothing was changed there\n`);
     expect(result.code).toBe(10);
-    expect(lab.listServerRules()).toBe(pristine);
+    expect(listServerRules(lab)).toBe(pristine);
     expect(existsSync(client.stateDir)).toBe(false);
     expect(readFileSync(client.bootConfig, 'utf8')).toBe(DEBIAN_NFTABLES_CONF);
     await client.expectOpenWithoutKnock();
@@ -537,7 +489,7 @@ describe("pingknock enroll and a persist folder that is not root's alone (issue 
     for (const target of targets) expect(readFileSync(target, 'utf8')).toBe(PRECIOUS);
     const removed = await client.unenroll();
     expect(removed.code, removed.stderr).toBe(0);
-    expect(lab.listServerRules()).toBe(pristine);
+    expect(listServerRules(lab)).toBe(pristine);
     for (const target of targets) expect(readFileSync(target, 'utf8')).toBe(PRECIOUS);
   }, 120_000);
 });

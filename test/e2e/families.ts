@@ -36,7 +36,10 @@ export async function expectOpen(lab: Lab, family: Family): Promise<void> {
   expect(result.stdout.toString(), family).toBe('open\n');
 }
 
-/** `pingknock knock` to the server's address in `family`, with the secret of `name`; then the port is open to this client. */
+/**
+ * `pingknock knock` to the server's address in `family`, with the secret of `name`; then the port is open to this
+ * client.
+ */
 export async function expectOpenAfterKnock(lab: Lab, family: Family, name: string): Promise<void> {
   lab.forgetKnocks();
   const knock = await lab.onClient('pingknock', ['knock', '--name', name, serverAddress(lab, family)], {

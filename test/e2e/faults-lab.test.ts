@@ -73,84 +73,96 @@ describe('in a namespace lab behind the rules', () => {
     });
   });
 
-  it('knock loss: 30 % of echo requests dropped, 20 ssh runs in a row all get in with the default deadline', async () => {
-    lab.loadServerRules(
-      [
-        'table inet lossy {',
-        '\tchain input {',
-        '\t\ttype filter hook input priority filter - 20; policy accept;',
-        '\t\ticmp type echo-request counter',
-        '\t\ticmp type echo-request numgen random mod 10 < 3 counter drop',
-        '\t}',
-        '}',
-        '',
-      ].join('\n'),
-    );
-    try {
-      const times: number[] = [];
-      for (let attempt = 1; attempt <= 20; attempt++) {
-        // Each run must open the port with its own knock.
-        lab.forgetKnocks();
-        const result = await lab.ssh([LAB_HOSTS.knocked, 'echo in'], { timeoutMs: 30_000 });
-        expect(result.code, `run ${attempt}: ${result.stderr}`).toBe(0);
-        expect(result.stdout.toString()).toBe('in\n');
-        times.push(result.ms);
+  it(
+    'knock loss: 30 % of echo requests dropped, ' + '20 ssh runs in a row all get in with the default deadline',
+    async () => {
+      lab.loadServerRules(
+        [
+          'table inet lossy {',
+          '\tchain input {',
+          '\t\ttype filter hook input priority filter - 20; policy accept;',
+          '\t\ticmp type echo-request counter',
+          '\t\ticmp type echo-request numgen random mod 10 < 3 counter drop',
+          '\t}',
+          '}',
+          '',
+        ].join('\n'),
+      );
+      try {
+        const times: number[] = [];
+        for (let attempt = 1; attempt <= 20; attempt++) {
+          // Each run must open the port with its own knock.
+          lab.forgetKnocks();
+          const result = await lab.ssh([LAB_HOSTS.knocked, 'echo in'], { timeoutMs: 30_000 });
+          expect(result.code, `run ${attempt}: ${result.stderr}`).toBe(0);
+          expect(result.stdout.toString()).toBe('in\n');
+          times.push(result.ms);
+        }
+        const listing = (await lab.onServer('nft', ['list', 'table', 'inet', 'lossy'])).stdout.toString();
+        const [seen = 0, dropped = 0] = [...listing.matchAll(/counter packets (\d+)/g)].map((match) =>
+          Number(match[1]),
+        );
+        // Every knock passed the lossy chain.
+        expect(seen).toBeGreaterThanOrEqual(20);
+        console.log(
+          `knock loss: ${dropped} of ${seen} echo requests dropped; ` +
+            `ssh runs ${Math.round(Math.min(...times))}-${Math.round(Math.max(...times))} ms, ` +
+            `mean ${Math.round(times.reduce((a, b) => a + b, 0) / times.length)} ms`,
+        );
+      } finally {
+        await deleteServerTable('lossy');
       }
-      const listing = (await lab.onServer('nft', ['list', 'table', 'inet', 'lossy'])).stdout.toString();
-      const [seen = 0, dropped = 0] = [...listing.matchAll(/counter packets (\d+)/g)].map((match) => Number(match[1]));
-      // Every knock passed the lossy chain.
-      expect(seen).toBeGreaterThanOrEqual(20);
-      console.log(
-        `knock loss: ${dropped} of ${seen} echo requests dropped; ssh runs ${Math.round(Math.min(...times))}-${Math.round(Math.max(...times))} ms, mean ${Math.round(times.reduce((a, b) => a + b, 0) / times.length)} ms`,
-      );
-    } finally {
-      await deleteServerTable('lossy');
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 
-  it('server silent (pings and port dropped): the proxy gives up within its deadline + 1 s, and ssh reports it', async () => {
-    lab.loadServerRules(
-      [
-        'table inet silent {',
-        '\tchain input {',
-        '\t\ttype filter hook input priority filter - 20; policy accept;',
-        '\t\ticmp type echo-request drop',
-        '\t\ttcp dport 22 drop',
-        '\t}',
-        '}',
-        '',
-      ].join('\n'),
-    );
-    try {
-      lab.forgetKnocks();
-      const proxy = labProxy(['--verbose', '--name', LAB_HOSTS.knocked, lab.server.ipv4, '22']);
-      const result = await proxy.done;
-      expect(result.code, result.stderr).toBe(ExitCode.noReply);
-      expect(result.stdout.length).toBe(0);
-      // Measured from the start of the knock, so node's start-up on a busy machine does not count.
-      const knocking = proxy.lines.find(
-        (line) => line.stream === 'stderr' && /^pingknock: knocking 10\.201\.0\.1$/.test(line.text),
+  it(
+    'server silent (pings and port dropped): ' + 'the proxy gives up within its deadline + 1 s, and ssh reports it',
+    async () => {
+      lab.loadServerRules(
+        [
+          'table inet silent {',
+          '\tchain input {',
+          '\t\ttype filter hook input priority filter - 20; policy accept;',
+          '\t\ticmp type echo-request drop',
+          '\t\ttcp dport 22 drop',
+          '\t}',
+          '}',
+          '',
+        ].join('\n'),
       );
-      expect(knocking, result.stderr).toBeDefined();
-      const knockMs = result.exitedAt - (knocking?.at ?? 0);
-      expect(knockMs).toBeLessThan(3_000 + 1_000);
-      expect(result.ms).toBeLessThan(3_000 + 3_000);
-      expect(result.stderr).toMatch(/^(pingknock: [^\n]+\n)+$/);
-      expect(result.stderr).toMatch(/\npingknock: no echo reply from 10\.201\.0\.1 within 3 s[^\n]*\n$/);
-      expect(result.stderr).not.toMatch(/^\s+at /m);
+      try {
+        lab.forgetKnocks();
+        const proxy = labProxy(['--verbose', '--name', LAB_HOSTS.knocked, lab.server.ipv4, '22']);
+        const result = await proxy.done;
+        expect(result.code, result.stderr).toBe(ExitCode.noReply);
+        expect(result.stdout.length).toBe(0);
+        // Measured from the start of the knock, so node's start-up on a busy machine does not count.
+        const knocking = proxy.lines.find(
+          (line) => line.stream === 'stderr' && /^pingknock: knocking 10\.201\.0\.1$/.test(line.text),
+        );
+        expect(knocking, result.stderr).toBeDefined();
+        const knockMs = result.exitedAt - (knocking?.at ?? 0);
+        expect(knockMs).toBeLessThan(3_000 + 1_000);
+        expect(result.ms).toBeLessThan(3_000 + 3_000);
+        expect(result.stderr).toMatch(/^(pingknock: [^\n]+\n)+$/);
+        expect(result.stderr).toMatch(/\npingknock: no echo reply from 10\.201\.0\.1 within 3 s[^\n]*\n$/);
+        expect(result.stderr).not.toMatch(/^\s+at /m);
 
-      const ssh = await lab.ssh([LAB_HOSTS.knocked, 'true'], { timeoutMs: 20_000 });
-      expect(ssh.code).toBe(255);
-      expect(ssh.stderr).toMatch(/^pingknock: no echo reply from 10\.201\.0\.1 within 3 s/);
-      expect(ssh.stderr.match(/pingknock:/g)).toHaveLength(1);
-      expect(ssh.ms).toBeLessThan(3_000 + 3_000);
-      console.log(
-        `server silent: the proxy gave up ${Math.round(knockMs)} ms after it began to knock (deadline 3 s; ${Math.round(result.ms)} ms in all); ssh exited 255 after ${Math.round(ssh.ms)} ms`,
-      );
-    } finally {
-      await deleteServerTable('silent');
-    }
-  });
+        const ssh = await lab.ssh([LAB_HOSTS.knocked, 'true'], { timeoutMs: 20_000 });
+        expect(ssh.code).toBe(255);
+        expect(ssh.stderr).toMatch(/^pingknock: no echo reply from 10\.201\.0\.1 within 3 s/);
+        expect(ssh.stderr.match(/pingknock:/g)).toHaveLength(1);
+        expect(ssh.ms).toBeLessThan(3_000 + 3_000);
+        console.log(
+          `server silent: the proxy gave up ${Math.round(knockMs)} ms after it began to knock ` +
+            `(deadline 3 s; ${Math.round(result.ms)} ms in all); ssh exited 255 after ${Math.round(ssh.ms)} ms`,
+        );
+      } finally {
+        await deleteServerTable('silent');
+      }
+    },
+  );
 
   it('reply received but the port dropped (no knock accepted): exit 6 within the connect timeout + 1 s', async () => {
     lab.forgetKnocks();
@@ -173,7 +185,8 @@ describe('in a namespace lab behind the rules', () => {
       /\npingknock: 10\.201\.0\.1:22 did not answer within 2 s.*rules may not match[^\n]*\n$/,
     );
     console.log(
-      `port dropped: the proxy gave up ${Math.round(connectMs)} ms after the knock was answered (connect timeout 2 s; ${Math.round(result.ms)} ms in all)`,
+      `port dropped: the proxy gave up ${Math.round(connectMs)} ms after the knock was answered ` +
+        `(connect timeout 2 s; ${Math.round(result.ms)} ms in all)`,
     );
   });
 
@@ -254,7 +267,8 @@ describe('in a namespace lab behind the rules', () => {
     expect(result.stderr.replace(/^reaper: .*$/m, '').trim()).not.toBe('');
     expect(processInfo(proxyPid)).toBeUndefined();
     console.log(
-      `server killed: ssh exited ${Math.round((sshExitedAt ?? 0) - killedAt)} ms after the kill; stderr: ${JSON.stringify(result.stderr.trim())}`,
+      `server killed: ssh exited ${Math.round((sshExitedAt ?? 0) - killedAt)} ms after the kill; ` +
+        `stderr: ${JSON.stringify(result.stderr.trim())}`,
     );
   }, 90_000);
 });

@@ -133,34 +133,37 @@ describe('over loopback, against servers of the test', () => {
     },
   );
 
-  it('a slow reader on stdout (ssh busy elsewhere) is waited for, not dropped: backpressure loses nothing', async () => {
-    const downstream = randomBytes(8 * 1024 * 1024 + 1);
-    const server = await loopbackServer((socket) => {
-      socket.on('data', () => {});
-      socket.end(downstream);
-    });
-    try {
-      const run = proxy(server.port);
-      run.child.stdin.end();
-      // Stop reading for 300 ms after every MiB, as ssh does while its own output is blocked.
-      let sincePause = 0;
-      run.child.stdout.on('data', (chunk: string) => {
-        sincePause += chunk.length;
-        if (sincePause >= 1024 * 1024) {
-          sincePause = 0;
-          run.child.stdout.pause();
-          setTimeout(() => run.child.stdout.resume(), 300);
-        }
+  it(
+    'a slow reader on stdout (ssh busy elsewhere) is waited for, not dropped: ' + 'backpressure loses nothing',
+    async () => {
+      const downstream = randomBytes(8 * 1024 * 1024 + 1);
+      const server = await loopbackServer((socket) => {
+        socket.on('data', () => {});
+        socket.end(downstream);
       });
-      const result = await run.done;
-      expect(result.stderr).toBe('');
-      expect(result.code).toBe(0);
-      expect(result.stdout.length).toBe(downstream.length);
-      expect(sha256(result.stdout)).toBe(sha256(downstream));
-    } finally {
-      await server.close();
-    }
-  });
+      try {
+        const run = proxy(server.port);
+        run.child.stdin.end();
+        // Stop reading for 300 ms after every MiB, as ssh does while its own output is blocked.
+        let sincePause = 0;
+        run.child.stdout.on('data', (chunk: string) => {
+          sincePause += chunk.length;
+          if (sincePause >= 1024 * 1024) {
+            sincePause = 0;
+            run.child.stdout.pause();
+            setTimeout(() => run.child.stdout.resume(), 300);
+          }
+        });
+        const result = await run.done;
+        expect(result.stderr).toBe('');
+        expect(result.code).toBe(0);
+        expect(result.stdout.length).toBe(downstream.length);
+        expect(sha256(result.stdout)).toBe(sha256(downstream));
+      } finally {
+        await server.close();
+      }
+    },
+  );
 
   it('a connection reset mid-stream ends the proxy promptly with exit 7 and a message', async () => {
     let resetAt: number | undefined;
@@ -192,17 +195,20 @@ describe('over loopback, against servers of the test', () => {
     }
   });
 
-  it('a closed port: exit 6, says refused and that nothing listens there, not that the rules may not match', async () => {
-    const port = await closedPort();
-    const result = await proxy(port).done;
-    expect(result.code, result.stderr).toBe(ExitCode.connectFailed);
-    expect(result.stdout.length).toBe(0);
-    expect(result.stderr).toMatch(ONE_LINE_MESSAGE);
-    expect(result.stderr).toMatch(
-      /refused the connection; the knock worked and the host answered, but nothing listens on that port/,
-    );
-    expect(result.stderr).not.toMatch(/rules/);
-  });
+  it(
+    'a closed port: exit 6, says refused and that nothing listens there, ' + 'not that the rules may not match',
+    async () => {
+      const port = await closedPort();
+      const result = await proxy(port).done;
+      expect(result.code, result.stderr).toBe(ExitCode.connectFailed);
+      expect(result.stdout.length).toBe(0);
+      expect(result.stderr).toMatch(ONE_LINE_MESSAGE);
+      expect(result.stderr).toMatch(
+        /refused the connection; the knock worked and the host answered, but nothing listens on that port/,
+      );
+      expect(result.stderr).not.toMatch(/rules/);
+    },
+  );
 
   describe('ssh killed while the proxy relays: proxy gone within 2 s, nothing left', () => {
     // SIGKILL: ssh's ends of the pipes die with it (stdin closed). SIGTERM, SIGHUP: ssh ends the proxy.

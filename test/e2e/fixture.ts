@@ -36,7 +36,7 @@ export function nftRules(secret: Secret, windowSeconds = 60): string {
 export async function protectedLab(
   firewall: ServerFirewall,
   secret: Secret,
-  options: Pick<LabOptions, 'stockLimits'> = {},
+  options: Pick<LabOptions, 'features'> = {},
 ): Promise<Lab> {
   const lab = await Lab.create({ ...options, secret, serverFirewall: firewall });
   try {
@@ -182,7 +182,10 @@ export async function describeTree(root: string): Promise<string[]> {
         : stats.isFile()
           ? await sha256File(path)
           : 'dir';
-      return `${entry} ${(stats.mode & 0o7777).toString(8)} ${stats.isFile() ? stats.size : ''} ${stats.isSymbolicLink() ? '' : Math.floor(stats.mtimeMs / 1000)} ${what}`;
+      const mode = (stats.mode & 0o7777).toString(8);
+      const size = stats.isFile() ? stats.size : '';
+      const mtime = stats.isSymbolicLink() ? '' : Math.floor(stats.mtimeMs / 1000);
+      return `${entry} ${mode} ${size} ${mtime} ${what}`;
     }),
   );
 }

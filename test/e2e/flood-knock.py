@@ -47,7 +47,18 @@ def ipv4_packets(destination: str, pattern: bytes, sources: str, layouts: list):
         # The kernel fills in the header checksum and the total length of an IP_HDRINCL packet.
         packets.append(
             [
-                struct.pack("!BBHHHBBH4s", 0x45, 0, 20 + len(icmp), 0, 0, 64, socket.IPPROTO_ICMP, 0, ipaddress.IPv4Address(source).packed)
+                struct.pack(
+                    "!BBHHHBBH4s",
+                    0x45,
+                    0,
+                    20 + len(icmp),
+                    0,
+                    0,
+                    64,
+                    socket.IPPROTO_ICMP,
+                    0,
+                    ipaddress.IPv4Address(source).packed,
+                )
                 + dst
                 + icmp
                 for source in range(first, last + 1)

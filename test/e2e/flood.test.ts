@@ -38,7 +38,10 @@ function floodResult(result: RunResult): Flood {
   return JSON.parse(result.stdout.toString()) as Flood;
 }
 
-/** Starts flood-knock.py in the client namespace; it ends by itself (count or seconds) or is killed after `timeoutMs`. */
+/**
+ * Starts flood-knock.py in the client namespace; it ends by itself (count or seconds) or is killed after
+ * `timeoutMs`.
+ */
 function startFlood(lab: Lab, secret: Secret, args: readonly string[], timeoutMs: number): Promise<RunResult> {
   return lab.onClient('python3', [FLOOD, '--pattern', secretToHex(secret), ...args], { timeoutMs });
 }
@@ -100,7 +103,10 @@ async function nftCounters(lab: Lab, chain: string): Promise<number[] | undefine
   return [...listing.stdout.toString().matchAll(/counter packets (\d+)/g)].map((match) => Number(match[1]));
 }
 
-/** The knock rules' packet counters in chain `knock` (iptables-legacy): remembered (LOG), answered as known (recent, ACCEPT), dropped. */
+/**
+ * The knock rules' packet counters in chain `knock` (iptables-legacy): remembered (LOG), answered as known (recent,
+ * ACCEPT), dropped.
+ */
 async function xtKnockCounters(lab: Lab): Promise<{ remembered: number; known: number; dropped: number }> {
   const saved = await checked(inServer(lab, 'iptables-legacy-save', ['-c', '-t', 'filter']), 'iptables-legacy-save');
   const counts = { remembered: 0, known: 0, dropped: 0 };
@@ -137,15 +143,83 @@ describe('a knock flood from spoofed sources: nftables', () => {
   });
   afterAll(() => lab?.destroy());
 
-  it('70,000 knocks from as many IPv6 /64s in a burst: the set stays far from full, the rest is dropped and counted, and a new knock gets in right after', async () => {
-    lab.loadServerRules(await renderedRules(lab, secret, ['--backend', 'nftables', '--window', '60']));
-    const limit = newKnockerLimit(NFT_SET_CAPACITY, 60);
-    // The client's address reaches the server first (neighbour discovery), so no flood packet waits for it.
-    await checked(lab.onClient('ping', ['-6', '-c1', '-W2', lab.server.ipv6], { timeoutMs: 10_000 }), 'ping');
+  it(
+    '70,000 knocks from as many IPv6 /64s in a burst: the set stays far from full, ' +
+      'the rest is dropped and counted, and a new knock gets in right after',
+    async () => {
+      lab.loadServerRules(await renderedRules(lab, secret, ['--backend', 'nftables', '--window', '60']));
+      const limit = newKnockerLimit(NFT_SET_CAPACITY, 60);
+      // The client's address reaches the server first (neighbour discovery), so no flood packet waits for it.
+      await checked(lab.onClient('ping', ['-6', '-c1', '-W2', lab.server.ipv6], { timeoutMs: 10_000 }), 'ping');
 
-    const started = performance.now();
-    const flood = floodResult(
-      await startFlood(
+      const started = performance.now();
+      const flood = floodResult(
+        await startFlood(
+          lab,
+          secret,
+          [
+            '--family',
+            '6',
+            '--to',
+            lab.server.ipv6,
+            '--sources',
+            'fd70:6b:1-70000',
+            '--count',
+            '70000',
+            '--seconds',
+            '30',
+          ],
+          60_000,
+        ),
+      );
+      expect(flood).toMatchObject({ sent: 70_000, lost: 0, sources: 70_000 });
+      const elements = await nftSetElements(lab, NFT_SETS.ipv6);
+      const elapsed = seconds(started);
+      const dropped = await nftCounters(lab, 'knock6');
+      console.log(
+        `nftables, 70,000 /64s: sent in ${flood.seconds} s, ` +
+          `${elements.length} in the set after ${elapsed.toFixed(1)} s, dropped ${dropped?.join(' + ')}`,
+      );
+      expect(
+        elements.filter((element) => element === prefix64(lab.client.ipv6) || element === lab.client.ipv6),
+        'the client has not knocked yet',
+      ).toEqual([]);
+
+      // Far from full: the burst plus the pace over the time it took.
+      expect.soft(elements.length, 'knocked6 never fills').toBeLessThan(NFT_SET_CAPACITY);
+      expect
+        .soft(elements.length, 'knocked6 grew only at the pace')
+        .toBeLessThanOrEqual(limit.burst + (limit.perMinute / 60) * elapsed + 1);
+      expect.soft(elements.length, 'the pace let some in').toBeGreaterThan(limit.burst / 2);
+      // Every flood knock was either remembered or dropped, and counted so.
+      expect.soft(dropped, 'the chain knock6 counts what it drops').toBeDefined();
+      const droppedTotal = (dropped ?? []).reduce((sum, count) => sum + count, 0);
+      expect
+        .soft(droppedTotal + elements.length, 'remembered + dropped = the flood')
+        .toBeGreaterThanOrEqual(0.95 * flood.sent);
+      expect.soft(droppedTotal + elements.length, 'remembered + dropped = the flood').toBeLessThanOrEqual(flood.sent);
+
+      const login = await sshKnocked(lab, LAB_HOSTS.knocked6);
+      console.log(`nftables: a new knock and login right after the flood took ${(login.ms / 1000).toFixed(2)} s`);
+      expect.soft(login.code, `a new knock right after the flood gets in: ${login.stderr}`).toBe(0);
+      expect.soft(login.stdout.toString()).toBe('in\n');
+    },
+    120_000,
+  );
+
+  it(
+    'knocks from as many /64s as the set holds, each sent again within the window (5 s), for 12 s: ' +
+      'the set never fills, and a real knock gets in during the flood',
+    async () => {
+      // A short window, so that the flood outlasts it within seconds; the pace is per window, so a
+      // longer one changes the numbers, not the outcome.
+      const windowSeconds = 5;
+      lab.loadServerRules(
+        await renderedRules(lab, secret, ['--backend', 'nftables', '--window', String(windowSeconds)]),
+      );
+      await checked(lab.onClient('ping', ['-6', '-c1', '-W2', lab.server.ipv6], { timeoutMs: 10_000 }), 'ping');
+      const started = performance.now();
+      const running = startFlood(
         lab,
         secret,
         [
@@ -154,99 +228,46 @@ describe('a knock flood from spoofed sources: nftables', () => {
           '--to',
           lab.server.ipv6,
           '--sources',
-          'fd70:6b:1-70000',
+          `fd70:6b:1-${NFT_SET_CAPACITY}`,
           '--count',
-          '70000',
+          '100000000',
           '--seconds',
-          '30',
+          '12',
+          '--rate',
+          '40000',
         ],
         60_000,
-      ),
-    );
-    expect(flood).toMatchObject({ sent: 70_000, lost: 0, sources: 70_000 });
-    const elements = await nftSetElements(lab, NFT_SETS.ipv6);
-    const elapsed = seconds(started);
-    const dropped = await nftCounters(lab, 'knock6');
-    console.log(
-      `nftables, 70,000 /64s: sent in ${flood.seconds} s, ${elements.length} in the set after ${elapsed.toFixed(1)} s, dropped ${dropped?.join(' + ')}`,
-    );
-    expect(
-      elements.filter((element) => element === prefix64(lab.client.ipv6) || element === lab.client.ipv6),
-      'the client has not knocked yet',
-    ).toEqual([]);
-
-    // Far from full: the burst plus the pace over the time it took.
-    expect.soft(elements.length, 'knocked6 never fills').toBeLessThan(NFT_SET_CAPACITY);
-    expect
-      .soft(elements.length, 'knocked6 grew only at the pace')
-      .toBeLessThanOrEqual(limit.burst + (limit.perMinute / 60) * elapsed + 1);
-    expect.soft(elements.length, 'the pace let some in').toBeGreaterThan(limit.burst / 2);
-    // Every flood knock was either remembered or dropped, and counted so.
-    expect.soft(dropped, 'the chain knock6 counts what it drops').toBeDefined();
-    const droppedTotal = (dropped ?? []).reduce((sum, count) => sum + count, 0);
-    expect
-      .soft(droppedTotal + elements.length, 'remembered + dropped = the flood')
-      .toBeGreaterThanOrEqual(0.95 * flood.sent);
-    expect.soft(droppedTotal + elements.length, 'remembered + dropped = the flood').toBeLessThanOrEqual(flood.sent);
-
-    const login = await sshKnocked(lab, LAB_HOSTS.knocked6);
-    console.log(`nftables: a new knock and login right after the flood took ${(login.ms / 1000).toFixed(2)} s`);
-    expect.soft(login.code, `a new knock right after the flood gets in: ${login.stderr}`).toBe(0);
-    expect.soft(login.stdout.toString()).toBe('in\n');
-  }, 120_000);
-
-  it('knocks from as many /64s as the set holds, each sent again within the window (5 s), for 12 s: the set never fills, and a real knock gets in during the flood', async () => {
-    // A short window, so that the flood outlasts it within seconds; the pace is per window, so a
-    // longer one changes the numbers, not the outcome.
-    const windowSeconds = 5;
-    lab.loadServerRules(await renderedRules(lab, secret, ['--backend', 'nftables', '--window', String(windowSeconds)]));
-    await checked(lab.onClient('ping', ['-6', '-c1', '-W2', lab.server.ipv6], { timeoutMs: 10_000 }), 'ping');
-    const started = performance.now();
-    const running = startFlood(
-      lab,
-      secret,
-      [
-        '--family',
-        '6',
-        '--to',
-        lab.server.ipv6,
-        '--sources',
-        `fd70:6b:1-${NFT_SET_CAPACITY}`,
-        '--count',
-        '100000000',
-        '--seconds',
-        '12',
-        '--rate',
-        '40000',
-      ],
-      60_000,
-    );
-    const sizes: number[] = [];
-    for (const at of [3, 6]) {
-      await sleep(Math.max(0, at * 1000 - (performance.now() - started)));
+      );
+      const sizes: number[] = [];
+      for (const at of [3, 6]) {
+        await sleep(Math.max(0, at * 1000 - (performance.now() - started)));
+        sizes.push((await nftSetElements(lab, NFT_SETS.ipv6)).length);
+      }
+      // Past the time the pace needs to fill the set were refreshes free (a window and a bit).
+      await sleep(Math.max(0, 7500 - (performance.now() - started)));
+      const login = await sshKnocked(lab, LAB_HOSTS.knocked6);
+      const loginDone = seconds(started);
       sizes.push((await nftSetElements(lab, NFT_SETS.ipv6)).length);
-    }
-    // Past the time the pace needs to fill the set were refreshes free (a window and a bit).
-    await sleep(Math.max(0, 7500 - (performance.now() - started)));
-    const login = await sshKnocked(lab, LAB_HOSTS.knocked6);
-    const loginDone = seconds(started);
-    sizes.push((await nftSetElements(lab, NFT_SETS.ipv6)).length);
-    const flood = floodResult(await running);
-    console.log(
-      `nftables, refresh flood: ${flood.sent} knocks in ${flood.seconds} s (${Math.round(flood.sent / flood.seconds)}/s), set sizes ${sizes.join(', ')}, login done at ${loginDone.toFixed(1)} s (took ${(login.ms / 1000).toFixed(2)} s)`,
-    );
+      const flood = floodResult(await running);
+      console.log(
+        `nftables, refresh flood: ${flood.sent} knocks in ${flood.seconds} s ` +
+          `(${Math.round(flood.sent / flood.seconds)}/s), set sizes ${sizes.join(', ')}, ` +
+          `login done at ${loginDone.toFixed(1)} s (took ${(login.ms / 1000).toFixed(2)} s)`,
+      );
 
-    expect.soft(Math.max(...sizes), 'knocked6 never fills').toBeLessThan(NFT_SET_CAPACITY);
-    expect.soft(login.code, `a real knock during the flood gets in: ${login.stderr}`).toBe(0);
-    expect.soft(login.stdout.toString()).toBe('in\n');
-    // The flood must have been one: every source sent again well within the window, for more than
-    // two windows, and the login while it lasted.
-    expect(flood.sent / flood.seconds, 'the flood sent every source again within the window').toBeGreaterThan(
-      (1.5 * NFT_SET_CAPACITY) / windowSeconds,
-    );
-    expect(flood.seconds).toBeGreaterThan(2 * windowSeconds);
-    expect(loginDone, 'the login came while the flood lasted').toBeLessThan(flood.seconds);
-  }, 120_000);
+      expect.soft(Math.max(...sizes), 'knocked6 never fills').toBeLessThan(NFT_SET_CAPACITY);
+      expect.soft(login.code, `a real knock during the flood gets in: ${login.stderr}`).toBe(0);
+      expect.soft(login.stdout.toString()).toBe('in\n');
+      // The flood must have been one: every source sent again well within the window, for more than
+      // two windows, and the login while it lasted.
+      expect(flood.sent / flood.seconds, 'the flood sent every source again within the window').toBeGreaterThan(
+        (1.5 * NFT_SET_CAPACITY) / windowSeconds,
+      );
+      expect(flood.seconds).toBeGreaterThan(2 * windowSeconds);
+      expect(loginDone, 'the login came while the flood lasted').toBeLessThan(flood.seconds);
+    },
+    120_000,
+  );
 });
 
 describe('a knock flood from spoofed sources: iptables (legacy)', () => {
@@ -265,97 +286,105 @@ describe('a knock flood from spoofed sources: iptables (legacy)', () => {
   });
   afterAll(() => lab?.destroy());
 
-  it('150 rotating IPv4 sources at 2,200 knocks/s in both ping layouts for 9 s of a 15 s window: a knocker from before keeps its place, the list takes only the pace, and a new knock gets in right after', async () => {
-    const script = await renderedRules(lab, secret, [
-      '--backend',
-      'iptables',
-      '--family',
-      'ipv4',
-      '--window',
-      String(windowSeconds),
-    ]);
-    await checked(
-      run('ip', ['netns', 'exec', lab.server.netns, 'sh', '-s'], {
-        input: script,
-        env: { ...lab.env, IPTABLES: 'iptables-legacy' },
-        timeoutMs: 30_000,
-      }),
-      'loading the iptables rules',
-    );
-    const loaded = performance.now();
-    const model = buildRuleModel({ secret, port: 22, windowSeconds });
-    const pace = xtKnockLimit(model);
-    const layouts = model.layouts.length;
+  it(
+    '150 rotating IPv4 sources at 2,200 knocks/s in both ping layouts for 9 s of a 15 s window: ' +
+      'a knocker from before keeps its place, the list takes only the pace, ' +
+      'and a new knock gets in right after',
+    async () => {
+      const script = await renderedRules(lab, secret, [
+        '--backend',
+        'iptables',
+        '--family',
+        'ipv4',
+        '--window',
+        String(windowSeconds),
+      ]);
+      await checked(
+        run('ip', ['netns', 'exec', lab.server.netns, 'sh', '-s'], {
+          input: script,
+          env: { ...lab.env, IPTABLES: 'iptables-legacy' },
+          timeoutMs: 30_000,
+        }),
+        'loading the iptables rules',
+      );
+      const loaded = performance.now();
+      const model = buildRuleModel({ secret, port: 22, windowSeconds });
+      const pace = xtKnockLimit(model);
+      const layouts = model.layouts.length;
 
-    const knock = await lab.onClient('pingknock', ['knock', '--name', LAB_HOSTS.knocked, lab.server.ipv4], {
-      timeoutMs: 20_000,
-    });
-    expect(knock.code, knock.stderr).toBe(0);
-    const flood = floodResult(
-      await startFlood(
-        lab,
-        secret,
-        [
-          '--family',
-          '4',
-          '--to',
-          lab.server.ipv4,
-          '--sources',
-          '10.201.1.100-10.201.1.249',
-          '--count',
-          '19800',
-          '--seconds',
-          '9',
-          '--rate',
-          '2200',
-          '--layout',
-          'both',
-        ],
-        60_000,
-      ),
-    );
-    expect(flood.sources).toBe(150);
-    expect(flood.sent / flood.seconds, 'at least 2,000 knocks a second').toBeGreaterThanOrEqual(2000);
-    expect(flood.sent).toBeGreaterThanOrEqual(0.9 * 19_800);
+      const knock = await lab.onClient('pingknock', ['knock', '--name', LAB_HOSTS.knocked, lab.server.ipv4], {
+        timeoutMs: 20_000,
+      });
+      expect(knock.code, knock.stderr).toBe(0);
+      const flood = floodResult(
+        await startFlood(
+          lab,
+          secret,
+          [
+            '--family',
+            '4',
+            '--to',
+            lab.server.ipv4,
+            '--sources',
+            '10.201.1.100-10.201.1.249',
+            '--count',
+            '19800',
+            '--seconds',
+            '9',
+            '--rate',
+            '2200',
+            '--layout',
+            'both',
+          ],
+          60_000,
+        ),
+      );
+      expect(flood.sources).toBe(150);
+      expect(flood.sent / flood.seconds, 'at least 2,000 knocks a second').toBeGreaterThanOrEqual(2000);
+      expect(flood.sent).toBeGreaterThanOrEqual(0.9 * 19_800);
 
-    const list = await recentList(lab, RECENT_LISTS.ipv4);
-    const counters = await xtKnockCounters(lab);
-    const elapsed = seconds(loaded);
-    console.log(
-      `iptables, 150 rotating sources: ${flood.sent} knocks in ${flood.seconds} s; list holds ${list.length}; remembered ${counters.remembered}, answered as known ${counters.known}, dropped ${counters.dropped} (${elapsed.toFixed(1)} s after loading)`,
-    );
-    expect
-      .soft(
-        list.some((line) => line.startsWith(`src=${lab.client.ipv4} `)),
-        'the knocker from before is still on the list',
-      )
-      .toBe(true);
-    expect(list.length).toBeLessThanOrEqual(XT_RECENT_CAPACITY);
-    const kept = await sshWithoutKnock(lab, LAB_HOSTS.direct);
-    expect.soft(kept.code, `the knocker from before still gets in: ${kept.stderr}`).toBe(0);
-    expect.soft(kept.stdout.toString()).toBe('open\n');
-    // Knocks put on the list (new or refreshed): the bursts and the pace since loading, and no
-    // more; every other flood knock is counted, answered as known or dropped.
-    expect
-      .soft(counters.remembered, 'the list took only the pace')
-      .toBeLessThanOrEqual(layouts * (pace.burst + (pace.perMinute / 60) * elapsed) + 2);
-    expect.soft(counters.remembered, 'the pace let some in').toBeGreaterThanOrEqual(layouts * pace.burst);
-    expect.soft(counters.dropped, 'the flood beyond the pace was dropped').toBeGreaterThan(flood.sent / 4);
-    expect
-      .soft(counters.remembered + counters.known + counters.dropped, 'every knock is counted')
-      .toBeGreaterThanOrEqual(0.95 * flood.sent);
+      const list = await recentList(lab, RECENT_LISTS.ipv4);
+      const counters = await xtKnockCounters(lab);
+      const elapsed = seconds(loaded);
+      console.log(
+        `iptables, 150 rotating sources: ${flood.sent} knocks in ${flood.seconds} s; list holds ${list.length}; ` +
+          `remembered ${counters.remembered}, answered as known ${counters.known}, dropped ${counters.dropped} ` +
+          `(${elapsed.toFixed(1)} s after loading)`,
+      );
+      expect
+        .soft(
+          list.some((line) => line.startsWith(`src=${lab.client.ipv4} `)),
+          'the knocker from before is still on the list',
+        )
+        .toBe(true);
+      expect(list.length).toBeLessThanOrEqual(XT_RECENT_CAPACITY);
+      const kept = await sshWithoutKnock(lab, LAB_HOSTS.direct);
+      expect.soft(kept.code, `the knocker from before still gets in: ${kept.stderr}`).toBe(0);
+      expect.soft(kept.stdout.toString()).toBe('open\n');
+      // Knocks put on the list (new or refreshed): the bursts and the pace since loading, and no
+      // more; every other flood knock is counted, answered as known or dropped.
+      expect
+        .soft(counters.remembered, 'the list took only the pace')
+        .toBeLessThanOrEqual(layouts * (pace.burst + (pace.perMinute / 60) * elapsed) + 2);
+      expect.soft(counters.remembered, 'the pace let some in').toBeGreaterThanOrEqual(layouts * pace.burst);
+      expect.soft(counters.dropped, 'the flood beyond the pace was dropped').toBeGreaterThan(flood.sent / 4);
+      expect
+        .soft(counters.remembered + counters.known + counters.dropped, 'every knock is counted')
+        .toBeGreaterThanOrEqual(0.95 * flood.sent);
 
-    // Forget that knocker only, so the next login needs a new knock.
-    await checked(
-      inServer(lab, 'sh', ['-c', `echo -${lab.client.ipv4} >/proc/net/xt_recent/${RECENT_LISTS.ipv4}`]),
-      'forgetting the knocker',
-    );
-    expect(
-      (await recentList(lab, RECENT_LISTS.ipv4)).filter((line) => line.startsWith(`src=${lab.client.ipv4} `)),
-    ).toEqual([]);
-    const login = await sshKnocked(lab, LAB_HOSTS.knocked);
-    console.log(`iptables: a new knock and login right after the flood took ${(login.ms / 1000).toFixed(2)} s`);
-    expect.soft(login.code, `a new knock right after the flood gets in: ${login.stderr}`).toBe(0);
-    expect.soft(login.stdout.toString()).toBe('in\n');
-  }, 120_000);
+      // Forget that knocker only, so the next login needs a new knock.
+      await checked(
+        inServer(lab, 'sh', ['-c', `echo -${lab.client.ipv4} >/proc/net/xt_recent/${RECENT_LISTS.ipv4}`]),
+        'forgetting the knocker',
+      );
+      expect(
+        (await recentList(lab, RECENT_LISTS.ipv4)).filter((line) => line.startsWith(`src=${lab.client.ipv4} `)),
+      ).toEqual([]);
+      const login = await sshKnocked(lab, LAB_HOSTS.knocked);
+      console.log(`iptables: a new knock and login right after the flood took ${(login.ms / 1000).toFixed(2)} s`);
+      expect.soft(login.code, `a new knock right after the flood gets in: ${login.stderr}`).toBe(0);
+      expect.soft(login.stdout.toString()).toBe('in\n');
+    },
+    120_000,
+  );
 });

@@ -178,7 +178,8 @@ kill -9 "$witness"`;
     const state = join(base, 'pid-witness');
     const { result, witness, witnessState } = await confirmWith('witness');
     expect(result.stderr).toBe(
-      `pingknock: refusing ${state}/rollback.pid: process ${witness} is not pingknock's rollback for ${state}, so it is not signalled\n`,
+      `pingknock: refusing ${state}/rollback.pid: ` +
+        `process ${witness} is not pingknock's rollback for ${state}, so it is not signalled\n`,
     );
     expect(witnessState).toMatch(/^[SR]$/);
   });

@@ -82,7 +82,9 @@ function expectFlat(direction: string, memory: MemoryReport): void {
 }
 
 const describeMemory = (memory: MemoryReport): string =>
-  `proxy RSS peak ${(memory.peak / MiB).toFixed(1)} MiB, middle half ${(memory.middleHalf / MiB).toFixed(1)} MiB, last quarter ${(memory.lastQuarter / MiB).toFixed(1)} MiB (${memory.samples} samples)`;
+  `proxy RSS peak ${(memory.peak / MiB).toFixed(1)} MiB, ` +
+  `middle half ${(memory.middleHalf / MiB).toFixed(1)} MiB, ` +
+  `last quarter ${(memory.lastQuarter / MiB).toFixed(1)} MiB (${memory.samples} samples)`;
 
 describe('load and integrity through the proxy', () => {
   const secret = newSecret();
@@ -166,58 +168,65 @@ describe('load and integrity through the proxy', () => {
       expect(result.stdout.toString()).toBe(`${n}\n`);
     });
     console.log(
-      `fan-out: 32 sessions done in ${Math.round(ms)} ms (slowest ${Math.round(Math.max(...results.map((result) => result.ms)))} ms)`,
+      `fan-out: 32 sessions done in ${Math.round(ms)} ms ` +
+        `(slowest ${Math.round(Math.max(...results.map((result) => result.ms)))} ms)`,
     );
   }, 180_000);
 
-  it("1 GiB up with ssh host 'cat > f' and back with ssh host 'cat f': same sha256, the proxy's memory flat", async () => {
-    const file = join(lab.dir, 'one-gib.bin');
-    const sent = createHash('sha256');
+  it(
+    "1 GiB up with ssh host 'cat > f' and back with ssh host 'cat f': " + "same sha256, the proxy's memory flat",
+    async () => {
+      const file = join(lab.dir, 'one-gib.bin');
+      const sent = createHash('sha256');
 
-    // Up: generated, hashed and written chunk by chunk, with backpressure; never all in memory.
-    const up = sshStream(`cat > ${file}`, async (stdin) => {
-      for (const chunk of pseudoRandomChunks(GiB, MiB)) {
-        sent.update(chunk);
-        if (!stdin.write(chunk)) {
-          await new Promise<void>((resolve) => {
-            const go = (): void => {
-              stdin.removeListener('drain', go).removeListener('close', go).removeListener('error', go);
-              resolve();
-            };
-            stdin.on('drain', go).on('close', go).on('error', go);
-          });
+      // Up: generated, hashed and written chunk by chunk, with backpressure; never all in memory.
+      const up = sshStream(`cat > ${file}`, async (stdin) => {
+        for (const chunk of pseudoRandomChunks(GiB, MiB)) {
+          sent.update(chunk);
+          if (!stdin.write(chunk)) {
+            await new Promise<void>((resolve) => {
+              const go = (): void => {
+                stdin.removeListener('drain', go).removeListener('close', go).removeListener('error', go);
+                resolve();
+              };
+              stdin.on('drain', go).on('close', go).on('error', go);
+            });
+          }
         }
-      }
-      stdin.end();
-    });
-    const upMemory = sampleProxyMemory(up.pid);
-    const upResult = await up.done;
-    const upRss = upMemory.stop();
-    expect(upResult.code, upResult.stderr).toBe(0);
-    expect(upResult.stderr).toBe('');
-    const sentSha256 = sent.digest('hex');
-    expect(await sha256File(file)).toBe(sentSha256);
-    console.log(
-      `1 GiB up in ${(upResult.ms / 1000).toFixed(1)} s (${(GiB / MiB / (upResult.ms / 1000)).toFixed(0)} MiB/s), ${describeMemory(upRss)}`,
-    );
-    expectFlat('up', upRss);
+        stdin.end();
+      });
+      const upMemory = sampleProxyMemory(up.pid);
+      const upResult = await up.done;
+      const upRss = upMemory.stop();
+      expect(upResult.code, upResult.stderr).toBe(0);
+      expect(upResult.stderr).toBe('');
+      const sentSha256 = sent.digest('hex');
+      expect(await sha256File(file)).toBe(sentSha256);
+      console.log(
+        `1 GiB up in ${(upResult.ms / 1000).toFixed(1)} s ` +
+          `(${(GiB / MiB / (upResult.ms / 1000)).toFixed(0)} MiB/s), ${describeMemory(upRss)}`,
+      );
+      expectFlat('up', upRss);
 
-    // Back: the file's bytes through ssh's stdout, hashed as they arrive.
-    const down = sshStream(`cat ${file}`, (stdin) => {
-      stdin.end();
-      return Promise.resolve();
-    });
-    const downMemory = sampleProxyMemory(down.pid);
-    const downResult = await down.done;
-    const downRss = downMemory.stop();
+      // Back: the file's bytes through ssh's stdout, hashed as they arrive.
+      const down = sshStream(`cat ${file}`, (stdin) => {
+        stdin.end();
+        return Promise.resolve();
+      });
+      const downMemory = sampleProxyMemory(down.pid);
+      const downResult = await down.done;
+      const downRss = downMemory.stop();
 
-    console.log(
-      `1 GiB down in ${(downResult.ms / 1000).toFixed(1)} s (${(GiB / MiB / (downResult.ms / 1000)).toFixed(0)} MiB/s), ${describeMemory(downRss)}`,
-    );
-    expect(downResult.code, downResult.stderr).toBe(0);
-    expect(downResult.stderr).toBe('');
-    expect(downResult.stdoutBytes).toBe(GiB);
-    expect(downResult.stdoutSha256).toBe(sentSha256);
-    expectFlat('down', downRss);
-  }, 300_000);
+      console.log(
+        `1 GiB down in ${(downResult.ms / 1000).toFixed(1)} s ` +
+          `(${(GiB / MiB / (downResult.ms / 1000)).toFixed(0)} MiB/s), ${describeMemory(downRss)}`,
+      );
+      expect(downResult.code, downResult.stderr).toBe(0);
+      expect(downResult.stderr).toBe('');
+      expect(downResult.stdoutBytes).toBe(GiB);
+      expect(downResult.stdoutSha256).toBe(sentSha256);
+      expectFlat('down', downRss);
+    },
+    300_000,
+  );
 });

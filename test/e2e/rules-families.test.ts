@@ -2,6 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, LAB_HOSTS } from '../../src/lab/lab.js';
+import { labUfw, listServerRules } from '../support/lab-server.js';
 import { run } from '../../src/edge/exec.js';
 import type { Family } from '../../src/core/layout.js';
 import type { Secret } from '../../src/core/secret.js';
@@ -88,7 +89,7 @@ describe('rules --apply --backend iptables: both families, and a rollback that k
       for (const program of ['iptables', 'ip6tables'])
         await rules.onServer(`${program}${variant}-restore`, ['-w'], EMPTY_FILTER);
     }
-    pristine = lab.listServerRules();
+    pristine = listServerRules(lab);
   });
   afterAll(() => lab?.destroy());
 
@@ -97,10 +98,13 @@ describe('rules --apply --backend iptables: both families, and a rollback that k
     await rules.apply('iptables', state);
     await expectEachFamilyGuarded(lab, LAB_HOSTS.knocked);
     await rules.rules(['--backend', 'iptables', '--state-dir', state, '--remove']);
-    expect(lab.listServerRules()).toBe(pristine);
+    expect(listServerRules(lab)).toBe(pristine);
   }, 60_000);
 
-  /** Applies with a rollback, bans an address in each family while it is pending, and waits for the rollback to have run. */
+  /**
+   * Applies with a rollback, bans an address in each family while it is pending, and waits for the rollback to have
+   * run.
+   */
   async function banDuringRollback(applied: () => Promise<void>, variant: string, state: string): Promise<void> {
     await applied();
     for (const family of FAMILIES)
@@ -123,7 +127,7 @@ describe('rules --apply --backend iptables: both families, and a rollback that k
       await rules.onServer(program(family, variant), ['-w', '-C', 'INPUT', '-s', BANNED[family], '-j', 'DROP']);
     for (const family of FAMILIES)
       await rules.onServer(program(family, variant), ['-w', '-D', 'INPUT', '-s', BANNED[family], '-j', 'DROP']);
-    expect(lab.listServerRules()).toBe(expected);
+    expect(listServerRules(lab)).toBe(expected);
   }
 
   it.each(['-legacy', '-nft'])(
@@ -141,11 +145,12 @@ describe('rules --apply --backend iptables: both families, and a rollback that k
   );
 
   it.each(['-legacy', '-nft'])(
-    'rollback over an earlier pingknock ruleset: its chains come back, the jump stays where it was, a ban added meanwhile stays (iptables%s)',
+    'rollback over an earlier pingknock ruleset: its chains come back, the jump stays where it was, ' +
+      'a ban added meanwhile stays (iptables%s)',
     async (variant) => {
       const state = rules.stateDir(`earlier${variant}`);
       await rules.applyOther('iptables', state, '--tool', `iptables${variant}`);
-      const earlier = lab.listServerRules();
+      const earlier = listServerRules(lab);
       await banDuringRollback(
         () => rules.apply('iptables', state, '--tool', `iptables${variant}`, '--rollback', String(ROLLBACK_SECONDS)),
         variant,
@@ -164,7 +169,7 @@ describe('rules --apply --backend iptables: both families, and a rollback that k
       }
       await expectBansKeptOver(earlier, variant);
       await rules.rules(['--backend', 'iptables', '--tool', `iptables${variant}`, '--state-dir', state, '--remove']);
-      expect(lab.listServerRules()).toBe(pristine);
+      expect(listServerRules(lab)).toBe(pristine);
     },
     60_000,
   );
@@ -176,7 +181,7 @@ describe('rules --apply --backend ufw: both families', () => {
 
   beforeAll(async () => {
     const secret = newSecret();
-    lab = await Lab.create({ secret, serverFirewall: 'bare', ufw: true });
+    lab = await Lab.create({ secret, serverFirewall: 'bare', features: [labUfw] });
     rules = new RulesLab(lab, secret);
     await rules.onServer('ufw', ['allow', `${lab.port}/tcp`]);
   });

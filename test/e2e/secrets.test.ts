@@ -179,7 +179,8 @@ describe('secrets never leak', () => {
     });
 
     it('proxy: no reply', async () => {
-      // Not .99 again: once the kernel has given up on an address's neighbour, ping says at once that it is unreachable.
+      // Not .99 again: once the kernel has given up on an address's neighbour, ping says at once that it is
+      // unreachable.
       const result = await pingknock([
         'proxy',
         '--verbose',

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LAB_HOSTS, type Lab } from '../../src/lab/lab.js';
 import { killStarted, sleep, start, type Finished, type Started } from '../support/spawned.js';
+import { stockSshdLimits } from '../support/lab-server.js';
 import {
   newSecret,
   openPort,
@@ -54,7 +55,8 @@ async function bothRoutes(
   }
   const [proxy = NaN, direct = NaN] = [delays.get('proxy'), delays.get('direct')];
   console.log(
-    `server closes, ${label}: ssh ended ${Math.round(proxy)} ms after the close through the proxy, ${Math.round(direct)} ms direct`,
+    `server closes, ${label}: ssh ended ${Math.round(proxy)} ms after the close through the proxy, ` +
+      `${Math.round(direct)} ms direct`,
   );
   expect(proxy, 'through the proxy, next to direct').toBeLessThan(direct + PROXY_SLACK_MS);
 }
@@ -63,7 +65,7 @@ describe('the server closes first: ssh ends at once, through the proxy as direct
   let lab: Lab;
   beforeAll(async () => {
     // sshd's own MaxStartups 10:30:100, for the burst.
-    lab = await protectedLab('bare', newSecret(), { stockLimits: true });
+    lab = await protectedLab('bare', newSecret(), { features: [stockSshdLimits] });
   });
   afterEach(() => killStarted());
   afterAll(() => {
@@ -128,7 +130,12 @@ describe('the server closes first: ssh ends at once, through the proxy as direct
       // From now on the server answers every packet of the connection with a reset; ssh's next one draws it.
       const resetFrom = performance.now();
       lab.loadServerRules(
-        'table inet pkreset {\n\tchain input {\n\t\ttype filter hook input priority filter - 20;\n\t\ttcp dport 22 reject with tcp reset\n\t}\n}\n',
+        'table inet pkreset {\n' +
+          '\tchain input {\n' +
+          '\t\ttype filter hook input priority filter - 20;\n' +
+          '\t\ttcp dport 22 reject with tcp reset\n' +
+          '\t}\n' +
+          '}\n',
       );
       try {
         ssh.child.stdin.write('poke\n');
@@ -157,40 +164,47 @@ describe('the server closes first: ssh ends at once, through the proxy as direct
     });
   });
 
-  it('(e) 20 connections at once against sshd with MaxStartups 10:30:100: the dropped ones fail at once, none hangs', async () => {
-    await openPort(lab);
-    // Unauthenticated connections that hold startup slots (sshd waits LoginGraceTime for their banner).
-    const holders = start(
-      'ip',
-      ['netns', 'exec', lab.client.netns, process.execPath, '-e', HOLDERS, lab.server.ipv4, '22', '15'],
-      lab.env,
-    );
-    await holders.line('stdout', /^held 15$/, 20_000);
-    const worst = new Map<Route, number>();
-    for (const { route, alias } of ROUTES) {
-      if (route === 'direct') await openPort(lab);
-      const burst = await burstOf20(lab, alias);
-      const dropped = burst.results.filter((result) => result.code !== 0);
-      for (const result of burst.results) {
-        if (result.code === 0) expect(result.stdout).toBe('in\n');
-        else expect(result.code, result.stderr).toBe(255);
+  it(
+    '(e) 20 connections at once against sshd with MaxStartups 10:30:100: ' +
+      'the dropped ones fail at once, none hangs',
+    async () => {
+      await openPort(lab);
+      // Unauthenticated connections that hold startup slots (sshd waits LoginGraceTime for their banner).
+      const holders = start(
+        'ip',
+        ['netns', 'exec', lab.client.netns, process.execPath, '-e', HOLDERS, lab.server.ipv4, '22', '15'],
+        lab.env,
+      );
+      await holders.line('stdout', /^held 15$/, 20_000);
+      const worst = new Map<Route, number>();
+      for (const { route, alias } of ROUTES) {
+        if (route === 'direct') await openPort(lab);
+        const burst = await burstOf20(lab, alias);
+        const dropped = burst.results.filter((result) => result.code !== 0);
+        for (const result of burst.results) {
+          if (result.code === 0) expect(result.stdout).toBe('in\n');
+          else expect(result.code, result.stderr).toBe(255);
+        }
+        expect(dropped.length, 'none was dropped: MaxStartups never struck').toBeGreaterThan(0);
+        expect(burst.drops.length, lab.serverLog().slice(-2000)).toBe(dropped.length);
+        // Drops and failures in order of time: the kth failure within CLOSE_TO_EXIT_MS of the kth drop.
+        const exits = dropped.map((result) => result.exitedAt).sort((a, b) => a - b);
+        const delays = burst.drops.map((droppedAt, index) => (exits[index] ?? Infinity) - droppedAt);
+        worst.set(route, Math.max(...delays));
+        console.log(
+          `server closes, (e) burst ${route}: ${dropped.length} of 20 dropped (MaxStartups), ` +
+            `each failed at most ${Math.round(Math.max(...delays))} ms after its drop; ` +
+            `all 20 done in ${Math.round(burst.ms)} ms`,
+        );
+        expect(Math.max(...delays), `${route}: ${dropped.map((result) => result.stderr).join('')}`).toBeLessThan(
+          CLOSE_TO_EXIT_MS,
+        );
       }
-      expect(dropped.length, 'none was dropped: MaxStartups never struck').toBeGreaterThan(0);
-      expect(burst.drops.length, lab.serverLog().slice(-2000)).toBe(dropped.length);
-      // Drops and failures in order of time: the kth failure within CLOSE_TO_EXIT_MS of the kth drop.
-      const exits = dropped.map((result) => result.exitedAt).sort((a, b) => a - b);
-      const delays = burst.drops.map((droppedAt, index) => (exits[index] ?? Infinity) - droppedAt);
-      worst.set(route, Math.max(...delays));
-      console.log(
-        `server closes, (e) burst ${route}: ${dropped.length} of 20 dropped (MaxStartups), each failed at most ${Math.round(Math.max(...delays))} ms after its drop; all 20 done in ${Math.round(burst.ms)} ms`,
-      );
-      expect(Math.max(...delays), `${route}: ${dropped.map((result) => result.stderr).join('')}`).toBeLessThan(
-        CLOSE_TO_EXIT_MS,
-      );
-    }
-    expect(worst.get('proxy') ?? Infinity).toBeLessThan((worst.get('direct') ?? 0) + PROXY_SLACK_MS);
-    holders.child.stdin.end();
-  }, 90_000);
+      expect(worst.get('proxy') ?? Infinity).toBeLessThan((worst.get('direct') ?? 0) + PROXY_SLACK_MS);
+      holders.child.stdin.end();
+    },
+    90_000,
+  );
 });
 
 /**

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab } from '../../src/lab/lab.js';
 import { parseSecret, secretToHex } from '../../src/core/secret.js';
 import { proxyCommandFor } from '../../src/core/ssh-config/proxy-command.js';
+import { STATIC_MODE } from '../../src/core/rolling.js';
 import { newSecret, nftRules, sha256File } from './fixture.js';
 
 const ALIAS = 'target';
@@ -51,7 +52,10 @@ describe('pingknock setup in a lab, then plain ssh, scp and rsync', () => {
   it('added only the Host block, before the catch-all defaults, and kept the mode', () => {
     // The comment right above `Host plain` belongs to it, so the new block goes above both.
     expect(readFileSync(config, 'utf8')).toBe(
-      `Host ${ALIAS}\n    HostName ${lab.server.ipv4}\n    ProxyCommand ${proxyCommandFor(ALIAS)}\n\n${original}`,
+      `Host ${ALIAS}\n    HostName ${lab.server.ipv4}\n` +
+        // This machine's OpenSSH takes the socket from the proxy.
+        `    ProxyCommand ${proxyCommandFor(ALIAS, STATIC_MODE, { fdpass: true })}\n` +
+        `    ProxyUseFdpass yes\n\n${original}`,
     );
     expect(statSync(config).mode & 0o777).toBe(0o644);
     expect(readFileSync(`${config}.pingknock-backup`, 'utf8')).toBe(original);
@@ -133,7 +137,8 @@ describe('pingknock setup in a lab, then plain ssh, scp and rsync', () => {
       'ok    port',
     ]);
     expect(lines.at(-1)).toBe(
-      `ok    port: ${lab.server.ipv4}:22 did not accept a connection before the knock and did after it: the knock opened it`,
+      `ok    port: ${lab.server.ipv4}:22 did not accept a connection before the knock and did after it: ` +
+        'the knock opened it',
     );
   });
 

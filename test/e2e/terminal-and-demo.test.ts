@@ -53,7 +53,9 @@ describe('pingknock knock and proxy in a lab', () => {
     const env = { ...lab.env };
     delete env.CI;
     // script(1) gives the proxy a terminal for stderr; stdout goes to a file, as it goes to ssh.
-    const inner = `stty cols 80 rows 24; exec pingknock proxy --name ${LAB_HOSTS.knocked} ${lab.server.ipv4} 22 </dev/null >${stdoutFile}`;
+    const inner =
+      `stty cols 80 rows 24; ` +
+      `exec pingknock proxy --name ${LAB_HOSTS.knocked} ${lab.server.ipv4} 22 </dev/null >${stdoutFile}`;
     const result = await lab.onClient('script', ['-qec', inner, typescript], { env, timeoutMs: 20_000 });
     expect(result.code, result.stderr).toBe(0);
     const terminal = readFileSync(typescript, 'latin1');

@@ -45,7 +45,10 @@ describe('from a terminal, through pingknock proxy', () => {
     lab?.destroy();
   });
 
-  /** Runs `command` on the terminal in `work`: it must exit 0 within LIMIT_MS, through the spinner. Gives the transcript. */
+  /**
+   * Runs `command` on the terminal in `work`: it must exit 0 within LIMIT_MS, through the spinner. Gives the
+   * transcript.
+   */
   async function typed(command: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
     const result = await startOnTerminal(lab, `cd ${work} && ${command}`, env).finish(LIMIT_MS);
     expect(result.code, `${command}\n${result.stdout}`).toBe(0);

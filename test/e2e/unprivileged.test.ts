@@ -63,7 +63,10 @@ function runAs(
   if (securePath !== undefined) {
     writeFileSync(
       sudoers,
-      `Defaults env_reset\nDefaults secure_path="${securePath}"\nroot ALL=(ALL:ALL) ALL\nnobody ALL=(ALL:ALL) NOPASSWD: ALL\n`,
+      'Defaults env_reset\n' +
+        `Defaults secure_path="${securePath}"\n` +
+        'root ALL=(ALL:ALL) ALL\n' +
+        'nobody ALL=(ALL:ALL) NOPASSWD: ALL\n',
       { mode: 0o440 },
     );
     argv = [
@@ -143,34 +146,39 @@ describe('./install.sh', () => {
     expect(result.stderr).toContain(`install.sh: pingknock is ${staged.link} (0.1.0)\n`);
   });
 
-  it('as a user with sudo: apt-get and the link through sudo, saying so; the Node packages and the build as the user', () => {
-    const staged = stage('with-sudo', { sudo: 'real' });
-    const result = runAs(
-      'nobody',
-      [staged.script, '--bindir', staged.bindir],
-      { PATH: staged.bin },
-      `${staged.bin}:/usr/sbin:/usr/bin:/sbin:/bin`,
-    );
-    expect(result.status, result.stderr).toBe(0);
-    expect(staged.calls()).toEqual([...aptCalls, ...npmCalls(NOBODY)]);
-    for (const step of [
-      'env DEBIAN_FRONTEND=noninteractive apt-get update -qq',
-      'env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iputils-ping',
-      `mkdir -p ${staged.bindir}`,
-      `ln -sf ${staged.target} ${staged.link}`,
-    ]) {
-      expect(result.stderr).toContain(`install.sh: through sudo (this is not root): ${step}\n`);
-    }
-    expect(readlinkSync(staged.link)).toBe(staged.target);
-    expect(lstatSync(staged.link).uid).toBe(0);
-  });
+  it(
+    'as a user with sudo: apt-get and the link through sudo, saying so; ' +
+      'the Node packages and the build as the user',
+    () => {
+      const staged = stage('with-sudo', { sudo: 'real' });
+      const result = runAs(
+        'nobody',
+        [staged.script, '--bindir', staged.bindir],
+        { PATH: staged.bin },
+        `${staged.bin}:/usr/sbin:/usr/bin:/sbin:/bin`,
+      );
+      expect(result.status, result.stderr).toBe(0);
+      expect(staged.calls()).toEqual([...aptCalls, ...npmCalls(NOBODY)]);
+      for (const step of [
+        'env DEBIAN_FRONTEND=noninteractive apt-get update -qq',
+        'env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iputils-ping',
+        `mkdir -p ${staged.bindir}`,
+        `ln -sf ${staged.target} ${staged.link}`,
+      ]) {
+        expect(result.stderr).toContain(`install.sh: through sudo (this is not root): ${step}\n`);
+      }
+      expect(readlinkSync(staged.link)).toBe(staged.target);
+      expect(lstatSync(staged.link).uid).toBe(0);
+    },
+  );
 
   it('as a user without sudo: stops before installing anything, and says to run it as root', () => {
     const staged = stage('without-sudo', { sudo: 'none' });
     const result = runAs('nobody', [staged.script, '--bindir', staged.bindir], { PATH: staged.bin });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(
-      'install.sh: needs root for: env DEBIAN_FRONTEND=noninteractive apt-get update -qq; sudo is not installed, so run ./install.sh as root\n',
+      'install.sh: needs root for: env DEBIAN_FRONTEND=noninteractive apt-get update -qq; ' +
+        'sudo is not installed, so run ./install.sh as root\n',
     );
     expect(staged.calls()).toEqual([]);
   });

@@ -37,19 +37,24 @@ describe('a knock to an address that cannot be reached', () => {
     await expectUnreachable('fd99::9', 'ping: connect: Network is unreachable');
   });
 
-  it('an address on the link that nobody answers for: ping stops when the neighbour lookup fails, before the deadline', async () => {
-    const result = await lab.onClient(
-      'pingknock',
-      ['knock', '--deadline', '6', '--name', LAB_HOSTS.knocked, '10.201.0.77'],
-      { timeoutMs: 10_000 },
-    );
-    expect(result.code, result.stderr).toBe(ExitCode.unreachable);
-    expect(result.stderr).toBe(
-      `pingknock: 10.201.0.77 is unreachable from here (ping: From ${lab.client.ipv4} icmp_seq=1 Destination Host Unreachable)\n`,
-    );
-    // The kernel gives up on the neighbour after 3 s (3 probes, 1 s apart).
-    expect(result.ms).toBeLessThan(5_000);
-  });
+  it(
+    'an address on the link that nobody answers for: ' +
+      'ping stops when the neighbour lookup fails, before the deadline',
+    async () => {
+      const result = await lab.onClient(
+        'pingknock',
+        ['knock', '--deadline', '6', '--name', LAB_HOSTS.knocked, '10.201.0.77'],
+        { timeoutMs: 10_000 },
+      );
+      expect(result.code, result.stderr).toBe(ExitCode.unreachable);
+      expect(result.stderr).toBe(
+        `pingknock: 10.201.0.77 is unreachable from here ` +
+          `(ping: From ${lab.client.ipv4} icmp_seq=1 Destination Host Unreachable)\n`,
+      );
+      // The kernel gives up on the neighbour after 3 s (3 probes, 1 s apart).
+      expect(result.ms).toBeLessThan(5_000);
+    },
+  );
 
   it('a router without a route answers with an ICMP error: the knock ends on it and names the router', async () => {
     // The server becomes the client's router for these prefixes, with nowhere to send them on.

@@ -40,7 +40,10 @@ export function onlyInserted(original: string, edited: string, allowed: Readonly
   return insertedLines(original, edited, allowed) !== undefined;
 }
 
-/** `ssh -G` for each host with this config text (a file in a private folder), all at once; ssh's output or its error. */
+/**
+ * `ssh -G` for each host with this config text (a file in a private folder), all at once; ssh's output or its
+ * error.
+ */
 export async function sshG(configText: string | Buffer, hosts: readonly string[]): Promise<Map<string, string>> {
   const folder = await fs.mkdtemp(join(tmpdir(), 'pingknock-test-G-'));
   try {

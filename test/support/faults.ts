@@ -3,7 +3,10 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 
-/** What the fault suites share: pingknock's environment, its one-line failure, data to stream, servers of the test's own. */
+/**
+ * What the fault suites share: pingknock's environment, its one-line failure, data to stream, servers of the test's
+ * own.
+ */
 
 /** A failure as pingknock reports it: one `pingknock:` line and nothing else. */
 export const ONE_LINE_MESSAGE = /^pingknock: \S[^\n]*\n$/;

@@ -68,7 +68,8 @@ export async function expectAllGoneAfterKill(
   const goneMs = performance.now() - killedAt;
   expect(goneMs).toBeLessThan(2_000);
   console.log(
-    `${signal} to ssh's stand-in: proxy${watched.length > 1 ? ' and ping' : ''} gone and reaped after ${Math.round(goneMs)} ms`,
+    `${signal} to ssh's stand-in: proxy${watched.length > 1 ? ' and ping' : ''} ` +
+      `gone and reaped after ${Math.round(goneMs)} ms`,
   );
   // Reaped, not zombies: the pids are gone from /proc altogether.
   for (const pid of watched) expect(processInfo(pid)).toBeUndefined();

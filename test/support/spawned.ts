@@ -36,7 +36,10 @@ export interface Started {
   exitedAt(): number | undefined;
   /** The exit and the end of its output, however long they take: for a test whose own timeout bounds it. */
   readonly done: Promise<Finished>;
-  /** The first line of `stream` matching `pattern`, with its arrival; fails after `timeoutMs`, or when the output ends first. */
+  /**
+   * The first line of `stream` matching `pattern`, with its arrival; fails after `timeoutMs`, or when the output ends
+   * first.
+   */
   line(stream: Line['stream'], pattern: RegExp, timeoutMs: number): Promise<Line>;
   /**
    * Waits for the exit and the end of its output (nothing it started may keep it open); when that
@@ -82,7 +85,9 @@ export function start(file: string, args: readonly string[], env: NodeJS.Process
   });
   finished.catch(() => undefined);
   const describe = (): string =>
-    `${[file, ...args].join(' ').slice(0, 300)}\n--- stdout:\n${text.stdout.slice(-3000)}\n--- stderr:\n${text.stderr.slice(-3000)}`;
+    `${[file, ...args].join(' ').slice(0, 300)}\n` +
+    `--- stdout:\n${text.stdout.slice(-3000)}\n` +
+    `--- stderr:\n${text.stderr.slice(-3000)}`;
   return {
     child,
     startedAt,
@@ -114,7 +119,8 @@ export function start(file: string, args: readonly string[], env: NodeJS.Process
           exitedAt === undefined ? 'still running' : 'exited, but something it started still holds its output';
         killTree(pid);
         throw new Error(
-          `${state} ${Math.round(performance.now() - startedAt)} ms after its start (limit ${timeoutMs} ms): ${describe()}`,
+          `${state} ${Math.round(performance.now() - startedAt)} ms after its start ` +
+            `(limit ${timeoutMs} ms): ${describe()}`,
         );
       }
       return result;

@@ -260,7 +260,7 @@ describe('applyScript run for real against fake tools: nftables', () => {
       `table inet pingknock\ndelete table inet pingknock\n${NFT_TABLE_LISTING}`,
     );
     expect(readFileSync(join(state, 'restore'), 'utf8')).toBe(
-      `state='${state}'\nipt=''\nip6t=''\nnft -f "$state/restore.nft"\n`,
+      `state='${state}'\nipt=''\nip6t=''\nTZ=UTC0 nft -f "$state/restore.nft"\n`,
     );
     expect(readFileSync(join(state, 'apply'), 'utf8')).toBe(
       `state='${state}'\nipt=''\nip6t=''\nnft -f "$state/rules"\n`,
@@ -450,44 +450,54 @@ describe.each<[Backend, string | undefined, Family[], string[]]>([
     const box = makeSandbox();
     expect(box.run(applyScript({ ...request, stateDir: box.stateDir, rollbackSeconds: 0 })).status).toBe(0);
     const env = families.map((family) => (family === 'ipv6' ? 'IP6TABLES="$ip6t"' : 'IPTABLES="$ipt"')).join(' ');
-    const variables = `ipt='${families.includes('ipv4') ? programs[0] : ''}'\nip6t='${families.includes('ipv6') ? programs.at(-1) : ''}'\n`;
+    const variables =
+      `ipt='${families.includes('ipv4') ? programs[0] : ''}'\n` +
+      `ip6t='${families.includes('ipv6') ? programs.at(-1) : ''}'\n`;
     expect(readFileSync(join(box.stateDir, 'apply'), 'utf8')).toBe(
       `state='${box.stateDir}'\n${variables}${env} sh "$state/rules" load\n`,
     );
   });
 
-  it('saves only its own part of each filter table, loads with -restore --noflush, and rolls back after 1 s by taking its jump and chains away', async () => {
-    const box = makeSandbox();
-    const result = box.run(applyScript({ ...request, stateDir: box.stateDir }));
-    expect(result).toEqual({ status: 0, stderr: '' });
-    expect(logLines(box)).toEqual(applied);
-    expect(readFileSync(join(box.stateDir, 'rules'), 'utf8')).toBe(rules);
-    for (const family of families)
-      expect(readFileSync(join(box.stateDir, `restore.${family === 'ipv6' ? 'ip6tables' : 'iptables'}`), 'utf8')).toBe(
-        '',
-      );
+  it(
+    'saves only its own part of each filter table, loads with -restore --noflush, ' +
+      'and rolls back after 1 s by taking its jump and chains away',
+    async () => {
+      const box = makeSandbox();
+      const result = box.run(applyScript({ ...request, stateDir: box.stateDir }));
+      expect(result).toEqual({ status: 0, stderr: '' });
+      expect(logLines(box)).toEqual(applied);
+      expect(readFileSync(join(box.stateDir, 'rules'), 'utf8')).toBe(rules);
+      for (const family of families)
+        expect(
+          readFileSync(join(box.stateDir, `restore.${family === 'ipv6' ? 'ip6tables' : 'iptables'}`), 'utf8'),
+        ).toBe('');
 
-    expect(await waitFor(() => logLines(box).length >= applied.length + removed.length, 5_000)).toBe(true);
-    expect(logLines(box)).toEqual([...applied, ...removed]);
-  });
+      expect(await waitFor(() => logLines(box).length >= applied.length + removed.length, 5_000)).toBe(true);
+      expect(logLines(box)).toEqual([...applied, ...removed]);
+    },
+  );
 
-  it('rolls back to an earlier pingknock ruleset: its chains come back in one restore --noflush, its jump and the rule of someone else are left alone', async () => {
-    const box = makeSandbox();
-    writeFileSync(join(box.dir, 'saved-own'), `${EARLIER.join('\n')}\n`);
-    expect(box.run(applyScript({ ...request, stateDir: box.stateDir })).status).toBe(0);
-    for (const family of families) {
-      expect(readFileSync(join(box.stateDir, `restore.${family === 'ipv6' ? 'ip6tables' : 'iptables'}`), 'utf8')).toBe(
-        `${EARLIER_OWN.join('\n')}\n`,
-      );
-    }
-    const chains = EARLIER_OWN.filter((line) => line !== '-A INPUT -j knock');
-    const restored = programs.flatMap((program) => [
-      `${program}-restore -w --noflush`,
-      ...['*filter', ...chains, 'COMMIT'].map((line) => `| ${line}`),
-    ]);
-    expect(await waitFor(() => logLines(box).length >= applied.length + restored.length, 5_000)).toBe(true);
-    expect(logLines(box)).toEqual([...applied, ...restored]);
-  });
+  it(
+    'rolls back to an earlier pingknock ruleset: its chains come back in one restore --noflush, ' +
+      'its jump and the rule of someone else are left alone',
+    async () => {
+      const box = makeSandbox();
+      writeFileSync(join(box.dir, 'saved-own'), `${EARLIER.join('\n')}\n`);
+      expect(box.run(applyScript({ ...request, stateDir: box.stateDir })).status).toBe(0);
+      for (const family of families) {
+        expect(
+          readFileSync(join(box.stateDir, `restore.${family === 'ipv6' ? 'ip6tables' : 'iptables'}`), 'utf8'),
+        ).toBe(`${EARLIER_OWN.join('\n')}\n`);
+      }
+      const chains = EARLIER_OWN.filter((line) => line !== '-A INPUT -j knock');
+      const restored = programs.flatMap((program) => [
+        `${program}-restore -w --noflush`,
+        ...['*filter', ...chains, 'COMMIT'].map((line) => `| ${line}`),
+      ]);
+      expect(await waitFor(() => logLines(box).length >= applied.length + restored.length, 5_000)).toBe(true);
+      expect(logLines(box)).toEqual([...applied, ...restored]);
+    },
+  );
 
   it('restores and exits applyFailed when a restore --noflush fails', () => {
     const box = makeSandbox();
@@ -580,7 +590,9 @@ describe('applyScript run for real against fake tools: ufw', () => {
   it('writes file contents holding heredoc-delimiter lines and shell syntax byte for byte', () => {
     const box = makeSandbox();
     const { paths, files } = ufwSetup(box);
-    const tricky = `${files[paths.ipv4] ?? ''}PINGKNOCK_FILE_0\nPINGKNOCK_APPLY\nPINGKNOCK_RESTORE\n$(touch '${box.dir}/pwned') \`x\` 'q' "d"\n`;
+    const tricky =
+      `${files[paths.ipv4] ?? ''}PINGKNOCK_FILE_0\nPINGKNOCK_APPLY\nPINGKNOCK_RESTORE\n` +
+      `$(touch '${box.dir}/pwned') \`x\` 'q' "d"\n`;
     const ufwFiles = { [paths.ipv4]: tricky, [paths.ipv6]: files[paths.ipv6] ?? '' };
     expect(
       box.run(

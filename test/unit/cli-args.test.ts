@@ -9,11 +9,11 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Family } from '../../src/core/layout.js';
-import { buildRuleModel } from '../../src/core/rules/model.js';
+import { buildRuleModel, defaultKeyName } from '../../src/core/rules/model.js';
 import { renderNftables } from '../../src/core/rules/nftables.js';
 import { parseSecret } from '../../src/core/secret.js';
 import { pingknock, recordingPing } from '../support/cli.js';
@@ -44,7 +44,10 @@ function run(args: readonly string[], extraEnv: Readonly<Record<string, string>>
   return pingknock(args, { home, env: { PATH: `${fakeBin}:${process.env.PATH ?? ''}`, ...extraEnv } });
 }
 
-/** A failure as the interface promises: the exit code, nothing on stdout, a `pingknock: ` message and no stack trace. */
+/**
+ * A failure as the interface promises: the exit code, nothing on stdout, a `pingknock: ` message
+ * and no stack trace.
+ */
 function expectFailure(result: Run, exitCode: number): void {
   expect({ status: result.status, stdout: result.stdout }).toEqual({ status: exitCode, stdout: '' });
   expect(result.stderr).toMatch(/^pingknock: \S[^]*\n$/);
@@ -73,6 +76,7 @@ function expectedRules(secret: string, port: number, windowSeconds: number, fami
   return renderNftables(
     buildRuleModel({
       secret: parseSecret(secret, 'test'),
+      keyName: defaultKeyName(userInfo().username, hostname()),
       port,
       windowSeconds,
       ...(families === undefined ? {} : { families }),
@@ -129,6 +133,13 @@ describe('usage errors exit 2', () => {
     ['--backend ip6tables --family ipv4', ['--backend', 'ip6tables', '--family', 'ipv4']],
     ['--tool without an iptables backend', ['--tool', 'iptables']],
     ['--rollback without --apply', ['--rollback', '30']],
+    ['--horizon without --rolling', ['--horizon', '30']],
+    ['--rolling --horizon 0', ['--rolling', '--horizon', '0']],
+    ['--rolling --horizon 367', ['--rolling', '--horizon', '367']],
+    ['--rolling --backend iptables', ['--rolling', '--backend', 'iptables']],
+    ['--rolling --backend ufw', ['--rolling', '--backend', 'ufw']],
+    ['--key-name with a space', ['--key-name', 'a b']],
+    ['--key-name of 65 characters', ['--key-name', 'k'.repeat(65)]],
   ])('rules with a valid secret and %s', (_name, extra) => {
     expectFailure(run(['rules', '--secret-file', secretFile(`${SECRET}\n`), ...extra]), 2);
   });
@@ -207,8 +218,30 @@ describe('rules', () => {
     const result = run(['rules', '--secret-file', secretFile(`${SECRET}\n`)]);
     expect(result).toEqual({ status: 0, stdout: expectedRules(SECRET, 22, 60), stderr: '' });
     expect(result.stdout).toContain(
-      'icmp type echo-request @th,160,32 0x0 @th,192,128 0x4142434445464748494a4b4c4d4e4f50 jump knock4 comment "knock (iputils ping)"',
+      'icmp type echo-request @th,160,32 0x0 @th,192,128 ' +
+        `{ 0x4142434445464748494a4b4c4d4e4f50 comment "${defaultKeyName(userInfo().username, hostname())}" } ` +
+        'jump knock4 comment "knock (iputils ping)"',
     );
+  });
+
+  it('prints one-time rules with --rolling: the days from today, the key named, never the secret', () => {
+    const result = run([
+      'rules',
+      '--secret-file',
+      secretFile(`${SECRET}\n`),
+      '--rolling',
+      '--horizon',
+      '2',
+      '--key-name',
+      'me@laptop',
+    ]);
+    expect(result.status, result.stderr).toBe(0);
+    const today = new Date().toISOString().slice(0, 10);
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    expect(result.stdout).toContain(`# Keys: me@laptop (one-time, ${today} to ${tomorrow}).\n`);
+    expect(result.stdout.match(/\tchain day-/g)).toHaveLength(2);
+    expect(result.stdout).not.toContain('4142434445464748494a4b4c4d4e4f50');
+    expect(result.stdout).not.toContain(SECRET);
   });
 
   it('passes --port, --window and --family through', () => {

@@ -64,7 +64,8 @@ function fakePingOpening(port: number): void {
     join(fakeBin, 'ping'),
     `#!/bin/sh\nif [ "$1" = -V ]; then echo 'ping from iputils 20221126'; exit 0; fi\necho "$@" >> '${pingLog}'\n` +
       // Not holding ping's pipes, or doctor would wait for the listener to end.
-      `'${process.execPath}' '${listener}' </dev/null >/dev/null 2>&1 &\nwhile [ ! -e '${ready}' ]; do sleep 0.05; done\n`,
+      `'${process.execPath}' '${listener}' </dev/null >/dev/null 2>&1 &\n` +
+      `while [ ! -e '${ready}' ]; do sleep 0.05; done\n`,
     { mode: 0o755 },
   );
 }
@@ -145,24 +146,30 @@ describe('pingknock doctor', () => {
       `ok    ssh config: ssh -F ${config} box goes to 127.0.0.1 port ${port} through ProxyCommand ${PROXY_COMMAND}`,
       'ok    name: 127.0.0.1 is an address',
       expect.stringMatching(/^ok    knock: 127\.0\.0\.1 answered the knock in [\d.]+ m?s$/),
-      `ok    port: 127.0.0.1:${port} did not accept a connection before the knock and did after it: the knock opened it`,
+      `ok    port: 127.0.0.1:${port} did not accept a connection before the knock ` +
+        `and did after it: the knock opened it`,
     ]);
     // The knock carried the secret as the ping pattern, to the address ssh will use.
     expect(readFileSync(pingLog, 'utf8')).toMatch(new RegExp(`-p ${HEX} .*127\\.0\\.0\\.1$`, 'm'));
   });
 
-  it('says which checks fail and what to do, skips the knock they make impossible, and exits like the first failure', async () => {
-    writeConfig(22, 'User me');
-    const result = await doctor(['box', '--config', config]);
-    expect(result.code).toBe(ExitCode.secret);
-    expect(result.lines.slice(2)).toEqual([
-      expect.stringMatching(/^FAIL  secret: no secret file .*box; create one with: pingknock secret new --out/),
-      `FAIL  ssh config: ssh -F ${config} box uses no ProxyCommand, so it does not knock; run: pingknock setup box --config ${config}`,
-      'ok    name: 127.0.0.1 is an address',
-      'skip  knock: needs a ping that can knock, the secret and the address: fix the lines above first',
-    ]);
-    expect(result.stderr).toBe('pingknock: 2 of 5 checks failed\n');
-  });
+  it(
+    'says which checks fail and what to do, skips the knock they make impossible, ' +
+      'and exits like the first failure',
+    async () => {
+      writeConfig(22, 'User me');
+      const result = await doctor(['box', '--config', config]);
+      expect(result.code).toBe(ExitCode.secret);
+      expect(result.lines.slice(2)).toEqual([
+        expect.stringMatching(/^FAIL  secret: no secret file .*box; create one with: pingknock secret new --out/),
+        `FAIL  ssh config: ssh -F ${config} box uses no ProxyCommand, so it does not knock; ` +
+          `run: pingknock setup box --config ${config}`,
+        'ok    name: 127.0.0.1 is an address',
+        'skip  knock: needs a ping that can knock, the secret and the address: fix the lines above first',
+      ]);
+      expect(result.stderr).toBe('pingknock: 2 of 5 checks failed\n');
+    },
+  );
 
   it('refuses a secret others can read, with the chmod to run', async () => {
     writeSecret(0o644);
@@ -181,7 +188,8 @@ describe('pingknock doctor', () => {
     expect(result.lines.slice(-2)).toEqual([
       expect.stringMatching(
         new RegExp(
-          `^WARN  knock: 127\\.0\\.0\\.1 answered the knock in [\\d.]+ m?s, but 127\\.0\\.0\\.1:${port} already accepted connections before this knock ` +
+          `^WARN  knock: 127\\.0\\.0\\.1 answered the knock in [\\d.]+ m?s, ` +
+            `but 127\\.0\\.0\\.1:${port} already accepted connections before this knock ` +
             `\\(an earlier knock's window still open, or the port is not protected\\), so this secret is not proven; ` +
             'wait for the window to close \\(60 s by default\\) and run doctor again$',
         ),

@@ -55,7 +55,8 @@ describe("removeSetupAddition with the record of setup's edit", () => {
 
   it('takes the replaced-by mark off the lines --force commented out', () => {
     const original =
-      'Host box\n    HostName b\n    ProxyJump bastion # via the bastion\n    ProxyCommand nc %h %p\nHost web\n    ProxyJump j\n';
+      'Host box\n    HostName b\n    ProxyJump bastion # via the bastion\n    ProxyCommand nc %h %p\n' +
+      'Host web\n    ProxyJump j\n';
     const edit = editSshConfig(original, { alias: 'box', force: true });
     if (edit.kind !== 'changed') throw new Error('expected a change');
     expect(edit.text).toContain(`    ${REPLACED_MARK}ProxyJump bastion # via the bastion\n`);
@@ -110,7 +111,9 @@ describe("removeSetupAddition with the record of setup's edit", () => {
 
 describe('removeSetupAddition without a record', () => {
   it("takes out only pingknock's ProxyCommand lines of the alias's own block", () => {
-    const text = `Host box\n  HostName b\n  ${PROXY_LINE}\nHost box web\n  ${PROXY_LINE}\nHost other\n  ProxyCommand nc %h %p\n`;
+    const text =
+      `Host box\n  HostName b\n  ${PROXY_LINE}\nHost box web\n  ${PROXY_LINE}\n` +
+      `Host other\n  ProxyCommand nc %h %p\n`;
     const removal = removeSetupAddition(text, 'box', undefined);
     expect(removal).toEqual({
       kind: 'changed',

@@ -305,7 +305,8 @@ describe('persistScript and unpersistScript for nftables, run for real', () => {
     const first = box.run(persistScript({ backend: 'nftables', persistDir: box.persistDir, rules }));
     expect(first.status, first.stderr).toBe(0);
     expect(first.stdout).toBe(
-      `${conf} now includes ${file}: the rules load at boot\nbut the nftables service, which loads ${conf} at boot, is not enabled: systemctl enable nftables\n`,
+      `${conf} now includes ${file}: the rules load at boot\n` +
+        `but the nftables service, which loads ${conf} at boot, is not enabled: systemctl enable nftables\n`,
     );
     expect(readFileSync(file, 'utf8')).toBe(rules);
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -357,7 +358,8 @@ describe('persistScript and unpersistScript for nftables, run for real', () => {
     const result = box.run(persistScript({ backend: 'nftables', persistDir: box.persistDir, rules }));
     expect(result.status).toBe(0);
     expect(result.stdout).toBe(
-      `wrote ${file}, but there is no ${box.persistDir}/nftables.conf to load it at boot: include it from the ruleset the server loads at boot\n`,
+      `wrote ${file}, but there is no ${box.persistDir}/nftables.conf to load it at boot: ` +
+        `include it from the ruleset the server loads at boot\n`,
     );
     expect(readdirSync(box.persistDir)).toEqual(['pingknock.nft']);
     expect(box.run(unpersistScript({ backend: 'nftables', persistDir: box.persistDir })).stdout).toBe(
@@ -376,32 +378,38 @@ describe('persistScript and unpersistScript for nftables, run for real', () => {
 });
 
 describe('persistScript and unpersistScript for iptables and ufw, run for real', () => {
-  it('saves every table of both families where netfilter-persistent loads them, keeping the mode of the file there', () => {
-    const box = makeSandbox();
-    box.tool('iptables-save', 'ip6tables-save', 'netfilter-persistent');
-    const saved = join(box.persistDir, 'iptables', 'rules.v4');
-    const saved6 = join(box.persistDir, 'iptables', 'rules.v6');
-    mkdirSync(join(box.persistDir, 'iptables'));
-    writeFileSync(saved, 'old\n');
-    chmodSync(saved, 0o640);
-    const result = box.run(persistScript({ backend: 'iptables', persistDir: box.persistDir, rules: 'unused' }));
-    expect(result).toEqual({
-      status: 0,
-      stdout: `saved the ruleset to ${saved}, which netfilter-persistent loads at boot\nsaved the ruleset to ${saved6}, which netfilter-persistent loads at boot\n`,
-      stderr: '',
-    });
-    for (const file of [saved, saved6])
-      expect(readFileSync(file, 'utf8')).toBe('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j knock\nCOMMIT\n');
-    expect(statSync(saved).mode & 0o777).toBe(0o640);
-    // Without -t: rules.v4 (rules.v6) replaces every table at boot, so every table is saved.
-    expect(box.log()).toEqual(['iptables-save', 'ip6tables-save']);
+  it(
+    'saves every table of both families where netfilter-persistent loads them, ' + 'keeping the mode of the file there',
+    () => {
+      const box = makeSandbox();
+      box.tool('iptables-save', 'ip6tables-save', 'netfilter-persistent');
+      const saved = join(box.persistDir, 'iptables', 'rules.v4');
+      const saved6 = join(box.persistDir, 'iptables', 'rules.v6');
+      mkdirSync(join(box.persistDir, 'iptables'));
+      writeFileSync(saved, 'old\n');
+      chmodSync(saved, 0o640);
+      const result = box.run(persistScript({ backend: 'iptables', persistDir: box.persistDir, rules: 'unused' }));
+      expect(result).toEqual({
+        status: 0,
+        stdout:
+          `saved the ruleset to ${saved}, which netfilter-persistent loads at boot\n` +
+          `saved the ruleset to ${saved6}, which netfilter-persistent loads at boot\n`,
+        stderr: '',
+      });
+      for (const file of [saved, saved6])
+        expect(readFileSync(file, 'utf8')).toBe('*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j knock\nCOMMIT\n');
+      expect(statSync(saved).mode & 0o777).toBe(0o640);
+      // Without -t: rules.v4 (rules.v6) replaces every table at boot, so every table is saved.
+      expect(box.log()).toEqual(['iptables-save', 'ip6tables-save']);
 
-    const undo = box.run(unpersistScript({ backend: 'iptables', persistDir: box.persistDir }));
-    expect(undo.stdout).toBe(
-      `saved the ruleset without pingknock's rules to ${saved}\nsaved the ruleset without pingknock's rules to ${saved6}\n`,
-    );
-    expect(box.log()).toEqual(['iptables-save', 'ip6tables-save', 'iptables-save', 'ip6tables-save']);
-  });
+      const undo = box.run(unpersistScript({ backend: 'iptables', persistDir: box.persistDir }));
+      expect(undo.stdout).toBe(
+        `saved the ruleset without pingknock's rules to ${saved}\n` +
+          `saved the ruleset without pingknock's rules to ${saved6}\n`,
+      );
+      expect(box.log()).toEqual(['iptables-save', 'ip6tables-save', 'iptables-save', 'ip6tables-save']);
+    },
+  );
 
   it('saves with the iptables variant the rules were applied with, for each family', () => {
     const box = makeSandbox();
@@ -432,7 +440,8 @@ describe('persistScript and unpersistScript for iptables and ufw, run for real',
     expect(result).toEqual({
       status: 0,
       stdout:
-        'the rules last until the next reboot: to keep them, install iptables-persistent and run: netfilter-persistent save\n',
+        'the rules last until the next reboot: ' +
+        'to keep them, install iptables-persistent and run: netfilter-persistent save\n',
       stderr: '',
     });
     expect(box.run(unpersistScript({ backend: 'iptables', persistDir: box.persistDir }))).toEqual({

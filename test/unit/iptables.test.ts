@@ -43,13 +43,15 @@ const EXPECTED_IPV4_22_60 = `#!/bin/sh
 # answered, others get no reply and knock again. For more people knocking at once, raise
 # xt_recent's ip_list_tot (see the README).
 # Where the secret is looked for: Linux iputils ping: payload byte 16; BSD/macOS ping: payload byte 8.
+# Keys: default (static).
 # Port 22: established connections are kept, new ones from a knocked address go to chain
 # \`knock-ok\`, which accepts them, and all others are dropped.
 #
 # Load:    sh FILE          (IPTABLES=iptables-legacy sh FILE or IPTABLES=iptables-nft sh FILE picks the variant)
 #          Both chains are replaced in one iptables-restore: loading again changes nothing.
 # Remove:  sh FILE remove
-# Knock by hand, without pingknock:  ping -c1 -p 4142434445464748494a4b4c4d4e4f50 HOST
+# Knock by hand, without pingknock:
+#   default: ping -c1 -p 4142434445464748494a4b4c4d4e4f50 HOST
 set -eu
 ipt=\${IPTABLES:-iptables}
 case \${1:-load} in
@@ -60,16 +62,38 @@ load)
 *filter
 :knock - [0:0]
 :knock-ok - [0:0]
--A knock -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -m hashlimit --hashlimit-above 50/sec --hashlimit-burst 100 --hashlimit-mode srcip --hashlimit-name pk-knocked -j DROP
--A knock -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -m recent --rcheck --seconds 30 --name knocked --rsource -j ACCEPT
--A knock -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -m limit --limit 45/min --limit-burst 5 -m recent --set --name knocked --rsource -j LOG --log-prefix "KNOCK-OK: " --log-level 5
--A knock -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -m recent --rcheck --seconds 60 --name knocked --rsource -j ACCEPT
--A knock -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -j DROP
--A knock -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -m hashlimit --hashlimit-above 50/sec --hashlimit-burst 100 --hashlimit-mode srcip --hashlimit-name pk-knocked -j DROP
--A knock -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -m recent --rcheck --seconds 30 --name knocked --rsource -j ACCEPT
--A knock -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -m limit --limit 45/min --limit-burst 5 -m recent --set --name knocked --rsource -j LOG --log-prefix "KNOCK-OK: " --log-level 5
--A knock -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -m recent --rcheck --seconds 60 --name knocked --rsource -j ACCEPT
--A knock -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -j DROP
+-A knock -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&\
+0>>22&0x3C@36=0x4d4e4f50" -m hashlimit --hashlimit-above 50/sec --hashlimit-burst 100 --hashlimit-mode srcip \
+--hashlimit-name pk-knocked -j DROP
+-A knock -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&\
+0>>22&0x3C@36=0x4d4e4f50" -m recent --rcheck --seconds 30 --name knocked --rsource -j ACCEPT
+-A knock -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&\
+0>>22&0x3C@36=0x4d4e4f50" -m limit --limit 45/min --limit-burst 5 -m recent --set --name knocked --rsource -j LOG \
+--log-prefix "KNOCK-OK: " --log-level 5
+-A knock -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&\
+0>>22&0x3C@36=0x4d4e4f50" -m recent --rcheck --seconds 60 --name knocked --rsource -j ACCEPT
+-A knock -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&\
+0>>22&0x3C@36=0x4d4e4f50" -j DROP
+-A knock -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" \
+-m hashlimit --hashlimit-above 50/sec --hashlimit-burst 100 --hashlimit-mode srcip --hashlimit-name pk-knocked -j DROP
+-A knock -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" \
+-m recent --rcheck --seconds 30 --name knocked --rsource -j ACCEPT
+-A knock -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" \
+-m limit --limit 45/min --limit-burst 5 -m recent --set --name knocked --rsource -j LOG --log-prefix "KNOCK-OK: " \
+--log-level 5
+-A knock -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" \
+-m recent --rcheck --seconds 60 --name knocked --rsource -j ACCEPT
+-A knock -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -j DROP
 -A knock -p tcp --dport 22 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
 -A knock -p tcp --dport 22 -m recent --rcheck --seconds 60 --name knocked --rsource -j knock-ok
 -A knock -p tcp --dport 22 -j DROP
@@ -174,7 +198,8 @@ describe('renderIptables', () => {
     ['ipv4', '"$ipt"'],
     ['ipv6', '"$ip6t"'],
   ])(
-    'has a removal fragment (%s) that sh -n accepts and that touches only the jump and both chains, with its own program',
+    'has a removal fragment (%s) that sh -n accepts ' +
+      'and that touches only the jump and both chains, with its own program',
     (family, program) => {
       const removal = xtRemoval(family);
       expect(shSyntax(removal)).toEqual({ status: 0, stderr: '' });
@@ -249,7 +274,8 @@ describe('renderIptables, run against a fake iptables', () => {
 echo "${tool} $*" >>'${log}'
 case "$*" in
 *" -C INPUT -j knock") [ -f '${base}/jumped' ];;
-*" -D INPUT -j knock") n=$(cat '${base}/jumps' 2>/dev/null || echo 0); [ "$n" -gt 0 ] || exit 1; echo $((n - 1)) >'${base}/jumps';;
+*" -D INPUT -j knock") n=$(cat '${base}/jumps' 2>/dev/null || echo 0); [ "$n" -gt 0 ] || exit 1; \
+echo $((n - 1)) >'${base}/jumps';;
 *" -L "*) [ -f '${base}/chains' ];;
 esac
 `,
@@ -357,9 +383,10 @@ esac
       '',
     ]);
     const loads = readFileSync(join(box.dir, 'restore-log'), 'utf8');
-    expect(loads).toBe(
-      `${[...both.matchAll(/^\*filter\n[^]*?^COMMIT$/gm)].map((block) => block[0].replace('$jump', '-I INPUT 1 -j knock')).join('\n')}\n`,
+    const filterBlocks = [...both.matchAll(/^\*filter\n[^]*?^COMMIT$/gm)].map((block) =>
+      block[0].replace('$jump', '-I INPUT 1 -j knock'),
     );
+    expect(loads).toBe(`${filterBlocks.join('\n')}\n`);
     expect(loads.match(/--icmpv6-type/g)).toHaveLength(loads.match(/--icmp-type/g)?.length ?? -1);
   });
 
@@ -414,10 +441,14 @@ COMMIT
     };
   }
 
-  it("saves only pingknock's own lines: its two chains, their rules and its jump, not a chain named like it nor anyone else's rule", () => {
-    const { own } = saveThenRestore(SAVED);
-    expect(own).toBe(`${OWN.join('\n')}\n`);
-  });
+  it(
+    "saves only pingknock's own lines: its two chains, their rules and its jump, " +
+      "not a chain named like it nor anyone else's rule",
+    () => {
+      const { own } = saveThenRestore(SAVED);
+      expect(own).toBe(`${OWN.join('\n')}\n`);
+    },
+  );
 
   it("puts an earlier ruleset's chains back in one restore --noflush and leaves the jump that was there alone", () => {
     const { log, input } = saveThenRestore(SAVED);

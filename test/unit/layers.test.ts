@@ -45,7 +45,10 @@ const ALSO: Readonly<Record<string, readonly Layer[]>> = {
 
 const ENTRY_POINTS = new Set(['cli.ts', 'proxy-main.ts']);
 
-/** Which layer a file (relative to src/, with /) is in: its first folder; build steps and the two mains are entry points. */
+/**
+ * Which layer a file (relative to src/, with /) is in: its first folder; build steps and the two mains
+ * are entry points.
+ */
 function layerOf(file: string): Layer | undefined {
   if (ENTRY_POINTS.has(file) || file.startsWith('build/')) return 'entry';
   const folder = file.split('/')[0];
@@ -75,6 +78,7 @@ const PURE_BUILTINS: Readonly<Record<string, readonly string[]>> = {
   'node:path': ['posix'],
   'node:net': ['isIP', 'isIPv4', 'isIPv6'],
   'node:util': ['parseArgs', 'ParseArgsConfig'],
+  'node:crypto': ['createHmac', 'createHash'],
 };
 
 interface Import {

@@ -15,7 +15,8 @@ const HEX = '4142434445464748494a4b4c4d4e4f50';
 const IPUTILS_V =
   'ping from iputils 20221126\nlibcap: yes, IDN: yes, NLS: no, error.h: yes, getrandom(): yes, __fpending(): yes\n';
 const BUSYBOX_V =
-  "ping: invalid option -- 'V'\nBusyBox v1.36.1 (2023-07-27 17:12:24 UTC) multi-call binary.\n\nUsage: ping [OPTIONS] HOST\n";
+  "ping: invalid option -- 'V'\nBusyBox v1.36.1 (2023-07-27 17:12:24 UTC) multi-call binary.\n" +
+  '\nUsage: ping [OPTIONS] HOST\n';
 
 function request(overrides: Partial<KnockCommandRequest>): KnockCommandRequest {
   return {
@@ -210,7 +211,8 @@ describe('unreachableReason', () => {
     );
     expect(
       unreachableReason(
-        'From 10.77.0.2 icmp_seq=1 Destination Host Unreachable\nFrom 10.77.0.2 icmp_seq=2 Destination Host Unreachable\n',
+        'From 10.77.0.2 icmp_seq=1 Destination Host Unreachable\n' +
+          'From 10.77.0.2 icmp_seq=2 Destination Host Unreachable\n',
         '',
       ),
     ).toBe('ping: From 10.77.0.2 icmp_seq=1 Destination Host Unreachable');
@@ -224,7 +226,10 @@ describe('unreachableReason', () => {
   );
 
   it('says nothing when ping saw no error from the network', () => {
-    const silent = `PATTERN: 0x${HEX}\nPING 10.201.0.99 (10.201.0.99) 56(84) bytes of data.\n\n--- 10.201.0.99 ping statistics ---\n15 packets transmitted, 0 received, 100% packet loss, time 2998ms\n`;
+    const silent =
+      `PATTERN: 0x${HEX}\nPING 10.201.0.99 (10.201.0.99) 56(84) bytes of data.\n\n` +
+      `--- 10.201.0.99 ping statistics ---\n` +
+      `15 packets transmitted, 0 received, 100% packet loss, time 2998ms\n`;
     expect(unreachableReason(silent, '')).toBeUndefined();
     expect(
       unreachableReason('', 'ping: Do you want to ping broadcast? Then -b. If not, check your local firewall rules\n'),

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode, PingknockError } from '../../src/core/errors.js';
-import { asksForHelp, parseProxyArguments, secondsOption } from '../../src/core/proxy-arguments.js';
+import { asksForHelp, parseProxyArguments, rollingUntilOption, secondsOption } from '../../src/core/proxy-arguments.js';
+import { isoDate, slotAt, STATIC_MODE } from '../../src/core/rolling.js';
 import { BIN, recordingPing, ROOT } from '../support/cli.js';
 
 function usageMessage(run: () => unknown): string {
@@ -39,7 +40,21 @@ describe('parseProxyArguments', () => {
       deadlineMs: 500,
       connectTimeoutMs: 2000,
       verbose: true,
+      mode: STATIC_MODE,
+      fdpass: false,
     });
+  });
+
+  it('reads --rolling-until as one-time knocks through that UTC day, in both spellings', () => {
+    const through = { kind: 'rolling', lastDay: Date.UTC(2025, 2, 31) / 86_400_000 };
+    expect(parseProxyArguments(['--rolling-until', '2025-03-31', 'h', '22']).mode).toEqual(through);
+    expect(parseProxyArguments(['--name', 'web', '--rolling-until=2025-03-31', 'h', '22'])).toMatchObject({
+      name: 'web',
+      mode: through,
+    });
+    expect(
+      parseProxyArguments(['--rolling-until', '2024-01-01', '--rolling-until', '2025-03-31', 'h', '22']).mode,
+    ).toEqual(through);
   });
 
   it('fills in the defaults the help shows', () => {
@@ -51,7 +66,25 @@ describe('parseProxyArguments', () => {
       deadlineMs: 3000,
       connectTimeoutMs: 5000,
       verbose: false,
+      mode: STATIC_MODE,
+      fdpass: false,
     });
+  });
+
+  it('reads --fdpass, and --no-fdpass after it, as a flag of its own', () => {
+    expect(parseProxyArguments(['--name', 'web', '--fdpass', 'h', '22'])).toMatchObject({ name: 'web', fdpass: true });
+    expect(parseProxyArguments(['--fdpass', '--no-fdpass', 'h', '22']).fdpass).toBe(false);
+  });
+
+  it('reads --jump as the route to knock from, with --config the ssh config that reaches it', () => {
+    const { jump } = parseProxyArguments(['--name', 'in', '--jump', 'a,ops@b:2222', '--config', '/c', 'h', '22']);
+    expect(jump?.config).toBe('/c');
+    expect(jump?.route.text).toBe('a,ops@b:2222');
+    expect(jump?.route.hops.map((hop) => [hop.user, hop.host, hop.port])).toEqual([
+      [undefined, 'a', undefined],
+      ['ops', 'b', 2222],
+    ]);
+    expect(parseProxyArguments(['h', '22']).jump).toBeUndefined();
   });
 
   it('takes the last value of an option given twice', () => {
@@ -80,8 +113,24 @@ describe('parseProxyArguments', () => {
     ['--secret-file -', ['--secret-file', '-', 'h', '22'], /the ssh stream/],
     ['--deadline=-1', ['--deadline=-1', 'h', '22'], /--deadline must be a number of seconds above 0 and at most 3600/],
     ['--connect-timeout abc', ['--connect-timeout', 'abc', 'h', '22'], /--connect-timeout must be/],
+    ['--rolling-until without a value', ['h', '22', '--rolling-until'], /argument missing/],
+    ['--no-rolling-until', ['--no-rolling-until', 'h', '22'], /Unknown option '--no-rolling-until'/],
+    ['--rollingUntil', ['--rollingUntil', '2025-03-31', 'h', '22'], /Unknown option '--rollingUntil'/],
+    [
+      '--rolling-until 2025-02-30',
+      ['--rolling-until', '2025-02-30', 'h', '22'],
+      /--rolling-until takes the last UTC day of one-time knocks as YYYY-MM-DD, got "2025-02-30"/,
+    ],
+    ['--rolling-until 31.3.2025', ['--rolling-until', '31.3.2025', 'h', '22'], /as YYYY-MM-DD, got "31.3.2025"/],
   ])('refuses %s', (_name, args, message) => {
     expect(usageMessage(() => parseProxyArguments(args))).toMatch(message);
+  });
+});
+
+describe('rollingUntilOption', () => {
+  it('is the knock mode setup records', () => {
+    expect(rollingUntilOption('1970-01-02')).toEqual({ kind: 'rolling', lastDay: 1 });
+    expect(usageMessage(() => rollingUntilOption('tomorrow'))).toMatch(/got "tomorrow"/);
   });
 });
 
@@ -155,8 +204,13 @@ describe('both starts of pingknock proxy read a command line alike', () => {
     return { status: result.status, stdout: result.stdout, stderr: result.stderr };
   }
 
-  type Outcome = 'help' | 'usage' | 'secret';
-  const EXIT: Readonly<Record<Outcome, number>> = { help: ExitCode.ok, usage: ExitCode.usage, secret: ExitCode.secret };
+  type Outcome = 'help' | 'usage' | 'secret' | 'ended';
+  const EXIT: Readonly<Record<Outcome, number>> = {
+    help: ExitCode.ok,
+    usage: ExitCode.usage,
+    secret: ExitCode.secret,
+    ended: ExitCode.horizonEnded,
+  };
   const S = '<missing secret file>';
 
   // [what the row shows, the arguments after `proxy` (S: a secret file that does not exist), the outcome, what it says]
@@ -210,6 +264,24 @@ describe('both starts of pingknock proxy read a command line alike', () => {
     ],
     ['-- HOST PORT', ['--secret-file', S, '--', 'h', '22'], 'secret', /no secret file/],
     [
+      '--rolling-until far ahead: one-time knocks, no warning',
+      ['--rolling-until', '2999-12-31', '--secret-file', S, 'h', '22'],
+      'secret',
+      /no secret file/,
+    ],
+    [
+      '--rolling-until not a date',
+      ['--rolling-until', '2025-13-01', '--secret-file', S, 'h', '22'],
+      'usage',
+      /--rolling-until takes the last UTC day/,
+    ],
+    [
+      '--rolling-until past: no knock, what to run instead',
+      ['--name', 'web', '--rolling-until', '2000-01-01', 'h', '22'],
+      'ended',
+      /one-time knocks for web ended on 2000-01-01: .*pingknock renew web --via OTHER_ALIAS/,
+    ],
+    [
       'a -leading host after --',
       ['--secret-file', S, '--', '-oProxyCommand=x', '22'],
       'usage',
@@ -245,6 +317,32 @@ describe('both starts of pingknock proxy read a command line alike', () => {
     ['port 0', ['--secret-file', S, 'h', '0'], 'usage', /port 0 is out of range 1-65535/],
     ['port 65536', ['--secret-file', S, 'h', '65536'], 'usage', /port 65536 is out of range 1-65535/],
     ['port abc', ['--secret-file', S, 'h', 'abc'], 'usage', /port "abc" is not a number from 1 to 65535/],
+    ['--jump, the secret missing', ['--jump', 'bastion', '--secret-file', S, 'h', '22'], 'secret', /no secret file/],
+    [
+      '--jump that is no ProxyJump route',
+      ['--jump', 'bastion;reboot', '--secret-file', S, 'h', '22'],
+      'usage',
+      /jump host "bastion;reboot" is not a ProxyJump route/,
+    ],
+    ['--jump without a host', ['--jump', 'ops@', '--secret-file', S, 'h', '22'], 'usage', /host is empty/],
+    [
+      '--config without --jump',
+      ['--config', '/c', '--secret-file', S, 'h', '22'],
+      'usage',
+      /--config goes with --jump/,
+    ],
+    [
+      '--jump with --fdpass',
+      ['--jump', 'b', '--fdpass', '--secret-file', S, 'h', '22'],
+      'usage',
+      /--fdpass cannot go with --jump/,
+    ],
+    [
+      '--jump, one-time knocks past: no knock from there either',
+      ['--name', 'web', '--jump', 'b', '--rolling-until', '2000-01-01', 'h', '22'],
+      'ended',
+      /one-time knocks for web ended on 2000-01-01/,
+    ],
     ['--help', ['--help'], 'help', /^pingknock proxy <host> <port>\n[^]*--connect-timeout/],
     ['-h after everything else', ['--bogus', 'h', '22', '-h'], 'help', /^pingknock proxy <host> <port>\n/],
     ['--version', ['--version'], 'help', /^\d+\.\d+\.\d+\n$/],
@@ -264,6 +362,20 @@ describe('both starts of pingknock proxy read a command line alike', () => {
       expect(launcher.stderr).toMatch(/^pingknock: [^\n]+\n$/);
       expect(launcher.stderr).toMatch(says);
     }
+    expect(existsSync(pingLog), 'ping was started').toBe(false);
+  });
+
+  it('warns once, on stderr alone, in the last week of one-time knocks', () => {
+    const lastDay = isoDate(slotAt(Date.now() / 1000).day + 3);
+    const args = ['--name', 'web', '--rolling-until', lastDay, '--secret-file', missing, 'h', '22'];
+    const launcher = run(ENTRIES.launcher, args);
+    expect(run(ENTRIES.cli, args)).toEqual(launcher);
+    expect(launcher.status).toBe(ExitCode.secret);
+    expect(launcher.stdout).toBe('');
+    const [warning, failure, ...rest] = launcher.stderr.split('\n');
+    expect(warning).toBe(`pingknock: one-time knocks for web end on ${lastDay}: run pingknock renew web`);
+    expect(failure).toMatch(/^pingknock: no secret file /);
+    expect(rest).toEqual(['']);
     expect(existsSync(pingLog), 'ping was started').toBe(false);
   });
 

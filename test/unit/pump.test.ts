@@ -50,7 +50,7 @@ describe('Pump from a socket (one reused read buffer)', () => {
     const data = randomBytes(3 * 1024 * 1024 + 17);
     const port = await serverSending(data);
     const pump = new Pump();
-    const socket = await connectTcp({ address: '127.0.0.1', family: 4 }, port, 5000, pump);
+    const socket = await connectTcp({ address: '127.0.0.1', family: 4 }, port, 5000, { downstream: pump });
     const { sink, received, writes } = kernelLikeSink(2);
     pump.into(sink);
     await once(sink, 'finish');
@@ -65,7 +65,7 @@ describe('Pump from a socket (one reused read buffer)', () => {
     const data = randomBytes(2 * 1024 * 1024);
     const port = await serverSending(data);
     const pump = new Pump();
-    const socket = await connectTcp({ address: '127.0.0.1', family: 4 }, port, 5000, pump);
+    const socket = await connectTcp({ address: '127.0.0.1', family: 4 }, port, 5000, { downstream: pump });
     const { sink, received } = kernelLikeSink(0);
     pump.into(sink);
     await once(sink, 'finish');
@@ -73,25 +73,46 @@ describe('Pump from a socket (one reused read buffer)', () => {
     expect(sha256(Buffer.concat(received))).toBe(sha256(data));
   });
 
-  it('holds what arrives before it has a sink, then sends it first, and ends the sink if the source ended', async () => {
-    const data = Buffer.from('SSH-2.0-OpenSSH_9.2p1 banner sent before anyone listens\r\n');
+  it(
+    'holds what arrives before it has a sink, ' + 'then sends it first, and ends the sink if the source ended',
+    async () => {
+      const data = Buffer.from('SSH-2.0-OpenSSH_9.2p1 banner sent before anyone listens\r\n');
+      const port = await serverSending(data);
+      const pump = new Pump();
+      const socket = await connectTcp({ address: '127.0.0.1', family: 4 }, port, 5000, { downstream: pump });
+      await once(socket, 'end');
+      expect(pump.ended).toBe(true);
+      const { sink, received } = kernelLikeSink(1);
+      pump.into(sink);
+      await once(sink, 'finish');
+      socket.destroy();
+      expect(Buffer.concat(received).toString()).toBe(data.toString());
+    },
+  );
+
+  it('connected paused, reads not a byte until it has a sink (so it can still go to ssh untouched)', async () => {
+    const data = randomBytes(256 * 1024);
     const port = await serverSending(data);
     const pump = new Pump();
-    const socket = await connectTcp({ address: '127.0.0.1', family: 4 }, port, 5000, pump);
-    await once(socket, 'end');
-    expect(pump.ended).toBe(true);
-    const { sink, received } = kernelLikeSink(1);
+    const socket = await connectTcp({ address: '127.0.0.1', family: 4 }, port, 5000, {
+      downstream: pump,
+      paused: true,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(socket.bytesRead).toBe(0);
+    expect(pump.bytesHeld).toBe(0);
+    const { sink, received } = kernelLikeSink(0);
     pump.into(sink);
     await once(sink, 'finish');
     socket.destroy();
-    expect(Buffer.concat(received).toString()).toBe(data.toString());
+    expect(sha256(Buffer.concat(received))).toBe(sha256(data));
   });
 
   it('stops reading a source that floods it before there is a sink, and goes on once there is one', async () => {
     const data = randomBytes(8 * 1024 * 1024);
     const port = await serverSending(data);
     const pump = new Pump();
-    const socket: Socket = await connectTcp({ address: '127.0.0.1', family: 4 }, port, 5000, pump);
+    const socket: Socket = await connectTcp({ address: '127.0.0.1', family: 4 }, port, 5000, { downstream: pump });
     await new Promise((resolve) => setTimeout(resolve, 200));
     // Held: one read past the limit at most, far from the 8 MiB on offer.
     expect(socket.bytesRead).toBeLessThan(256 * 1024);
@@ -139,7 +160,9 @@ describe('connectTcp failures say what they mean', () => {
     );
     expect(failure).toMatchObject({ exitCode: ExitCode.connectFailed });
     expect((failure as Error).message).toBe(
-      `127.0.0.1:${port} refused the connection; the knock worked and the host answered, but nothing listens on that port or the server refuses it: a wrong port, or sshd not running`,
+      `127.0.0.1:${port} refused the connection; ` +
+        `the knock worked and the host answered, ` +
+        `but nothing listens on that port or the server refuses it: a wrong port, or sshd not running`,
     );
   });
 
@@ -150,7 +173,8 @@ describe('connectTcp failures say what they mean', () => {
       process.execPath,
       [
         '-e',
-        "const s = require('node:net').createServer(); s.listen(0, '127.0.0.1', 1, () => process.stdout.write(`${s.address().port}\\n`, " +
+        "const s = require('node:net').createServer(); " +
+          "s.listen(0, '127.0.0.1', 1, () => process.stdout.write(`${s.address().port}\\n`, " +
           '() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)));',
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
@@ -168,7 +192,8 @@ describe('connectTcp failures say what they mean', () => {
       expect(failure).toMatchObject({ exitCode: ExitCode.connectFailed });
       expect((failure as Error).message).toMatch(
         new RegExp(
-          `^127\\.0\\.0\\.1:${port} did not answer within 0\\.3 s; the knock got a reply, so the host is up: the server's rules may not match this client`,
+          `^127\\.0\\.0\\.1:${port} did not answer within 0\\.3 s; ` +
+            `the knock got a reply, so the host is up: the server's rules may not match this client`,
         ),
       );
       expect((failure as Error).message).not.toMatch(/refused|nothing listens/);

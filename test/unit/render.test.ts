@@ -79,7 +79,7 @@ describe('renderRules', () => {
     expect(text).toBe(renderNftables(model));
     expect(text.startsWith('#!/usr/sbin/nft -f\n')).toBe(true);
     expect(text).toContain('table inet pingknock {');
-    expect(text).toContain('@th,192,128 0x4142434445464748494a4b4c4d4e4f50');
+    expect(text).toContain('@th,192,128 { 0x4142434445464748494a4b4c4d4e4f50 comment "default" }');
     expect(text).toContain('tcp dport 2222 drop comment "not knocked"');
   });
 

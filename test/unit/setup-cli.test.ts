@@ -13,12 +13,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
+import { STATIC_MODE } from '../../src/core/rolling.js';
 import { proxyCommandFor } from '../../src/core/ssh-config/proxy-command.js';
 import { REPLACED_MARK } from '../../src/core/ssh-config/text-edit.js';
 import { BIN, pingknock, ROOT } from '../support/cli.js';
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'ssh-config');
-const proxyLine = (alias: string): string => `ProxyCommand ${proxyCommandFor(alias)}`;
+/**
+ * The lines setup writes for a new host, as indented in these configs: this machine's OpenSSH takes
+ * the socket from the proxy (ProxyUseFdpass).
+ */
+const proxyLine = (alias: string): string =>
+  `ProxyCommand ${proxyCommandFor(alias, STATIC_MODE, { fdpass: true })}\n    ProxyUseFdpass yes`;
 const SECRET = 'Abcdefgh12345678';
 
 let dir: string;
@@ -61,20 +67,25 @@ function expectRefused(
 }
 
 describe('a host that already has another proxy', () => {
-  it('is refused when a later block gives it a ProxyJump, naming the line; --force overrides it for this host only', () => {
+  it('knocks from the jump host a later block gives it (ProxyJump), overriding that line for this host only', () => {
     const original = useFixture('jump-hosts.conf');
-    const refused = setup(['prod-web', '--yes']);
-    expectRefused(refused, original, 'prod-web');
-    expect(refused.stderr).toContain('line 7 "ProxyJump bastion"');
-    expect(refused.stderr).toContain('--force');
-
-    const forced = setup(['prod-web', '--yes', '--force']);
-    expect(forced.status, forced.stderr).toBe(0);
-    expect(forced.stderr).toContain('overrides line 7 for this host only (other hosts keep it): ProxyJump bastion');
+    const result = setup(['prod-web', '--yes']);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toContain('overrides line 7 for this host only (other hosts keep it): ProxyJump bastion');
+    expect(result.stderr).toContain(
+      'ssh prod-web goes through bastion (ProxyJump): the knock is sent from bastion by its own ping, ' +
+        'with no pingknock and no secret there',
+    );
+    const line = `ProxyCommand pingknock proxy --name prod-web --jump bastion --config ${config} %h %p`;
     const text = readFileSync(config, 'utf8');
-    expect(text.startsWith(`Host prod-web\n    ${proxyLine('prod-web')}\n\n${original.toString()}`)).toBe(true);
+    expect(text).toBe(`Host prod-web\n    ${line}\n\n${original.toString()}`);
     expect(readFileSync(`${config}.pingknock-backup`).equals(original)).toBe(true);
-    expect(setup(['prod-web', '--yes', '--force']).stderr).toMatch(/nothing changed/);
+    // The knock by hand goes from the bastion too, and so does the login around the ProxyCommand.
+    expect(result.stdout).toMatch(
+      new RegExp(`^  ssh -F ${config} -- bastion ping -c 1 -p [0-9a-f]{32} prod-web$`, 'm'),
+    );
+    expect(result.stdout).toContain(`  ssh -F ${config} -o ProxyJump=bastion prod-web\n`);
+    expect(setup(['prod-web', '--yes']).stderr).toMatch(/nothing changed/);
     expect(readFileSync(config, 'utf8')).toBe(text);
   });
 
@@ -91,18 +102,22 @@ describe('a host that already has another proxy', () => {
     );
     const lines = readFileSync(config, 'utf8').split('\n');
     expect(lines[7]).toBe(`    ${REPLACED_MARK}ProxyCommand ssh -W "%h:%p" gateway.example.org`);
-    expect(lines[9]).toBe(`    ${proxyLine('legacy')}`);
+    expect(lines.slice(9, 11).join('\n')).toBe(`    ${proxyLine('legacy')}`);
   });
 
-  it('is refused when an earlier block wins for it, even with --force: pingknock does not edit lines other hosts use', () => {
-    writeFileSync(config, 'Host *.corp\n    ProxyJump gw\n\nHost app.corp\n    User me\n');
-    const original = readFileSync(config);
-    for (const extra of [[], ['--force']]) {
-      const result = setup(['app.corp', '--yes', ...extra]);
-      expectRefused(result, original, 'app.corp');
-      expect(result.stderr).toContain('line 2 "ProxyJump gw" comes first for app.corp');
-    }
-  });
+  it(
+    'is refused when an earlier block wins for it, even with --force: ' +
+      'pingknock does not edit lines other hosts use',
+    () => {
+      writeFileSync(config, 'Host *.corp\n    ProxyJump gw\n\nHost app.corp\n    User me\n');
+      const original = readFileSync(config);
+      for (const extra of [[], ['--force']]) {
+        const result = setup(['app.corp', '--yes', ...extra]);
+        expectRefused(result, original, 'app.corp');
+        expect(result.stderr).toContain('line 2 "ProxyJump gw" comes first for app.corp');
+      }
+    },
+  );
 
   it('is refused when an included file gives it one, which only ssh -G can see', () => {
     const included = join(dir, 'included');
@@ -241,7 +256,8 @@ describe('the secret', () => {
     expect(result.stdout).not.toContain(secret);
     expect(result.stdout).toBe(
       [
-        'Next, protect box (192.0.2.10): make its firewall rules here and load them there, from a session you keep open',
+        'Next, protect box (192.0.2.10): make its firewall rules here ' +
+          'and load them there, from a session you keep open',
         'until a new login works:',
         '  pingknock rules --secret-file ~/.ssh/pingknock/box --port 2200 > pingknock.nft',
         `  scp -F ${config} pingknock.nft box: && ssh -F ${config} box 'sudo nft -f pingknock.nft'`,

@@ -16,6 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { STATIC_MODE } from '../../src/core/rolling.js';
 import { proxyCommandFor } from '../../src/core/ssh-config/proxy-command.js';
 import { pingknock, ROOT } from '../support/cli.js';
 import { insertedLines, option, sshG } from '../support/config-diff.js';
@@ -28,9 +29,11 @@ import { insertedLines, option, sshG } from '../support/config-diff.js';
  */
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'ssh-config');
-/** Stands for the alias's ProxyCommand line in `expected`. */
+/** Stands for the alias's ProxyCommand line, and the ProxyUseFdpass line with it, in `expected`. */
 const PROXY_LINE = 'ProxyCommand for the alias';
-const proxyLine = (alias: string): string => `ProxyCommand ${proxyCommandFor(alias)}`;
+/** What setup writes for the alias: this machine's OpenSSH takes the socket from the proxy (ProxyUseFdpass). */
+const proxyCommand = (alias: string): string => proxyCommandFor(alias, STATIC_MODE, { fdpass: true });
+const proxyLines = (alias: string): string[] => [`ProxyCommand ${proxyCommand(alias)}`, 'ProxyUseFdpass yes'];
 const MODES = [0o600, 0o644, 0o640] as const;
 
 interface CorpusCase {
@@ -202,60 +205,65 @@ describe('every fixture is used', () => {
 describe.each(CORPUS.map((entry, index) => ({ ...entry, mode: MODES[index % MODES.length] ?? 0o600 })))(
   'setup on $name',
   (entry) => {
-    it(`inserts exactly the lines for ${entry.alias}, keeps every other byte and mode 0${entry.mode.toString(8)}, backs up the original, and changes nothing the second time`, async () => {
-      const dir = mkdtempSync(join(scratch, 'case-'));
-      const home = join(dir, 'home');
-      mkdirSync(home);
-      const config = join(dir, 'config');
-      const original = entry.prepare?.(config, dir) ?? copyFixture(entry.fixture ?? '', config);
-      const target = lstatSync(config).isSymbolicLink() ? join(dir, readlinkSync(config)) : config;
-      chmodSync(target, entry.mode);
-      const args = ['setup', entry.alias, ...(entry.options ?? []), '--config', config, '--yes'];
+    it(
+      `inserts exactly the lines for ${entry.alias}, keeps every other byte and mode 0${entry.mode.toString(8)}, ` +
+        `backs up the original, and changes nothing the second time`,
+      async () => {
+        const dir = mkdtempSync(join(scratch, 'case-'));
+        const home = join(dir, 'home');
+        mkdirSync(home);
+        const config = join(dir, 'config');
+        const original = entry.prepare?.(config, dir) ?? copyFixture(entry.fixture ?? '', config);
+        const target = lstatSync(config).isSymbolicLink() ? join(dir, readlinkSync(config)) : config;
+        chmodSync(target, entry.mode);
+        const args = ['setup', entry.alias, ...(entry.options ?? []), '--config', config, '--yes'];
 
-      const first = pingknock(args, { home });
-      expect(first.stderr).toMatch(/^(pingknock: [^\n]*\n)+$/);
-      expect(first.status, first.stderr).toBe(0);
-      const after = readFileSync(target);
-      const originalText = original.toString('latin1');
-      const afterText = after.toString('latin1');
-      const expected = entry.expected.map((line) => (line === PROXY_LINE ? proxyLine(entry.alias) : line));
-      const allowed = new Set(expected);
-      expect(insertedLines(originalText, afterText, allowed), `only ${expected.join(' / ')} inserted`).toEqual(
-        expected,
-      );
-      if (originalText.includes('\r\n')) expect(afterText.replaceAll('\r\n', '')).not.toContain('\n');
-      expect(statSync(target).mode & 0o777).toBe(entry.mode);
-      if (target !== config) expect(lstatSync(config).isSymbolicLink()).toBe(true);
+        const first = pingknock(args, { home });
+        expect(first.stderr).toMatch(/^(pingknock: [^\n]*\n)+$/);
+        expect(first.status, first.stderr).toBe(0);
+        const after = readFileSync(target);
+        const originalText = original.toString('latin1');
+        const afterText = after.toString('latin1');
+        const expected = entry.expected.flatMap((line) => (line === PROXY_LINE ? proxyLines(entry.alias) : [line]));
+        const allowed = new Set(expected);
+        expect(insertedLines(originalText, afterText, allowed), `only ${expected.join(' / ')} inserted`).toEqual(
+          expected,
+        );
+        if (originalText.includes('\r\n')) expect(afterText.replaceAll('\r\n', '')).not.toContain('\n');
+        expect(statSync(target).mode & 0o777).toBe(entry.mode);
+        if (target !== config) expect(lstatSync(config).isSymbolicLink()).toBe(true);
 
-      const backup = `${target}.pingknock-backup`;
-      expect(readFileSync(backup).equals(original), 'backup is the original').toBe(true);
-      expect(statSync(backup).mode & 0o777).toBe(entry.mode);
-      expect(first.stderr).toContain(`the original is kept in ${backup}`);
+        const backup = `${target}.pingknock-backup`;
+        expect(readFileSync(backup).equals(original), 'backup is the original').toBe(true);
+        expect(statSync(backup).mode & 0o777).toBe(entry.mode);
+        expect(first.stderr).toContain(`the original is kept in ${backup}`);
 
-      const secretPath = join(home, '.ssh', 'pingknock', entry.alias);
-      const secret = readFileSync(secretPath, 'utf8');
-      expect(secret).toMatch(/^[A-Za-z0-9_-]{16}\n$/);
-      expect(statSync(secretPath).mode & 0o777).toBe(0o600);
-      expect(statSync(join(home, '.ssh', 'pingknock')).mode & 0o777).toBe(0o700);
-      expect(first.stdout).toContain(`ping -c 1 -p ${Buffer.from(secret.trim()).toString('hex')} `);
-      expect(first.stderr).not.toContain(secret.trim());
+        const secretPath = join(home, '.ssh', 'pingknock', entry.alias);
+        const secret = readFileSync(secretPath, 'utf8');
+        expect(secret).toMatch(/^[A-Za-z0-9_-]{16}\n$/);
+        expect(statSync(secretPath).mode & 0o777).toBe(0o600);
+        expect(statSync(join(home, '.ssh', 'pingknock')).mode & 0o777).toBe(0o700);
+        expect(first.stdout).toContain(`ping -c 1 -p ${Buffer.from(secret.trim()).toString('hex')} `);
+        expect(first.stderr).not.toContain(secret.trim());
 
-      const second = pingknock(args, { home });
-      expect(second.status, second.stderr).toBe(0);
-      expect(second.stderr).toMatch(/nothing changed/);
-      expect(readFileSync(target).equals(after), 'second run is byte-identical').toBe(true);
-      expect(readFileSync(secretPath, 'utf8')).toBe(secret);
-      expect(readFileSync(backup).equals(original)).toBe(true);
+        const second = pingknock(args, { home });
+        expect(second.status, second.stderr).toBe(0);
+        expect(second.stderr).toMatch(/nothing changed/);
+        expect(readFileSync(target).equals(after), 'second run is byte-identical').toBe(true);
+        expect(readFileSync(secretPath, 'utf8')).toBe(secret);
+        expect(readFileSync(backup).equals(original)).toBe(true);
 
-      const hosts = [
-        entry.alias,
-        ...literalHosts(originalText).filter((host) => host !== entry.alias),
-        'unrelated.example.net',
-      ];
-      const [sshBefore, sshAfter] = await Promise.all([sshG(original, hosts), sshG(after, hosts)]);
-      expect(option(sshAfter.get(entry.alias), 'proxycommand')).toBe(proxyCommandFor(entry.alias));
-      for (const host of hosts.slice(1)) expect(sshAfter.get(host), `ssh -G ${host}`).toBe(sshBefore.get(host));
-    });
+        const hosts = [
+          entry.alias,
+          ...literalHosts(originalText).filter((host) => host !== entry.alias),
+          'unrelated.example.net',
+        ];
+        const [sshBefore, sshAfter] = await Promise.all([sshG(original, hosts), sshG(after, hosts)]);
+        expect(option(sshAfter.get(entry.alias), 'proxycommand')).toBe(proxyCommand(entry.alias));
+        expect(option(sshAfter.get(entry.alias), 'proxyusefdpass')).toBe('yes');
+        for (const host of hosts.slice(1)) expect(sshAfter.get(host), `ssh -G ${host}`).toBe(sshBefore.get(host));
+      },
+    );
   },
 );
 
@@ -269,7 +277,7 @@ describe('setup on a config that does not exist yet', () => {
     const first = pingknock(args, { home });
     expect(first.status, first.stderr).toBe(0);
     const created = readFileSync(config, 'utf8');
-    expect(created).toBe(`Host m1\n    ${proxyLine('m1')}\n`);
+    expect(created).toBe(`Host m1\n    ${proxyLines('m1').join('\n    ')}\n`);
     expect(statSync(config).mode & 0o777).toBe(0o600);
     expect(statSync(join(home, '.ssh')).mode & 0o777).toBe(0o700);
     expect(existsSync(`${config}.pingknock-backup`)).toBe(false);
@@ -283,7 +291,7 @@ describe('setup on a config that does not exist yet', () => {
     const result = pingknock(['setup', 'd1', '--hostname', '192.0.2.1', '--yes'], { home });
     expect(result.status, result.stderr).toBe(0);
     expect(readFileSync(join(home, '.ssh', 'config'), 'utf8')).toBe(
-      `Host d1\n    HostName 192.0.2.1\n    ${proxyLine('d1')}\n`,
+      `Host d1\n    HostName 192.0.2.1\n    ${proxyLines('d1').join('\n    ')}\n`,
     );
     // The config is ssh's default, so the printed commands need no -F.
     expect(result.stdout).toContain("scp pingknock.nft d1: && ssh d1 'sudo nft -f pingknock.nft'");

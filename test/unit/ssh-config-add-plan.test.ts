@@ -80,13 +80,41 @@ describe("the plan of setup's edit", () => {
   });
 
   it("names a later block's proxy as overridden, which only force accepts", () => {
-    const original = 'Host *\n  ProxyJump bastion\n';
+    const original = 'Host *\n  ProxyCommand nc %h %p\n';
     expect(refusal(original).reason).toBe('conflict');
     const forced = edit(original, { force: true });
     expect(forced.target).toBeUndefined();
     expect(lines(forced.overridden)).toEqual([1]);
     expect(forced.add).toEqual([PROXY_LINE]);
     expect(forced.comment).toEqual([]);
+  });
+
+  it("knocks from a later block's ProxyJump host, overriding it for this host without --force", () => {
+    const result = edit('Host *\n  ProxyJump ops@bastion:2222\n', { jumpConfig: '/home/u/cfg' });
+    expect(lines(result.overridden)).toEqual([1]);
+    expect(result.add).toEqual([
+      'ProxyCommand pingknock proxy --name box --jump ops@bastion:2222 --config /home/u/cfg %h %p',
+    ]);
+  });
+
+  it("replaces the host's own ProxyJump by a line that knocks from it, without --force, and no fd passing", () => {
+    const result = edit('Host box\n  ProxyJump a,b\n', { sshPassesFds: true, fdpass: undefined });
+    expect(lines(result.comment)).toEqual([1]);
+    expect(result.add).toEqual(['ProxyCommand pingknock proxy --name box --jump a,b %h %p']);
+  });
+
+  it('keeps the jump host of its own line in place, and refuses a ProxyJump it cannot write', () => {
+    const jumped =
+      'Host box\n  # replaced by pingknock setup: ProxyJump b\n' +
+      '  ProxyCommand pingknock proxy --name box --jump b %h %p\n';
+    expect(plan(jumped)).toEqual({ kind: 'unchanged' });
+    expect(edit(jumped, { mode: { kind: 'rolling', lastDay: 20_000 } }).add).toEqual([
+      'ProxyCommand pingknock proxy --name box --jump b --rolling-until 2024-10-04 %h %p',
+    ]);
+    expect(() => plan('Host box\n  ProxyJump b%h\n')).toThrow(/is not a ProxyJump route/);
+    expect(() => plan('Host box\n  ProxyJump b\n', { jumpConfig: '/my configs/cfg' })).toThrow(
+      /cannot be written into a ProxyCommand/,
+    );
   });
 
   it("leaves an earlier pingknock's line in a block other hosts use alone", () => {

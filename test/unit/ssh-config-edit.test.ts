@@ -47,7 +47,8 @@ describe('a new Host block', () => {
 
   it('goes above the first section and the comments that describe it, below the global lines', () => {
     const original =
-      '# my hosts\nInclude config.d/*\nServerAliveInterval 30\n\n# the web server\n# (since 2019)\nHost web\n  User www\n';
+      '# my hosts\nInclude config.d/*\nServerAliveInterval 30\n\n' +
+      '# the web server\n# (since 2019)\nHost web\n  User www\n';
     const result = changed(original, { hostName: '10.0.0.7' });
     expect(result.text).toBe(
       '# my hosts\nInclude config.d/*\nServerAliveInterval 30\n\nHost box\n  HostName 10.0.0.7\n' +
@@ -141,8 +142,8 @@ describe('the existing Host block', () => {
     expect(edit('Host *\n  ProxyCommand pingknock proxy --name %n %h %p\n').kind).toBe('unchanged');
   });
 
-  it('with another ProxyCommand or a ProxyJump is refused, naming the line', () => {
-    for (const line of ['ProxyJump bastion', 'ProxyCommand ssh -W %h:%p bastion', 'ProxyCommand none']) {
+  it('with another ProxyCommand is refused, naming the line', () => {
+    for (const line of ['ProxyCommand ssh -W %h:%p bastion', 'ProxyCommand none']) {
       const result = refused(`Host box\n  HostName h\n  ${line}\n`);
       expect(result.reason).toBe('conflict');
       expect(result.lines).toEqual([{ number: 3, text: `  ${line}` }]);
@@ -152,12 +153,26 @@ describe('the existing Host block', () => {
   });
 
   it('with --force has the other proxy commented out, its text kept, and a second run changes nothing', () => {
-    const original = 'Host box\n  ProxyJump bastion\n  User me\n';
+    const original = 'Host box\n  ProxyCommand ssh -W %h:%p bastion\n  User me\n';
     const result = changed(original, { force: true });
-    expect(result.text).toBe(`Host box\n  ${REPLACED_MARK}ProxyJump bastion\n  User me\n  ${PROXY_LINE}\n`);
-    expect(result.replaced).toEqual([{ number: 2, text: '  ProxyJump bastion' }]);
+    expect(result.text).toBe(
+      `Host box\n  ${REPLACED_MARK}ProxyCommand ssh -W %h:%p bastion\n  User me\n  ${PROXY_LINE}\n`,
+    );
+    expect(result.replaced).toEqual([{ number: 2, text: '  ProxyCommand ssh -W %h:%p bastion' }]);
     expect(edit(result.text, { force: true }).kind).toBe('unchanged');
     expect(edit(result.text).kind).toBe('unchanged');
+  });
+
+  it('with a ProxyJump knocks from the jump host: the ProxyJump marked as replaced, without --force', () => {
+    const original = 'Host box\n  ProxyJump ops@bastion:2222 # the way in\n  User me\n';
+    const result = changed(original, { jumpConfig: '/home/me/.ssh/work' });
+    const line = 'ProxyCommand pingknock proxy --name box --jump ops@bastion:2222 --config /home/me/.ssh/work %h %p';
+    expect(result.text).toBe(
+      `Host box\n  ${REPLACED_MARK}ProxyJump ops@bastion:2222 # the way in\n  User me\n  ${line}\n`,
+    );
+    expect(result.replaced).toEqual([{ number: 2, text: '  ProxyJump ops@bastion:2222 # the way in' }]);
+    expect(edit(result.text, { jumpConfig: '/home/me/.ssh/work' }).kind).toBe('unchanged');
+    expect(edit(result.text, { jumpConfig: '/home/me/.ssh/work', force: true }).kind).toBe('unchanged');
   });
 
   it('whose HostName differs from --hostname is refused, and replaced with --force', () => {
@@ -171,10 +186,12 @@ describe('the existing Host block', () => {
 
   it('with its own ProxyCommand after a ProxyJump counts the ProxyJump: ssh takes the first of the two', () => {
     const original = `Host box\n  ProxyJump j\n  ${PROXY_LINE}\n`;
-    expect(refused(original).reason).toBe('conflict');
-    const forced = changed(original, { force: true });
-    expect(forced.text).toBe(`Host box\n  ${REPLACED_MARK}ProxyJump j\n  ${PROXY_LINE}\n`);
-    expect(forced.added).toEqual([]);
+    const result = changed(original);
+    expect(result.text).toBe(
+      `Host box\n  ${REPLACED_MARK}ProxyJump j\n  ${REPLACED_MARK}${PROXY_LINE}\n` +
+        `  ${proxyLine('box').replace('box %h', 'box --jump j %h')}\n`,
+    );
+    expect(changed(original, { force: true }).text).toBe(result.text);
   });
 });
 
@@ -206,12 +223,22 @@ describe('first match wins', () => {
   });
 
   it('calls a later matching block with a proxy a conflict; --force overrides it for this host only', () => {
-    const original = 'Host box\n  User me\n\nHost *\n  ProxyJump bastion\n';
-    expect(refused(original).lines).toEqual([{ number: 5, text: '  ProxyJump bastion' }]);
+    const original = 'Host box\n  User me\n\nHost *\n  ProxyCommand nc %h %p\n';
+    expect(refused(original).lines).toEqual([{ number: 5, text: '  ProxyCommand nc %h %p' }]);
     const result = changed(original, { force: true });
-    expect(result.overridden).toEqual([{ number: 5, text: '  ProxyJump bastion' }]);
+    expect(result.overridden).toEqual([{ number: 5, text: '  ProxyCommand nc %h %p' }]);
     expect(result.replaced).toEqual([]);
-    expect(result.text).toBe(`Host box\n  User me\n  ${PROXY_LINE}\n\nHost *\n  ProxyJump bastion\n`);
+    expect(result.text).toBe(`Host box\n  User me\n  ${PROXY_LINE}\n\nHost *\n  ProxyCommand nc %h %p\n`);
+  });
+
+  it("knocks from a later matching block's jump host, overriding its ProxyJump for this host only", () => {
+    const original = 'Host box\n  User me\n\nHost *\n  ProxyJump bastion\n';
+    const result = changed(original);
+    expect(result.overridden).toEqual([{ number: 5, text: '  ProxyJump bastion' }]);
+    expect(result.text).toBe(
+      'Host box\n  User me\n  ProxyCommand pingknock proxy --name box --jump bastion %h %p\n\nHost *\n' +
+        '  ProxyJump bastion\n',
+    );
   });
 
   it('leaves Match blocks to ssh -G: they are not decided from the text', () => {
@@ -280,16 +307,19 @@ describe('pattern matching like ssh', () => {
     expect(hostMatches(['!box'], 'web')).toBe(false);
   });
 
-  it("knows pingknock's ProxyCommand for the alias by any path to the program, the older %n form, and nothing else", () => {
-    expect(PROXY_COMMAND).toBe('pingknock proxy --name box %h %p');
-    expect(pingknockProxyForm(PROXY_COMMAND, 'box')).toBe('current');
-    expect(pingknockProxyForm('/opt/bin/pingknock proxy --name box %h %p', 'box')).toBe('current');
-    expect(pingknockProxyForm('/opt/bin/pingknock proxy --name %n %h %p', 'box')).toBe('legacy');
-    expect(pingknockProxyForm(PROXY_COMMAND, 'web')).toBeUndefined();
-    expect(pingknockProxyForm('pingknock proxy --name box %h %p --verbose', 'box')).toBeUndefined();
-    expect(pingknockProxyForm('notpingknock proxy --name box %h %p', 'box')).toBeUndefined();
-    expect(pingknockProxyForm('pingknock proxy %h %p', 'box')).toBeUndefined();
-  });
+  it(
+    "knows pingknock's ProxyCommand for the alias by any path to the program, " + 'the older %n form, and nothing else',
+    () => {
+      expect(PROXY_COMMAND).toBe('pingknock proxy --name box %h %p');
+      expect(pingknockProxyForm(PROXY_COMMAND, 'box')).toBe('current');
+      expect(pingknockProxyForm('/opt/bin/pingknock proxy --name box %h %p', 'box')).toBe('current');
+      expect(pingknockProxyForm('/opt/bin/pingknock proxy --name %n %h %p', 'box')).toBe('legacy');
+      expect(pingknockProxyForm(PROXY_COMMAND, 'web')).toBeUndefined();
+      expect(pingknockProxyForm('pingknock proxy --name box %h %p --verbose', 'box')).toBeUndefined();
+      expect(pingknockProxyForm('notpingknock proxy --name box %h %p', 'box')).toBeUndefined();
+      expect(pingknockProxyForm('pingknock proxy %h %p', 'box')).toBeUndefined();
+    },
+  );
 });
 
 describe('reading ssh -G answers', () => {
@@ -421,29 +451,42 @@ const allowedLines = (wish: {
   port?: number | undefined;
   user?: string | undefined;
 }): Set<string> =>
-  new Set([`Host ${ALIAS}`, PROXY_LINE, `HostName ${wish.hostName}`, `Port ${wish.port}`, `User ${wish.user}`]);
+  new Set([
+    `Host ${ALIAS}`,
+    PROXY_LINE,
+    ...(settingValues.ProxyJump ?? []).map((route) => PROXY_LINE.replace(' %h', ` --jump ${route} %h`)),
+    `HostName ${wish.hostName}`,
+    `Port ${wish.port}`,
+    `User ${wish.user}`,
+  ]);
 
 describe('properties over generated configs', () => {
-  it("an edit without --force only inserts pingknock lines in one place, in the file's line endings, and a second run changes nothing", () => {
-    fc.assert(
-      fc.property(configText, request, (text, wish) => {
-        const result = editSshConfig(text, { alias: ALIAS, ...wish, force: false });
-        if (result.kind !== 'changed') return;
-        // The one line it may replace unasked is an older pingknock ProxyCommand of the host's own block.
-        for (const line of result.replaced) expect(line.text).toMatch(/pingknock proxy --name %n %h %p(\s|$)/);
-        const unmarked = result.text.replaceAll(REPLACED_MARK, '');
-        expect(result.text.split(REPLACED_MARK).length - 1).toBe(result.replaced.length);
-        expect(
-          onlyInserted(text, unmarked, allowedLines(wish)),
-          'one insertion of pingknock lines at a line boundary',
-        ).toBe(true);
-        if (text.includes('\r\n')) expect(result.text.replaceAll('\r\n', '')).not.toMatch(/\n/);
-        else expect(result.text).not.toContain('\r');
-        expect(editSshConfig(result.text, { alias: ALIAS, ...wish, force: false })).toEqual({ kind: 'unchanged' });
-      }),
-      { numRuns: 1500 },
-    );
-  });
+  it(
+    'an edit without --force only inserts pingknock lines in one place, ' +
+      "in the file's line endings, and a second run changes nothing",
+    () => {
+      fc.assert(
+        fc.property(configText, request, (text, wish) => {
+          const result = editSshConfig(text, { alias: ALIAS, ...wish, force: false });
+          if (result.kind !== 'changed') return;
+          // What it may replace unasked in the host's own block: an older pingknock ProxyCommand, or the
+          // ProxyJump its line then knocks from (and a pingknock line after it that would not).
+          for (const line of result.replaced)
+            expect(line.text).toMatch(/pingknock proxy --name (%n|box) %h %p(\s|$)|^\s*proxyjump/i);
+          const unmarked = result.text.replaceAll(REPLACED_MARK, '');
+          expect(result.text.split(REPLACED_MARK).length - 1).toBe(result.replaced.length);
+          expect(
+            onlyInserted(text, unmarked, allowedLines(wish)),
+            'one insertion of pingknock lines at a line boundary',
+          ).toBe(true);
+          if (text.includes('\r\n')) expect(result.text.replaceAll('\r\n', '')).not.toMatch(/\n/);
+          else expect(result.text).not.toContain('\r');
+          expect(editSshConfig(result.text, { alias: ALIAS, ...wish, force: false })).toEqual({ kind: 'unchanged' });
+        }),
+        { numRuns: 1500 },
+      );
+    },
+  );
 
   it("with --force, the only other change is the mark in front of replaced lines of the host's own block", () => {
     fc.assert(
@@ -493,36 +536,41 @@ describe('properties over generated configs', () => {
     );
   });
 
-  it("ssh agrees: after the edit ssh -G gives the alias pingknock's ProxyCommand and the wished values, and every other host exactly what it had", async () => {
-    let edited = 0;
-    await fc.assert(
-      fc.asyncProperty(configText, request, async (text, wish) => {
-        const result = editSshConfig(text, { alias: ALIAS, ...wish });
-        if (result.kind === 'refused') {
-          expect(result.reason).not.toBe('unparseable');
-          return;
-        }
-        const hosts = result.kind === 'changed' ? [ALIAS, ...OTHER_HOSTS] : [ALIAS];
-        const before = await sshG(text, hosts);
-        // A generated config that ssh itself rejects says nothing about the edit.
-        fc.pre(![...before.values()].some((answer) => answer.startsWith('exit ')));
-        const after = result.kind === 'changed' ? await sshG(result.text, hosts) : before;
-        const mine = after.get(ALIAS);
-        // The older %n form may stay where another block sets it first: it still knocks with ssh.
-        expect(pingknockProxyForm(option(mine, 'proxycommand') ?? '', ALIAS), mine).toBeDefined();
-        expect(option(mine, 'proxyjump')).toBeUndefined();
-        if (wish.hostName !== undefined) expect(option(mine, 'hostname')).toBe(wish.hostName.toLowerCase());
-        if (wish.port !== undefined) expect(option(mine, 'port')).toBe(String(wish.port));
-        if (wish.user !== undefined) expect(option(mine, 'user')).toBe(wish.user);
-        for (const host of OTHER_HOSTS) expect(after.get(host), host).toBe(before.get(host));
-        if (result.kind === 'changed') edited += 1;
-      }),
-      // Each run starts ssh up to 12 times (~35 ms each): 40 runs are ~15 s.
-      { numRuns: 40 },
-    );
-    // The generator must really reach edits, or this property would hold vacuously.
-    expect(edited).toBeGreaterThan(20);
-  }, 120_000);
+  it(
+    "ssh agrees: after the edit ssh -G gives the alias pingknock's ProxyCommand and the wished values, " +
+      'and every other host exactly what it had',
+    async () => {
+      let edited = 0;
+      await fc.assert(
+        fc.asyncProperty(configText, request, async (text, wish) => {
+          const result = editSshConfig(text, { alias: ALIAS, ...wish });
+          if (result.kind === 'refused') {
+            expect(result.reason).not.toBe('unparseable');
+            return;
+          }
+          const hosts = result.kind === 'changed' ? [ALIAS, ...OTHER_HOSTS] : [ALIAS];
+          const before = await sshG(text, hosts);
+          // A generated config that ssh itself rejects says nothing about the edit.
+          fc.pre(![...before.values()].some((answer) => answer.startsWith('exit ')));
+          const after = result.kind === 'changed' ? await sshG(result.text, hosts) : before;
+          const mine = after.get(ALIAS);
+          // The older %n form may stay where another block sets it first: it still knocks with ssh.
+          expect(pingknockProxyForm(option(mine, 'proxycommand') ?? '', ALIAS), mine).toBeDefined();
+          expect(option(mine, 'proxyjump')).toBeUndefined();
+          if (wish.hostName !== undefined) expect(option(mine, 'hostname')).toBe(wish.hostName.toLowerCase());
+          if (wish.port !== undefined) expect(option(mine, 'port')).toBe(String(wish.port));
+          if (wish.user !== undefined) expect(option(mine, 'user')).toBe(wish.user);
+          for (const host of OTHER_HOSTS) expect(after.get(host), host).toBe(before.get(host));
+          if (result.kind === 'changed') edited += 1;
+        }),
+        // Each run starts ssh up to 12 times (~35 ms each): 40 runs are ~15 s.
+        { numRuns: 40 },
+      );
+      // The generator must really reach edits, or this property would hold vacuously.
+      expect(edited).toBeGreaterThan(20);
+    },
+    120_000,
+  );
 });
 
 describe('comments where ssh sees them', () => {

@@ -42,10 +42,14 @@ describe('text edits of a config', () => {
     expect(applyEdits(text, [lineRangeRemoval(linesOf(text), 0, 2)])).toBe('Host b\n  Port 1');
   });
 
-  it('apply edits in offset order, whatever their order in the list, and tell how far earlier ones moved a later one', () => {
-    const later = { start: 4, end: 4, text: 'XY' };
-    const earlier = { start: 1, end: 2, text: '' };
-    expect(applyEdits('abcdef', [later, earlier])).toBe('acdXYef');
-    expect(shiftBefore([later, earlier], later)).toBe(-1);
-  });
+  it(
+    'apply edits in offset order, whatever their order in the list, ' +
+      'and tell how far earlier ones moved a later one',
+    () => {
+      const later = { start: 4, end: 4, text: 'XY' };
+      const earlier = { start: 1, end: 2, text: '' };
+      expect(applyEdits('abcdef', [later, earlier])).toBe('acdXYef');
+      expect(shiftBefore([later, earlier], later)).toBe(-1);
+    },
+  );
 });

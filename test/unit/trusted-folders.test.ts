@@ -186,7 +186,7 @@ describe('the state folder', () => {
 });
 
 describe('the files in the state folder', () => {
-  it.each(['rules', 'apply', 'restore', 'restore.nft', 'ufw.0', 'armed', 'rollback.pid'])(
+  it.each(['rules', 'apply', 'restore', 'restore.nft', 'ufw.0', 'armed', 'rollback.pid', 'commit'])(
     'a symbolic link planted at %s is refused by apply, confirm, rollback-now and remove, and never followed',
     (name) => {
       const box = makeBox();
@@ -260,30 +260,42 @@ describe('rollback.pid', () => {
     },
   );
 
-  it('naming a process that is not the sleeper is refused by confirm, rollback-now and apply, and that process lives on', async () => {
-    const box = makeBox();
-    const other = bystander();
-    const state = armed(box, `${other.pid}\n`);
-    const message = `refusing ${state}/rollback.pid: process ${other.pid} is not pingknock's rollback for ${state}, so it is not signalled`;
-    for (const script of [confirmScript(state), rollbackNowScript(state)]) expectRefused(box, box.run(script), message);
-    expectRefused(box, apply(box), message);
-    await expectAlive(other);
-  });
+  it(
+    'naming a process that is not the sleeper is refused by confirm, rollback-now and apply, ' +
+      'and that process lives on',
+    async () => {
+      const box = makeBox();
+      const other = bystander();
+      const state = armed(box, `${other.pid}\n`);
+      const message =
+        `refusing ${state}/rollback.pid: ` +
+        `process ${other.pid} is not pingknock's rollback for ${state}, so it is not signalled`;
+      for (const script of [confirmScript(state), rollbackNowScript(state)])
+        expectRefused(box, box.run(script), message);
+      expectRefused(box, apply(box), message);
+      await expectAlive(other);
+    },
+  );
 
-  it("naming another state folder's sleeper is refused; that sleeper stays armed, and its own folder confirms it", () => {
-    const box = makeBox();
-    const mine = join(box.dir, 'mine');
-    expect(apply(box, mine, 30)).toEqual({ status: 0, stderr: '' });
-    const pid = readFileSync(join(mine, 'rollback.pid'), 'utf8').trim();
-    const state = armed(box, pid);
-    expect(box.run(confirmScript(state))).toEqual({
-      status: SCRIPT_EXIT.unsafe,
-      stderr: `refusing ${state}/rollback.pid: process ${pid} is not pingknock's rollback for ${state}, so it is not signalled\n`,
-    });
-    expect(existsSync(join(mine, 'armed'))).toBe(true);
-    expect(existsSync(`/proc/${pid}`)).toBe(true);
-    expect(box.run(confirmScript(mine))).toEqual({ status: 0, stderr: '' });
-  });
+  it(
+    "naming another state folder's sleeper is refused; that sleeper stays armed, " + 'and its own folder confirms it',
+    () => {
+      const box = makeBox();
+      const mine = join(box.dir, 'mine');
+      expect(apply(box, mine, 30)).toEqual({ status: 0, stderr: '' });
+      const pid = readFileSync(join(mine, 'rollback.pid'), 'utf8').trim();
+      const state = armed(box, pid);
+      expect(box.run(confirmScript(state))).toEqual({
+        status: SCRIPT_EXIT.unsafe,
+        stderr:
+          `refusing ${state}/rollback.pid: ` +
+          `process ${pid} is not pingknock's rollback for ${state}, so it is not signalled\n`,
+      });
+      expect(existsSync(join(mine, 'armed'))).toBe(true);
+      expect(existsSync(`/proc/${pid}`)).toBe(true);
+      expect(box.run(confirmScript(mine))).toEqual({ status: 0, stderr: '' });
+    },
+  );
 
   it('naming a process that is gone counts as nothing pending', () => {
     const box = makeBox();
@@ -420,17 +432,21 @@ describe('the persist folder', () => {
     expect(readFileSync(box.victim, 'utf8')).toBe(PRECIOUS);
   });
 
-  it('files are replaced, not written into: hard links at their names keep their content, and no temporary file is left', () => {
-    const box = makeBox();
-    const dir = folder(join(box.dir, 'etc'), 0o755);
-    linkSync(box.victim, join(dir, 'pingknock.nft'));
-    linkSync(box.victim, join(dir, 'nftables.conf'));
-    expect(box.run(nftPersist(dir)).status).toBe(0);
-    expect(readFileSync(join(dir, 'pingknock.nft'), 'utf8')).toBe(rules);
-    expect(readFileSync(join(dir, 'nftables.conf'), 'utf8')).toMatch(new RegExp(`^${PRECIOUS}include `));
-    expect(readFileSync(box.victim, 'utf8')).toBe(PRECIOUS);
-    expect(readdirSync(dir).sort()).toEqual(['nftables.conf', 'pingknock.nft']);
-  });
+  it(
+    'files are replaced, not written into: hard links at their names keep their content, ' +
+      'and no temporary file is left',
+    () => {
+      const box = makeBox();
+      const dir = folder(join(box.dir, 'etc'), 0o755);
+      linkSync(box.victim, join(dir, 'pingknock.nft'));
+      linkSync(box.victim, join(dir, 'nftables.conf'));
+      expect(box.run(nftPersist(dir)).status).toBe(0);
+      expect(readFileSync(join(dir, 'pingknock.nft'), 'utf8')).toBe(rules);
+      expect(readFileSync(join(dir, 'nftables.conf'), 'utf8')).toMatch(new RegExp(`^${PRECIOUS}include `));
+      expect(readFileSync(box.victim, 'utf8')).toBe(PRECIOUS);
+      expect(readdirSync(dir).sort()).toEqual(['nftables.conf', 'pingknock.nft']);
+    },
+  );
 
   it('the check alone passes a good folder, saying and changing nothing', () => {
     const box = makeBox();

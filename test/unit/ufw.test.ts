@@ -24,6 +24,7 @@ const EXPECTED_UFW_IPV4 = `# pingknock rules for ufw: TCP port 22 opens only to 
 # \`recent\` list for 60 s, is logged ("KNOCK-OK: ") and answered. Port 22: established
 # connections are kept, new ones from a knocked address accepted, all others dropped.
 # Where the secret is looked for: Linux iputils ping: payload byte 16; BSD/macOS ping: payload byte 8.
+# Keys: default (static).
 # IPv6 knockers are remembered by their /64. Flood bounds: one source may knock 50 times a
 # second, and at most 90 knocks a minute (new or repeated) are put on a \`recent\` list, which
 # holds 100 by default and forgets its oldest: beyond that a knocker still on the list is
@@ -33,7 +34,8 @@ const EXPECTED_UFW_IPV4 = `# pingknock rules for ufw: TCP port 22 opens only to 
 #
 # Load:    paste each block where it says, then: ufw reload    (or: pingknock rules --backend ufw --apply)
 # Remove:  delete the lines from "# BEGIN pingknock" to "# END pingknock", then: ufw reload
-# Knock by hand, without pingknock:  ping -c1 -p 4142434445464748494a4b4c4d4e4f50 HOST
+# Knock by hand, without pingknock:
+#   default: ping -c1 -p 4142434445464748494a4b4c4d4e4f50 HOST
 #
 # ---- for /etc/ufw/before.rules (ipv4) ----
 # Paste the block below into /etc/ufw/before.rules, in the *filter section, directly ABOVE the line
@@ -41,16 +43,39 @@ const EXPECTED_UFW_IPV4 = `# pingknock rules for ufw: TCP port 22 opens only to 
 # (the stock line that answers every ping: above it, the knock is seen first).
 # BEGIN pingknock
 # knock: Linux iputils ping: payload byte 16; BSD/macOS ping: payload byte 8; window 60 s; port 22
--A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -m hashlimit --hashlimit-above 50/sec --hashlimit-burst 100 --hashlimit-mode srcip --hashlimit-name pk-knocked -j DROP
--A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -m recent --rcheck --seconds 30 --name knocked --rsource -j ACCEPT
--A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -m limit --limit 45/min --limit-burst 5 -m recent --set --name knocked --rsource -j LOG --log-prefix "KNOCK-OK: " --log-level 5
--A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -m recent --rcheck --seconds 60 --name knocked --rsource -j ACCEPT
--A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50" -j DROP
--A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -m hashlimit --hashlimit-above 50/sec --hashlimit-burst 100 --hashlimit-mode srcip --hashlimit-name pk-knocked -j DROP
--A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -m recent --rcheck --seconds 30 --name knocked --rsource -j ACCEPT
--A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -m limit --limit 45/min --limit-burst 5 -m recent --set --name knocked --rsource -j LOG --log-prefix "KNOCK-OK: " --log-level 5
--A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -m recent --rcheck --seconds 60 --name knocked --rsource -j ACCEPT
--A ufw-before-input -p icmp --icmp-type echo-request -m u32 --u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -j DROP
+# keys: default (static)
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&\
+0>>22&0x3C@36=0x4d4e4f50" -m hashlimit --hashlimit-above 50/sec --hashlimit-burst 100 --hashlimit-mode srcip \
+--hashlimit-name pk-knocked -j DROP
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&\
+0>>22&0x3C@36=0x4d4e4f50" -m recent --rcheck --seconds 30 --name knocked --rsource -j ACCEPT
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&\
+0>>22&0x3C@36=0x4d4e4f50" -m limit --limit 45/min --limit-burst 5 -m recent --set --name knocked --rsource -j LOG \
+--log-prefix "KNOCK-OK: " --log-level 5
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&\
+0>>22&0x3C@36=0x4d4e4f50" -m recent --rcheck --seconds 60 --name knocked --rsource -j ACCEPT
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&\
+0>>22&0x3C@36=0x4d4e4f50" -j DROP
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" \
+-m hashlimit --hashlimit-above 50/sec --hashlimit-burst 100 --hashlimit-mode srcip --hashlimit-name pk-knocked -j DROP
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" \
+-m recent --rcheck --seconds 30 --name knocked --rsource -j ACCEPT
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" \
+-m limit --limit 45/min --limit-burst 5 -m recent --set --name knocked --rsource -j LOG --log-prefix "KNOCK-OK: " \
+--log-level 5
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" \
+-m recent --rcheck --seconds 60 --name knocked --rsource -j ACCEPT
+-A ufw-before-input -p icmp --icmp-type echo-request -m u32 \
+--u32 "0>>22&0x3C@16=0x41424344&&0>>22&0x3C@20=0x45464748&&0>>22&0x3C@24=0x494a4b4c&&0>>22&0x3C@28=0x4d4e4f50" -j DROP
 -A ufw-before-input -p tcp --dport 22 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
 -A ufw-before-input -p tcp --dport 22 -m recent --rcheck --seconds 60 --name knocked --rsource -j ACCEPT
 -A ufw-before-input -p tcp --dport 22 -j DROP
@@ -192,7 +217,8 @@ describe('insertUfwBlock into the stock ufw files', () => {
       '*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n# filter\n*filter\n:ufw-before-input - [0:0]\nCOMMIT\n*raw\nCOMMIT\n';
     const block = renderUfwBlock(model, 'ipv4');
     expect(insertUfwBlock(text, block, 'ipv4')).toBe(
-      `*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n# filter\n*filter\n:ufw-before-input - [0:0]\n${block}COMMIT\n*raw\nCOMMIT\n`,
+      `*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n# filter\n` +
+        `*filter\n:ufw-before-input - [0:0]\n${block}COMMIT\n*raw\nCOMMIT\n`,
     );
   });
 

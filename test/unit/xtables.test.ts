@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import type { Family } from '../../src/core/layout.js';
 import { PING_LAYOUTS } from '../../src/core/layout.js';
-import { buildRuleModel, FLOOD_LIMITS, newKnockerLimit, refreshAfterSeconds } from '../../src/core/rules/model.js';
+import {
+  buildRuleModel,
+  FLOOD_LIMITS,
+  newKnockerLimit,
+  refreshAfterSeconds,
+  rollingKey,
+  staticKey,
+} from '../../src/core/rules/model.js';
+import { PingknockError } from '../../src/core/errors.js';
+import { renderRules } from '../../src/core/rules/render.js';
+import { renderIptables } from '../../src/core/rules/iptables.js';
+import { renderUfw, renderUfwBlock, UFW_TARGETS, withUfwBlocks } from '../../src/core/rules/ufw.js';
 import {
   knockRules,
   LOG_PREFIX,
@@ -11,8 +22,9 @@ import {
   XT_RECENT_CAPACITY,
   xtFloodNote,
   xtKnockLimit,
+  xtStaticKeys,
 } from '../../src/core/rules/xtables.js';
-import { parseSecret } from '../../src/core/secret.js';
+import { parseSecret, secretToHex } from '../../src/core/secret.js';
 
 const secret = parseSecret('ABCDEFGHIJKLMNOP', 'test');
 const HEX = '4142434445464748494a4b4c4d4e4f50';
@@ -26,7 +38,8 @@ const v6 = (offset: number, value: string): string => `${offset}=0x${value}`;
 describe('u32Expression', () => {
   it('writes the iputils IPv4 test for ABCDEFGHIJKLMNOP out in full', () => {
     expect(u32Expression(HEX, PING_LAYOUTS.iputils, 'ipv4')).toBe(
-      '0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50',
+      '0>>22&0x3C@20=0x0&&0>>22&0x3C@24=0x41424344&&' +
+        '0>>22&0x3C@28=0x45464748&&0>>22&0x3C@32=0x494a4b4c&&0>>22&0x3C@36=0x4d4e4f50',
     );
   });
 
@@ -133,7 +146,8 @@ describe('knockRules', () => {
       ],
     ],
   ])(
-    'gives, for %s, per layout: too fast, fresh, paced remember (LOG), known and drop; then established, knocked and drop',
+    'gives, for %s, per layout: too fast, fresh, paced remember (LOG), known and drop; ' +
+      'then established, knocked and drop',
     (family, echo, list, tooFast) => {
       expect(FLOOD_LIMITS).toMatchObject({ perSourcePerSecond: 50, perSourceBurst: 100 });
       const iputils = [...echo, '-m', 'u32', '--u32', u32Expression(HEX, PING_LAYOUTS.iputils, family)];
@@ -214,7 +228,9 @@ describe('knockRules', () => {
   });
 
   it.each<Family>(['ipv4', 'ipv6'])(
-    'changes a list only at the pace (%s): one --set per layout, behind -m limit, and no --update (a free refresh would let a flood keep its own entries and push a real knocker off)',
+    'changes a list only at the pace (%s): one --set per layout, behind -m limit, and no --update ' +
+      '(a free refresh would let a flood keep its own entries ' +
+      'and push a real knocker off)',
     (family) => {
       const rules = knockRules(model, family, chains);
       expect(rules.filter((rule) => rule.includes('--update') || rule.includes('--remove'))).toEqual([]);
@@ -225,37 +241,41 @@ describe('knockRules', () => {
     },
   );
 
-  it('remembers, checks and rate-limits IPv6 knockers by their /64 in every rule, and IPv4 ones by their address', () => {
-    const v6 = knockRules(model, 'ipv6', chains);
-    const recent6 = v6.filter((rule) => rule.includes('recent'));
-    expect(recent6).toHaveLength(7);
-    for (const rule of recent6)
-      expect(rule.slice(rule.indexOf('--name'), rule.indexOf('--name') + 5)).toEqual([
-        '--name',
-        'knocked6',
-        '--mask',
-        'ffff:ffff:ffff:ffff::',
-        '--rsource',
-      ]);
-    const limited6 = v6.filter((rule) => rule.includes('hashlimit'));
-    expect(limited6).toHaveLength(2);
-    for (const rule of limited6)
-      expect(rule.slice(rule.indexOf('--hashlimit-srcmask'), rule.indexOf('--hashlimit-srcmask') + 2)).toEqual([
-        '--hashlimit-srcmask',
-        '64',
-      ]);
-    // The port's test too: a connection from the knocker's /64 is let in.
-    expect(v6.at(-2)).toContain('--mask');
+  it(
+    'remembers, checks and rate-limits IPv6 knockers by their /64 in every rule, ' + 'and IPv4 ones by their address',
+    () => {
+      const v6 = knockRules(model, 'ipv6', chains);
+      const recent6 = v6.filter((rule) => rule.includes('recent'));
+      expect(recent6).toHaveLength(7);
+      for (const rule of recent6)
+        expect(rule.slice(rule.indexOf('--name'), rule.indexOf('--name') + 5)).toEqual([
+          '--name',
+          'knocked6',
+          '--mask',
+          'ffff:ffff:ffff:ffff::',
+          '--rsource',
+        ]);
+      const limited6 = v6.filter((rule) => rule.includes('hashlimit'));
+      expect(limited6).toHaveLength(2);
+      for (const rule of limited6)
+        expect(rule.slice(rule.indexOf('--hashlimit-srcmask'), rule.indexOf('--hashlimit-srcmask') + 2)).toEqual([
+          '--hashlimit-srcmask',
+          '64',
+        ]);
+      // The port's test too: a connection from the knocker's /64 is let in.
+      expect(v6.at(-2)).toContain('--mask');
 
-    const v4 = knockRules(model, 'ipv4', chains);
-    expect(v4.filter((rule) => rule.includes('recent'))).toHaveLength(7);
-    expect(v4.filter((rule) => rule.includes('hashlimit'))).toHaveLength(2);
-    expect(v4.flat()).not.toContain('--mask');
-    expect(v4.flat()).not.toContain('--hashlimit-srcmask');
-  });
+      const v4 = knockRules(model, 'ipv4', chains);
+      expect(v4.filter((rule) => rule.includes('recent'))).toHaveLength(7);
+      expect(v4.filter((rule) => rule.includes('hashlimit'))).toHaveLength(2);
+      expect(v4.flat()).not.toContain('--mask');
+      expect(v4.flat()).not.toContain('--hashlimit-srcmask');
+    },
+  );
 
   it.each([1, 2, 5, 45, 60, 600, 2700])(
-    'shares the list among the layouts for a window of %i s: together they put at most its 100 entries on it per window',
+    'shares the list among the layouts for a window of %i s: ' +
+      'together they put at most its 100 entries on it per window',
     (windowSeconds) => {
       const windowed = { ...model, windowSeconds };
       const pace = xtKnockLimit(windowed);
@@ -293,6 +313,76 @@ describe('knockRules', () => {
       ].join('\n'),
     );
     expect(xtFloodNote(model)).toContain(' at most 120 knocks a minute ');
+  });
+});
+
+describe('many keys on iptables and ufw', () => {
+  const alice = parseSecret('aliceALICEalice0', 'test');
+  const bob = parseSecret('bobBOBbobBOBbob0', 'test');
+  const keys = [staticKey('alice', alice), staticKey('bob', bob)];
+  const both = buildRuleModel({ keys, port: 22, windowSeconds: 60 });
+  const chains = { knock: 'knock', knockedTarget: 'knock-ok' };
+
+  it('tests every static key in every layout, each with the whole set of five rules', () => {
+    const rules = knockRules(both, 'ipv4', chains);
+    const tests = rules.filter((rule) => rule.includes('--u32')).map((rule) => rule[rule.indexOf('--u32') + 1]);
+    const expected = [alice, bob].flatMap((key) =>
+      [PING_LAYOUTS.iputils, PING_LAYOUTS.bsd].flatMap((layout) =>
+        Array<string>(5).fill(u32Expression(secretToHex(key), layout, 'ipv4')),
+      ),
+    );
+    expect(tests).toEqual(expected);
+    expect(rules).toHaveLength(2 * 2 * 5 + 3);
+  });
+
+  it('shares the list among all knock rules: four rules, a quarter of it each, and says the total', () => {
+    expect(xtKnockLimit(both)).toEqual(newKnockerLimit(XT_RECENT_CAPACITY / 4, 60));
+    const { perMinute, burst } = xtKnockLimit(both);
+    expect(4 * (burst + perMinute)).toBeLessThanOrEqual(XT_RECENT_CAPACITY);
+    expect(xtFloodNote(both)).toContain(` at most ${4 * perMinute} knocks a minute `);
+  });
+
+  it('names the keys in the iptables header and the ufw block, and how to knock with each', () => {
+    const script = renderIptables(both);
+    expect(script).toContain('# Keys: alice (static), bob (static).\n');
+    expect(script).toContain(
+      `#   alice: ping -c1 -p ${secretToHex(alice)} HOST  or  ping -6 -c1 -p ${secretToHex(alice)} HOST\n`,
+    );
+    expect(script).toContain(
+      `#   bob: ping -c1 -p ${secretToHex(bob)} HOST  or  ping -6 -c1 -p ${secretToHex(bob)} HOST\n`,
+    );
+    expect(renderUfwBlock(both, 'ipv4')).toContain('\n# keys: alice (static), bob (static)\n');
+  });
+
+  it.each<[string, (model: typeof both) => unknown]>([
+    ['iptables', (model) => renderRules('iptables', model)],
+    ['ip6tables', (model) => renderRules('ip6tables', model)],
+    ['ufw', (model) => renderUfw(model)],
+    ['the ufw block', (model) => renderUfwBlock(model, 'ipv6')],
+    ['the ufw files', (model) => withUfwBlocks({ [UFW_TARGETS.ipv4.file]: '*filter\nCOMMIT\n' }, model)],
+    ['knockRules', (model) => knockRules(model, 'ipv4', chains)],
+  ])('%s refuses a one-time key, naming it, with exit 2', (_backend, render) => {
+    const model = buildRuleModel({
+      keys: [staticKey('alice', alice), rollingKey('bob@desk', bob, 19_783, 1)],
+      port: 22,
+      windowSeconds: 60,
+    });
+    let caught: unknown;
+    try {
+      render(model);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(PingknockError);
+    expect((caught as PingknockError).exitCode).toBe(2);
+    expect((caught as PingknockError).message).toBe(
+      'key bob@desk is one-time (rolling), and iptables, ip6tables and ufw cannot hold one-time knocks: ' +
+        'their recent lists remember addresses, not patterns. Use nftables, or a static key (--static)',
+    );
+  });
+
+  it('passes static keys through', () => {
+    expect(xtStaticKeys(both)).toEqual(keys);
   });
 });
 

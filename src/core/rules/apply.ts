@@ -35,6 +35,12 @@ export function checkedServerPath(option: string, path: string): string {
   return path;
 }
 
+/**
+ * The rollback of the commands that change a server over ssh (enroll, renew, rotate, revoke,
+ * unenroll): long enough to prove the rules from the client, and no longer than an hour.
+ */
+export const REMOTE_ROLLBACK_SECONDS = { min: 15, max: 3600, default: 120 } as const;
+
 /** Where an apply keeps the previous rules for its rollback, and `--confirm` finds the sleeper. */
 export const DEFAULT_STATE_DIR = '/run/pingknock';
 
@@ -60,7 +66,8 @@ ${XT_TOOLS.ipv4.variable}=${shellQuote(programs.ipv4)}
 ${XT_TOOLS.ipv6.variable}=${shellQuote(programs.ipv6)}
 ${TRUST_FUNCTIONS}trusted_dir 'the state folder' "$state" make
 # What an apply leaves in the state folder (a backend's saved rules are restore*, ufw's files ufw.*).
-state_files() { "$@" "$state"/rules "$state"/apply "$state"/restore* "$state"/ufw.* "$state"/armed "$state"/rollback.pid; }
+state_files() { "$@" "$state"/rules "$state"/apply "$state"/restore* "$state"/ufw.* \
+"$state"/armed "$state"/rollback.pid "$state"/commit; }
 state_files unlinked
 # Pending while armed, with rollback.pid naming the sleeper an apply started for this folder (its
 # last arguments). Anything else there is refused, never signalled: kill -- -1 ends every process.
@@ -70,7 +77,8 @@ pending() {
 	case $pid in ''|*[!0-9]*|0*|1) refuse "refusing $state/rollback.pid: it holds no process id above 1" ;; esac
 	[ -d "/proc/$pid" ] || return 1
 	[ "$(tr '\\0' '\\n' <"/proc/$pid/cmdline" 2>/dev/null | tail -n 3 | sed 2d)" = "${SLEEPER}
-$state" ] || refuse "refusing $state/rollback.pid: process $pid is not pingknock's rollback for $state, so it is not signalled"
+$state" ] || \
+refuse "refusing $state/rollback.pid: process $pid is not pingknock's rollback for $state, so it is not signalled"
 }
 `;
 }
@@ -81,8 +89,11 @@ $state" ] || refuse "refusing $state/rollback.pid: process $pid is not pingknock
  */
 function stateScript(name: string, body: string): string {
   const { ipv4, ipv6 } = XT_TOOLS;
-  const variables = `printf "state='%s'\\n${ipv4.variable}='%s'\\n${ipv6.variable}='%s'\\n" "$state" "$${ipv4.variable}" "$${ipv6.variable}"\n`;
-  return `{\n${indent(`${variables}${hereDocument('cat', body, `PINGKNOCK_${name.toUpperCase()}`)}`)}} >"$state/${name}"\n`;
+  const variables =
+    `printf "state='%s'\\n${ipv4.variable}='%s'\\n${ipv6.variable}='%s'\\n" ` +
+    `"$state" "$${ipv4.variable}" "$${ipv6.variable}"\n`;
+  const printBody = hereDocument('cat', body, `PINGKNOCK_${name.toUpperCase()}`);
+  return `{\n${indent(`${variables}${printBody}`)}} >"$state/${name}"\n`;
 }
 
 export function applyScript(request: ApplyRequest): string {
@@ -91,11 +102,14 @@ export function applyScript(request: ApplyRequest): string {
     request.rollbackSeconds > 0
       ? `: >"$state/armed"
 if command -v setsid >/dev/null 2>&1; then detach=setsid; else detach=nohup; fi
-$detach sh -c 'sleep "$1"; if [ -f "$2/armed" ]; then rm -f "$2/armed"; sh "$2/restore"; fi' ${SLEEPER} ${request.rollbackSeconds} "$state" </dev/null >/dev/null 2>&1 &
+# Whoever unlinks armed first, this sleeper or a confirm, decides: never both.
+$detach sh -c 'sleep "$1"; if rm "$2/armed" 2>/dev/null; then sh "$2/restore"; fi' \
+${SLEEPER} ${request.rollbackSeconds} "$state" </dev/null >/dev/null 2>&1 &
 echo $! >"$state/rollback.pid"
 `
       : 'rm -f "$state/armed"\n';
-  const refusePending = `echo "a rollback from an earlier apply is pending: confirm it first (pingknock rules --confirm)" >&2
+  const refusePending = `echo "a rollback from an earlier apply is pending: \
+confirm it first (pingknock rules --confirm)" >&2
 exit ${SCRIPT_EXIT.rollbackPending}
 `;
   const undo = `rm -f "$state/armed"
@@ -103,25 +117,56 @@ sh "$state/restore"
 echo "applying failed; the previous rules are back" >&2
 exit ${SCRIPT_EXIT.applyFailed}
 `;
-  return `${prologue(request.stateDir, xtPrograms(request))}${ufwChecks(request.ufwFiles)}${ifBlock([['pending', refusePending]])}\
+  return `${prologue(request.stateDir, xtPrograms(request))}${ufwChecks(request.ufwFiles)}\
+${ifBlock([['pending', refusePending]])}\
 # Made anew, not written into: a name's old file (or a hard link) goes, its content is not replaced.
 state_files rm -f --
 ${hereDocument('cat >"$state/rules"', request.rules, 'PINGKNOCK_RULES')}\
-${steps.save}${stateScript('restore', steps.restore)}${stateScript('apply', steps.apply)}${arm}${ifBlock([['! sh -e "$state/apply"', undo]])}`;
+${steps.save}${stateScript('restore', steps.restore)}${stateScript('apply', steps.apply)}${arm}\
+${ifBlock([['! sh -e "$state/apply"', undo]])}`;
 }
 
-/** Stops a pending rollback's sleeper (or exits nothingToConfirm when none is pending). */
-function disarm(stateDir: string): string {
-  return `${prologue(stateDir)}${ifBlock([['! pending', `echo "no rollback is pending" >&2\nexit ${SCRIPT_EXIT.nothingToConfirm}\n`]])}\
-rm -f "$state/armed"
+/**
+ * Stops a pending rollback's sleeper (or exits nothingToConfirm when none is pending, or when the
+ * sleeper fired meanwhile). `before` runs once the rollback is known to be pending, first.
+ */
+function disarm(stateDir: string, before = ''): string {
+  const nothingPending = `echo "no rollback is pending" >&2\nexit ${SCRIPT_EXIT.nothingToConfirm}\n`;
+  return `${prologue(stateDir)}${ifBlock([['! pending', nothingPending]])}${before}\
+${ifBlock([['! rm "$state/armed" 2>/dev/null', nothingPending]])}\
 # The sleeper leads its own process group when setsid made it: end the sleep along with it.
 kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || :
 `;
 }
 
-/** Disarms a pending rollback, keeping the applied rules. */
-export function confirmScript(stateDir: string): string {
-  return disarm(stateDir);
+/**
+ * Disarms a pending rollback, keeping the applied rules. Then `commit` (whole lines, run by
+ * `sh -e` with `$state` set): what must change only along with the rules, such as the server's
+ * key list. Should it fail, the rules saved before the apply are restored at once, and the
+ * script exits with the commit's status.
+ */
+export function confirmScript(stateDir: string, commit?: string): string {
+  if (commit === undefined) return disarm(stateDir);
+  const undo = `sh "$state/restore"
+echo "so the previous rules are back" >&2
+exit "$status"
+`;
+  return `${disarm(stateDir, stateScript('commit', commit))}status=0
+sh -e "$state/commit" || status=$?
+${ifBlock([['[ "$status" -ne 0 ]', undo]])}`;
+}
+
+/**
+ * Restores the rules saved before the last apply, whether or not its rollback is pending: for a
+ * caller that finds, after the confirm, that the rules cannot stay (they could not be kept across
+ * a reboot).
+ */
+export function restoreScript(stateDir: string): string {
+  const missing = `echo "no saved rules in $state to restore" >&2\nexit ${SCRIPT_EXIT.nothingToConfirm}\n`;
+  return `${prologue(stateDir)}${ifBlock([['[ ! -f "$state/restore" ]', missing]])}\
+rm -f "$state/armed"
+sh "$state/restore"
+`;
 }
 
 /**
@@ -137,5 +182,6 @@ export function rollbackNowScript(stateDir: string): string {
 
 /** Takes away what pingknock added for this backend, and nothing else. */
 export function removeScript(request: Omit<ApplyRequest, 'rollbackSeconds' | 'rules'>): string {
-  return `${prologue(request.stateDir, xtPrograms(request))}${ufwChecks(request.ufwFiles)}${backendSteps(request).remove}`;
+  return `${prologue(request.stateDir, xtPrograms(request))}${ufwChecks(request.ufwFiles)}\
+${backendSteps(request).remove}`;
 }

@@ -9,6 +9,7 @@ import type { Family } from '../layout.js';
 import { shellQuote, writeExactly } from '../shell.js';
 import { NFT_TABLE } from './nftables.js';
 import { XT_TOOLS, xtRemoval, xtRestoreOwn, xtSaveOwn, xtTool } from './iptables.js';
+import { RECENT_LISTS } from './xtables.js';
 import { backendFamilies, type Backend } from './render.js';
 import { replaceStep } from './trusted.js';
 import type { UfwFiles } from './ufw.js';
@@ -38,9 +39,13 @@ export function backendSteps(request: BackendRequest): BackendSteps {
     case 'nftables':
       return {
         // Re-creating the table from its listing restores it exactly; when there was none,
-        // the declare-and-delete pair alone removes what was applied.
-        save: `{ printf 'table inet ${NFT_TABLE}\\ndelete table inet ${NFT_TABLE}\\n'; nft list table inet ${NFT_TABLE} 2>/dev/null || :; } >"$state/restore.nft"\n`,
-        restore: 'nft -f "$state/restore.nft"\n',
+        // the declare-and-delete pair alone removes what was applied. In UTC both ways: nft lists
+        // one-time keys' `meta hour` and `meta time` values in local time, and west of UTC it
+        // lists hours it cannot read back.
+        save:
+          `{ printf 'table inet ${NFT_TABLE}\\ndelete table inet ${NFT_TABLE}\\n'; ` +
+          `TZ=UTC0 nft list table inet ${NFT_TABLE} 2>/dev/null || :; } >"$state/restore.nft"\n`,
+        restore: 'TZ=UTC0 nft -f "$state/restore.nft"\n',
         apply: 'nft -f "$state/rules"\n',
         remove: `if nft list table inet ${NFT_TABLE} >/dev/null 2>&1; then nft delete table inet ${NFT_TABLE}; fi\n`,
       };
@@ -48,10 +53,11 @@ export function backendSteps(request: BackendRequest): BackendSteps {
     case 'ip6tables': {
       const families = xtFamilies(request);
       const saved = (family: Family): string => `"$state/restore.${XT_TOOLS[family].tool}"`;
+      const programs = families.map((family) => `${XT_TOOLS[family].env}="$${XT_TOOLS[family].variable}"`);
       return {
         save: families.map((family) => xtSaveOwn(family, saved(family))).join(''),
         restore: families.map((family) => xtRestoreOwn(family, saved(family))).join(''),
-        apply: `${families.map((family) => `${XT_TOOLS[family].env}="$${XT_TOOLS[family].variable}"`).join(' ')} sh "$state/rules" load\n`,
+        apply: `${programs.join(' ')} sh "$state/rules" load\n`,
         remove: families.map(xtRemoval).join(''),
       };
     }
@@ -95,5 +101,18 @@ export function ufwChecks(ufwFiles: UfwFiles = {}): string {
   const paths = Object.keys(ufwFiles);
   if (paths.length === 0) return '';
   const folders = [...new Set(paths.map((path) => posix.dirname(path)))];
-  return `${folders.map((folder) => `trusted_dir "ufw's folder" ${shellQuote(folder)}\n`).join('')}unlinked ${paths.map(shellQuote).join(' ')}\n`;
+  const trusted = folders.map((folder) => `trusted_dir "ufw's folder" ${shellQuote(folder)}\n`);
+  return `${trusted.join('')}unlinked ${paths.map(shellQuote).join(' ')}\n`;
+}
+
+/**
+ * Forgets every knock the applied rules remember, for the proof that follows: the knock that let
+ * the client in a moment ago (through --via, or the last enroll) must not open the port to the
+ * connection that has to time out. nftables forgets them as it loads its table anew; xt_recent
+ * (iptables, ufw) keeps its lists across a reload, and is emptied here.
+ */
+export function forgetKnocksStep(backend: Backend): string {
+  if (backend === 'nftables') return '';
+  const lists = Object.values(RECENT_LISTS).map((list) => `/proc/net/xt_recent/${list}`);
+  return `for list in ${lists.join(' ')}; do if [ -w "$list" ]; then echo / >"$list" || :; fi; done\n`;
 }

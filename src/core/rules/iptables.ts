@@ -1,7 +1,7 @@
 import type { KnockRuleModel } from './model.js';
 import type { Family } from '../layout.js';
-import { knockRules, LOG_PREFIX, quoteArgument, RECENT_LISTS, xtFloodNote } from './xtables.js';
-import { describeLayouts, manualKnock } from './describe.js';
+import { knockRules, LOG_PREFIX, quoteArgument, RECENT_LISTS, xtFloodNote, xtStaticKeys } from './xtables.js';
+import { describeKeys, describeLayouts, manualKnocks } from './describe.js';
 import { hereDocument, ifBlock, indent } from '../shell.js';
 
 export const XT_CHAINS = { knock: 'knock', knockOk: 'knock-ok' } as const;
@@ -64,8 +64,11 @@ printf '%s\\n' "$filter" | grep -x ${own} >${file} || [ $? -eq 1 ]
  * that were not there go (they come and go together: `knock` jumps to `knock-ok`).
  */
 export function xtRestoreOwn(family: Family, file: string): string {
-  const restore = `{ echo '*filter'; grep -vxF -e '${SAVED_JUMP}' ${file}; echo COMMIT; } | "$${XT_TOOLS[family].variable}-restore" -w --noflush\n`;
-  return `${ifBlock([[`! grep -qxF -e '${SAVED_JUMP}' ${file}`, jumpRemoval(family)]])}${ifBlock([[`grep -q '^:' ${file}`, restore]], chainsRemoval(family))}`;
+  const restore =
+    `{ echo '*filter'; grep -vxF -e '${SAVED_JUMP}' ${file}; echo COMMIT; } | ` +
+    `"$${XT_TOOLS[family].variable}-restore" -w --noflush\n`;
+  const jump = ifBlock([[`! grep -qxF -e '${SAVED_JUMP}' ${file}`, jumpRemoval(family)]]);
+  return `${jump}${ifBlock([[`grep -q '^:' ${file}`, restore]], chainsRemoval(family))}`;
 }
 
 /**
@@ -75,27 +78,34 @@ export function xtRestoreOwn(family: Family, file: string): string {
  * `*-restore --noflush`, which replaces both chains atomically, so a rerun changes nothing.
  */
 export function renderIptables(model: KnockRuleModel): string {
+  xtStaticKeys(model);
   const { families } = model;
   const tools = families.map((family) => XT_TOOLS[family]);
   const { knock, knockOk } = XT_CHAINS;
   const and = (words: readonly string[]): string => words.join(' and ');
   const variant = (suffix: string): string =>
     `${tools.map(({ env, tool }) => `${env}=${tool}${suffix}`).join(' ')} sh FILE`;
+  const programs = and(tools.map(({ tool }) => tool));
+  const restores = and(tools.map(({ tool }) => `one ${tool}-restore`));
+  const icmp = and(families.map((family) => (family === 'ipv6' ? 'ICMPv6' : 'ICMP')));
+  const lists = `list${families.length > 1 ? 's' : ''} ${and(families.map((family) => `"${RECENT_LISTS[family]}"`))}`;
   return `#!/bin/sh
-# pingknock rules for ${and(tools.map(({ tool }) => tool))}: TCP port ${model.port} opens only to hosts that knocked with a ping.
+# pingknock rules for ${programs}: TCP port ${model.port} opens only to hosts that knocked with a ping.
 #
-# What it does: chain \`${knock}\`, jumped from the top of INPUT, looks for the secret in ${and(families.map((family) => (family === 'ipv6' ? 'ICMPv6' : 'ICMP')))} echo
-# requests at its exact place, remembers the sender for ${model.windowSeconds} s (\`recent\` list${families.length > 1 ? 's' : ''} ${and(families.map((family) => `"${RECENT_LISTS[family]}"`))}),
+# What it does: chain \`${knock}\`, jumped from the top of INPUT, looks for the secret in ${icmp} echo
+# requests at its exact place, remembers the sender for ${model.windowSeconds} s (\`recent\` ${lists}),
 # logs "${LOG_PREFIX}" and accepts the ping so it is answered.
 ${xtFloodNote(model)}
 # Where the secret is looked for: ${describeLayouts(model)}.
+# Keys: ${describeKeys(model)}.
 # Port ${model.port}: established connections are kept, new ones from a knocked address go to chain
 # \`${knockOk}\`, which accepts them, and all others are dropped.
 #
 # Load:    sh FILE          (${variant('-legacy')} or ${variant('-nft')} picks the variant)
-#          Both chains are replaced in ${and(tools.map(({ tool }) => `one ${tool}-restore`))}: loading again changes nothing.
+#          Both chains are replaced in ${restores}: loading again changes nothing.
 # Remove:  sh FILE remove
-# Knock by hand, without pingknock:  ${families.map((family) => manualKnock(model, family)).join('  or  ')}
+# Knock by hand, without pingknock:
+${manualKnocks(model, families).join('\n')}
 set -eu
 ${tools.map(({ variable, env, tool }) => `${variable}=\${${env}:-${tool}}`).join('\n')}
 case \${1:-load} in

@@ -10,6 +10,7 @@ import { XT_TOOLS, xtTool } from './iptables.js';
 import type { EnrollBackend } from './detect.js';
 import { backendFamilies } from './render.js';
 import { replaceStep, TRUST_FUNCTIONS } from './trusted.js';
+import { REGISTRY_FILE } from './registry.js';
 
 /** Where a server keeps its firewall's boot configuration. */
 export const DEFAULT_PERSIST_DIR = '/etc';
@@ -33,7 +34,8 @@ export function nftIncludeLines(persistDir: string): { readonly plain: string; r
   return {
     plain: `${include}  # added by pingknock enroll; pingknock unenroll removes this line`,
     // Said on the line itself, so that unenroll knows to take the line break away as well.
-    afterAddedBreak: `${include}  # added by pingknock enroll with the line break above; pingknock unenroll removes both`,
+    afterAddedBreak:
+      `${include}  # added by pingknock enroll with the line break above; ` + 'pingknock unenroll removes both',
   };
 }
 
@@ -46,9 +48,11 @@ ${XT_TOOLS.ipv4.variable}=${shellQuote(xtTool('ipv4', request.tool))}
 ${XT_TOOLS.ipv6.variable}=${shellQuote(xtTool('ipv6', request.tool))}
 file="$persist/${NFT_PERSIST_FILE}"
 conf="$persist/${NFT_BOOT_CONFIG}"
+registry="$persist/${REGISTRY_FILE}"
 line=${shellQuote(plain)}
 linenl=${shellQuote(afterAddedBreak)}
 ${TRUST_FUNCTIONS}trusted_dir 'the persist folder' "$persist"
+unlinked "$registry"
 ${PERSIST_CHECKS[request.backend]}`;
 }
 
@@ -97,7 +101,8 @@ if [ -n "$(tail -c 1 "$conf")" ]; then printf '\\n%s\\n' "$linenl"; else printf 
         ],
       ]);
       const noConf =
-        'echo "wrote $file, but there is no $conf to load it at boot: include it from the ruleset the server loads at boot"\n';
+        'echo "wrote $file, but there is no $conf to load it at boot: ' +
+        'include it from the ruleset the server loads at boot"\n';
       const write = replaceStep('"$file"', hereDocument('cat >"$new"', request.rules, 'PINGKNOCK_RULES'));
       return `${prologue}${write}${ifBlock([['[ ! -f "$conf" ]', noConf]], include + serviceNote)}`;
     }
@@ -105,7 +110,8 @@ if [ -n "$(tail -c 1 "$conf")" ]; then printf '\\n%s\\n' "$linenl"; else printf 
       return `${prologue}${saveForNetfilterPersistent(
         request,
         'saved the ruleset to $saved, which netfilter-persistent loads at boot',
-        'echo "the rules last until the next reboot: to keep them, install iptables-persistent and run: netfilter-persistent save"\n',
+        'echo "the rules last until the next reboot: ' +
+          'to keep them, install iptables-persistent and run: netfilter-persistent save"\n',
       )}`;
     case 'ufw':
       return `${prologue}echo "ufw keeps the rules across reboots: they are in its before.rules"\n`;
@@ -115,10 +121,15 @@ if [ -n "$(tail -c 1 "$conf")" ]; then printf '\\n%s\\n' "$linenl"; else printf 
 /**
  * Undoes `persistScript`, to be run after the rules are removed: nftables: the include line
  * (and the line break it added) out of nftables.conf, every other byte kept, and pingknock.nft
- * deleted; iptables: the ruleset, now without pingknock's rules, saved again; ufw: nothing.
+ * deleted; iptables: the ruleset, now without pingknock's rules, saved again; ufw: nothing. The
+ * server's key list goes too: no key is left.
  */
 export function unpersistScript(request: PersistRequest): string {
-  const prologue = persistPrologue(request);
+  const forgetKeys = ifBlock([['[ -f "$registry" ]', 'rm -f "$registry"\necho "removed the key list $registry"\n']]);
+  return `${persistPrologue(request)}${unpersistSteps(request)}${forgetKeys}`;
+}
+
+function unpersistSteps(request: PersistRequest): string {
   switch (request.backend) {
     case 'nftables': {
       const takeOut = ifBlock(
@@ -133,15 +144,17 @@ printf '%s' "$(sed '$d' "$conf")" >"$new"
         ],
         'grep -vxF -e "$line" -e "$linenl" "$conf" >"$new" || [ $? -eq 1 ]\n',
       );
-      const uninclude = `${replaceStep('"$conf"', `cp -p "$conf" "$new"\n${takeOut}`)}echo "took the include of $file out of $conf"\n`;
-      return `${prologue}${ifBlock([['[ -f "$conf" ] && grep -qxF -e "$line" -e "$linenl" "$conf"', uninclude]])}${ifBlock(
-        [['[ -f "$file" ]', 'rm -f "$file"\necho "removed $file"\n']],
-      )}`;
+      const replaced = replaceStep('"$conf"', `cp -p "$conf" "$new"\n${takeOut}`);
+      const uninclude = `${replaced}echo "took the include of $file out of $conf"\n`;
+      const included = '[ -f "$conf" ] && grep -qxF -e "$line" -e "$linenl" "$conf"';
+      return `${ifBlock([[included, uninclude]])}${ifBlock([
+        ['[ -f "$file" ]', 'rm -f "$file"\necho "removed $file"\n'],
+      ])}`;
     }
     case 'iptables':
-      return `${prologue}${saveForNetfilterPersistent(request, "saved the ruleset without pingknock's rules to $saved")}`;
+      return saveForNetfilterPersistent(request, "saved the ruleset without pingknock's rules to $saved");
     case 'ufw':
-      return `${prologue}:\n`;
+      return '';
   }
 }
 
@@ -153,11 +166,12 @@ const NETFILTER_PERSISTENT_FILES: Readonly<Record<Family, string>> = { ipv4: 'ru
  * `said` (about `$saved`) for each; `otherwise` runs when it is not.
  */
 function saveForNetfilterPersistent(request: PersistRequest, said: string, otherwise?: string): string {
-  const saves = (request.families ?? backendFamilies('iptables', undefined)).map(
-    (family) => `saved="$persist/iptables/${NETFILTER_PERSISTENT_FILES[family]}"
-${replaceStep('"$saved"', `if [ -f "$saved" ]; then cp -p "$saved" "$new"; fi\n"$${XT_TOOLS[family].variable}-save" >"$new"\n`)}echo "${said}"
-`,
-  );
+  const saves = (request.families ?? backendFamilies('iptables', undefined)).map((family) => {
+    const write = `if [ -f "$saved" ]; then cp -p "$saved" "$new"; fi\n"$${XT_TOOLS[family].variable}-save" >"$new"\n`;
+    return `saved="$persist/iptables/${NETFILTER_PERSISTENT_FILES[family]}"
+${replaceStep('"$saved"', write)}echo "${said}"
+`;
+  });
   const save = `mkdir -p "$persist/iptables"
 # Every table, as netfilter-persistent saves it: its rules.v4 and rules.v6 replace them all at boot.
 ${saves.join('')}`;

@@ -1,7 +1,7 @@
 import type { KnockRuleModel } from './model.js';
 import type { Family } from '../layout.js';
-import { knockRules, quoteArgument, xtFloodNote } from './xtables.js';
-import { describeLayouts, manualKnock } from './describe.js';
+import { knockRules, quoteArgument, xtFloodNote, xtStaticKeys } from './xtables.js';
+import { describeKeys, describeLayouts, manualKnocks } from './describe.js';
 
 /** ufw's own chain for hand-written rules that run before its generated ones, and its file. */
 export const UFW_TARGETS: Readonly<Record<Family, { chain: string; file: string; echoAccept: string }>> = {
@@ -39,6 +39,7 @@ export function renderUfwBlock(model: KnockRuleModel, family: Family): string {
   return [
     BEGIN,
     `# knock: ${describeLayouts(model)}; window ${model.windowSeconds} s; port ${model.port}`,
+    `# keys: ${describeKeys(model)}`,
     ...rules,
     END,
     '',
@@ -47,6 +48,7 @@ export function renderUfwBlock(model: KnockRuleModel, family: Family): string {
 
 /** The printable form: the blocks, each with where exactly it goes and how to undo it. */
 export function renderUfw(model: KnockRuleModel): string {
+  xtStaticKeys(model);
   const sections = model.families.map((family) => {
     const { file, echoAccept } = UFW_TARGETS[family];
     return `# ---- for ${file} (${family}) ----
@@ -61,12 +63,14 @@ ${renderUfwBlock(model, family)}`;
 # \`recent\` list for ${model.windowSeconds} s, is logged ("KNOCK-OK: ") and answered. Port ${model.port}: established
 # connections are kept, new ones from a knocked address accepted, all others dropped.
 # Where the secret is looked for: ${describeLayouts(model)}.
+# Keys: ${describeKeys(model)}.
 ${xtFloodNote(model)}
 # Do not also open the port with \`ufw allow\`; the knock is what opens it.
 #
 # Load:    paste each block where it says, then: ufw reload    (or: pingknock rules --backend ufw --apply)
 # Remove:  delete the lines from "${BEGIN}" to "${END}", then: ufw reload
-# Knock by hand, without pingknock:  ${manualKnock(model, 'ipv4')}
+# Knock by hand, without pingknock:
+${manualKnocks(model, ['ipv4']).join('\n')}
 #
 ${sections.join('\n')}`;
 }

@@ -1,4 +1,5 @@
-import { FLOOD_LIMITS, newKnockerLimit, refreshAfterSeconds, type KnockRuleModel } from './model.js';
+import { FLOOD_LIMITS, newKnockerLimit, refreshAfterSeconds, type KnockRuleModel, type StaticKey } from './model.js';
+import { PingknockError } from '../errors.js';
 import type { Family, PingLayout } from '../layout.js';
 import { IP_HEADER_BYTES, PATTERN_BYTES, transportByteOffset } from '../layout.js';
 
@@ -45,18 +46,39 @@ export interface XtChains {
 export const XT_RECENT_CAPACITY = 100;
 
 /**
- * The pace at which each layout's rule puts knocks on a `recent` list. `-m limit` keeps one bucket
- * per rule, and there is one such rule per layout, so the list's capacity is shared out among
- * the layouts: together they cannot push a real knocker off the list within one window.
+ * The model's keys, all static: xt_recent remembers addresses, not patterns, so iptables cannot
+ * refuse a one-time pattern's second use, and a one-time key is refused rather than made static.
+ */
+export function xtStaticKeys(model: KnockRuleModel): StaticKey[] {
+  const rolling = model.keys.find((key) => key.kind === 'rolling');
+  if (rolling !== undefined) {
+    throw new PingknockError(
+      'usage',
+      `key ${rolling.name} is one-time (rolling), and iptables, ip6tables and ufw cannot hold one-time knocks: ` +
+        'their recent lists remember addresses, not patterns. Use nftables, or a static key (--static)',
+    );
+  }
+  return model.keys.filter((key): key is StaticKey => key.kind === 'static');
+}
+
+/**
+ * The pace at which each knock rule puts knocks on a `recent` list. `-m limit` keeps one bucket
+ * per rule, and there is one such rule per key and layout, so the list's capacity is shared out
+ * among them: together they cannot push a real knocker off the list within one window.
  */
 export function xtKnockLimit(model: KnockRuleModel): { readonly perMinute: number; readonly burst: number } {
-  return newKnockerLimit(Math.floor(XT_RECENT_CAPACITY / Math.max(1, model.layouts.length)), model.windowSeconds);
+  return newKnockerLimit(Math.floor(XT_RECENT_CAPACITY / knockRuleCount(model)), model.windowSeconds);
+}
+
+function knockRuleCount(model: KnockRuleModel): number {
+  return Math.max(1, model.layouts.length * xtStaticKeys(model).length);
 }
 
 /** The flood bounds of knockRules, as comment lines for a rules file's header. */
 export function xtFloodNote(model: KnockRuleModel): string {
-  const perMinute = xtKnockLimit(model).perMinute * model.layouts.length;
-  return `# IPv6 knockers are remembered by their /64. Flood bounds: one source may knock ${FLOOD_LIMITS.perSourcePerSecond} times a
+  const perMinute = xtKnockLimit(model).perMinute * knockRuleCount(model);
+  const { perSourcePerSecond } = FLOOD_LIMITS;
+  return `# IPv6 knockers are remembered by their /64. Flood bounds: one source may knock ${perSourcePerSecond} times a
 # second, and at most ${perMinute} knocks a minute (new or repeated) are put on a \`recent\` list, which
 # holds ${XT_RECENT_CAPACITY} by default and forgets its oldest: beyond that a knocker still on the list is
 # answered, others get no reply and knock again. For more people knocking at once, raise
@@ -64,7 +86,7 @@ export function xtFloodNote(model: KnockRuleModel): string {
 }
 
 /**
- * Rules for `chains.knock`, each as iptables arguments after `-A CHAIN`. Per layout: a source
+ * Rules for `chains.knock`, each as iptables arguments after `-A CHAIN`. Per key and layout: a source
  * knocking faster than FLOOD_LIMITS allows is dropped; one put on the list less than
  * refreshAfterSeconds ago is answered; at a pace that cannot push a real knocker off the list
  * within its window (xtKnockLimit), a knock is put on the list, new or refreshed, logged and
@@ -100,8 +122,9 @@ export function knockRules(model: KnockRuleModel, family: Family, chains: XtChai
     ...['--hashlimit-name', `pk-${list}`],
   ];
   const pace = xtKnockLimit(model);
-  const knocks = model.layouts.flatMap((layout) => {
-    const knock = [...ECHO_REQUEST[family], '-m', 'u32', '--u32', u32Expression(model.patternHex, layout, family)];
+  const keyLayouts = xtStaticKeys(model).flatMap((key) => model.layouts.map((layout) => ({ key, layout })));
+  const knocks = keyLayouts.flatMap(({ key, layout }) => {
+    const knock = [...ECHO_REQUEST[family], '-m', 'u32', '--u32', u32Expression(key.patternHex, layout, family)];
     return [
       [...knock, ...tooFast, '-j', 'DROP'],
       [...knock, ...recent('--rcheck', '--seconds', String(refreshAfterSeconds(model.windowSeconds))), '-j', 'ACCEPT'],

@@ -77,9 +77,12 @@ export function editSshConfig(original: string, unchecked: SshConfigEditRequest)
     const lines = sourceLines(plan.directives);
     const message =
       plan.reason === 'shadowed'
-        ? `ssh uses the first value it finds, and ${describeLines(lines)} comes first for ${alias}, so the line for ${alias} would have no effect; ` +
+        ? `ssh uses the first value it finds, and ${describeLines(lines)} comes first for ${alias}, ` +
+          `so the line for ${alias} would have no effect; ` +
           `move the ${alias} entry above it or change that line (pingknock does not edit lines other hosts use)`
-        : `${alias} already has ${describeLines(lines)}; pass --force to have pingknock's lines take ${lines.length === 1 ? 'its' : 'their'} place for ${alias} (the original is kept in a backup)`;
+        : `${alias} already has ${describeLines(lines)}; ` +
+          `pass --force to have pingknock's lines take ${lines.length === 1 ? 'its' : 'their'} place for ${alias} ` +
+          '(the original is kept in a backup)';
     return { kind: 'refused', reason: plan.reason, message, lines };
   }
 

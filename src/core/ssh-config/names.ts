@@ -15,7 +15,8 @@ export function parseAlias(input: string): string {
   if (input.length === 0 || input.length > MAX_NAME_LENGTH || !ALIAS_PATTERN.test(input)) {
     throw new PingknockError(
       'usage',
-      `alias "${printable(input)}" is not a plain ssh host name: use letters, digits, '.', '_' and '-' (no patterns or spaces)`,
+      `alias "${printable(input)}" is not a plain ssh host name: ` +
+        "use letters, digits, '.', '_' and '-' (no patterns or spaces)",
     );
   }
   return input;

@@ -2,7 +2,7 @@ import type { SshConfigAddition } from './add.js';
 import { isOwnBlock } from './matching.js';
 import { lineContent, readModel, sourceLineAt, Unparseable, type ConfigModel, type SourceLine } from './model.js';
 import { parseAlias } from './names.js';
-import { pingknockProxyForm } from './proxy-command.js';
+import { readPingknockProxy } from './proxy-command.js';
 import { applyEdits, leadingIndent, lineRangeRemoval, REPLACED_MARK, removeMark, type TextEdit } from './text-edit.js';
 
 export type SshConfigRemoval =
@@ -23,7 +23,9 @@ export type SshConfigRemoval =
  * separators it added) and the marks in front of the lines it replaced; every other byte stays,
  * line endings and a missing final newline included. Lines added since are never taken out: a
  * block setup made that has gained other lines, or added lines that were changed, are refused.
- * Without a record, only pingknock's ProxyCommand lines in the alias's own block are taken out.
+ * Without a record, only pingknock's ProxyCommand lines in the alias's own block are taken out, with
+ * the `ProxyUseFdpass yes` of a block whose line says --fdpass; the ProxyJump a line knocking from a
+ * jump host replaced (marked so by setup) gets its mark taken off.
  */
 export function removeSetupAddition(
   original: string,
@@ -44,30 +46,52 @@ export function removeSetupAddition(
   const own = model.sections
     .map((section, index) => ({ section, end: model.sections[index + 1]?.headerLine ?? lines.length }))
     .filter(({ section }) => isOwnBlock(section, alias));
-  const pingknockLines = own.flatMap(({ section }) =>
-    section.directives
-      .filter(
-        (directive) =>
-          directive.keyword === 'proxycommand' && pingknockProxyForm(directive.values.join(' '), alias) !== undefined,
-      )
-      .map((directive) => directive.line),
+  const proxies = own.flatMap(({ section }) =>
+    section.directives.flatMap((directive) => {
+      const found =
+        directive.keyword === 'proxycommand' ? readPingknockProxy(directive.values.join(' '), alias) : undefined;
+      return found === undefined ? [] : [{ section, line: directive.line, fdpass: found.fdpass, jump: found.jump }];
+    }),
   );
+  const pingknockLines = proxies.map(({ line }) => line);
+  // The `ProxyUseFdpass yes` that setup adds with a --fdpass line has no use without that line.
+  const fdpassLines = own
+    .filter(({ section }) => proxies.some((proxy) => proxy.section === section && proxy.fdpass))
+    .flatMap(({ section }) => section.directives)
+    .filter((directive) => directive.keyword === 'proxyusefdpass' && directive.values[0]?.toLowerCase() === 'yes')
+    .map((directive) => directive.line);
 
   if (addition === undefined) {
     if (pingknockLines.length === 0) return { kind: 'unchanged' };
+    const taken = [...pingknockLines, ...fdpassLines].sort((a, b) => a - b);
     // Neighbouring lines go as one range, so no two removals overlap at a line ending.
     const ranges: { from: number; to: number }[] = [];
-    for (const line of [...pingknockLines].sort((a, b) => a - b)) {
+    for (const line of taken) {
       const previous = ranges[ranges.length - 1];
       if (previous !== undefined && previous.to === line) previous.to = line + 1;
       else ranges.push({ from: line, to: line + 1 });
     }
     const edits = ranges.map(({ from, to }) => lineRangeRemoval(lines, from, to));
+    // A line that knocks from a jump host took the place of the ProxyJump setup marked as replaced: it comes back.
+    const restored: SourceLine[] = [];
+    for (const { section, jump } of proxies) {
+      const end = own.find((block) => block.section === section)?.end ?? lines.length;
+      for (let index = section.headerLine + 1; jump !== undefined && index < end; index += 1) {
+        const text = content(index);
+        const indent = leadingIndent(text);
+        const rest = text.slice(indent.length);
+        const route = /^ProxyJump(?:\s*=\s*|\s+)(\S+)/i.exec(rest.slice(REPLACED_MARK.length))?.[1];
+        if (!rest.startsWith(REPLACED_MARK) || route !== jump.route.text) continue;
+        edits.push(removeMark(lines, index, indent));
+        restored.push({ number: index + 1, text: indent + rest.slice(REPLACED_MARK.length) });
+        break;
+      }
+    }
     return {
       kind: 'changed',
       text: applyEdits(original, edits),
-      removed: pingknockLines.map(sourceLine),
-      restored: [],
+      removed: taken.map(sourceLine),
+      restored,
     };
   }
 
@@ -85,7 +109,9 @@ export function removeSetupAddition(
       if (section.directives.some((directive) => directive.line >= coreEnd)) {
         return {
           kind: 'refused',
-          message: `the Host ${alias} block pingknock setup made (line ${section.headerLine + 1}) has lines of yours now; take its ProxyCommand line out by hand`,
+          message:
+            `the Host ${alias} block pingknock setup made (line ${section.headerLine + 1}) has lines of yours now; ` +
+            'take its ProxyCommand line out by hand',
         };
       }
       found = { start: section.headerLine, end: coreEnd };
@@ -101,7 +127,9 @@ export function removeSetupAddition(
     const where = pingknockLines.map((line) => `line ${line + 1}`).join(' and ');
     return {
       kind: 'refused',
-      message: `the lines pingknock setup added for ${alias} were changed since; take its ProxyCommand (${where}) out by hand`,
+      message:
+        `the lines pingknock setup added for ${alias} were changed since; ` +
+        `take its ProxyCommand (${where}) out by hand`,
     };
   }
   // The blank separators setup added, if they are still there.
