@@ -10,7 +10,8 @@ import { horizonState, isoDate, slotAt, STATIC_MODE, type KnockMode } from '../c
 import { parseAlias } from '../core/ssh-config/names.js';
 import { readPingknockProxy } from '../core/ssh-config/proxy-command.js';
 import { readRecord, writeRecord, type EnrolledKey, type EnrollmentRecord } from '../edge/enroll-record.js';
-import { RemoteServer, type SshTarget } from '../edge/remote.js';
+import type { SshTarget } from '../core/remote-ssh.js';
+import { RemoteServer } from '../edge/remote.js';
 import { readSecretFile, secretPathFor } from '../edge/secret-source.js';
 import { readRegistry } from '../edge/server-registry.js';
 import { effectiveSshConfig } from '../edge/ssh.js';
