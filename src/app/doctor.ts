@@ -1,6 +1,4 @@
 import { promises as fs } from 'node:fs';
-import { ExitCode, PingknockError, type ExitCodeName } from '../core/errors.js';
-import { DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
 import {
   horizonEndedMessage,
   horizonState,
@@ -13,81 +11,17 @@ import {
 } from '../core/rolling.js';
 import type { Secret } from '../core/secret.js';
 import { parseHost } from '../core/target.js';
-import { formatSeconds } from '../core/duration.js';
 import { secondsOption } from '../core/proxy-arguments.js';
 import { findCommand } from '../edge/exec.js';
 import { detectPing, knockLayoutProblem, sendKnock } from '../edge/ping.js';
 import { resolveHost, type ResolvedHost } from '../edge/resolve.js';
 import { loadSecret, SECRET_ENV, secretPathFor } from '../edge/secret-source.js';
-import { connectTcp } from '../edge/tcp.js';
-import { knockingHop, readRemotePingknock, type JumpProxy, type RemotePingknock } from '../core/jump.js';
-import { jumpKnockFacts, type JumpKnock } from './jump-doctor.js';
-import { loadSshConfigModules } from './setup.js';
-
-/**
- * One of doctor's lines. WARN: the check ran and nothing failed, yet what it is there to prove is
- * not proven, so doctor must not exit 0 on it.
- */
-export type CheckLine =
-  | { readonly status: 'ok' | 'skip'; readonly name: string; readonly detail: string }
-  | { readonly status: 'FAIL' | 'WARN'; readonly name: string; readonly detail: string; readonly kind: ExitCodeName };
-
-/** A step that failed: its message, and the exit class of the command that would have failed. */
-export interface Failure {
-  readonly message: string;
-  readonly kind: ExitCodeName;
-}
-
-/** One check, one line on stdout: ok, or what is wrong and what to do. */
-class Checklist {
-  private readonly problems: Extract<CheckLine, { kind: ExitCodeName }>[] = [];
-  private count = 0;
-
-  ok(name: string, detail: string): void {
-    this.add({ status: 'ok', name, detail });
-  }
-
-  fail(name: string, detail: string, kind: ExitCodeName): void {
-    this.add({ status: 'FAIL', name, detail, kind });
-  }
-
-  failWith(name: string, error: unknown, fallback: ExitCodeName): void {
-    const { message, kind } = failureOf(error, fallback);
-    this.fail(name, message, kind);
-  }
-
-  skip(name: string, detail: string): void {
-    this.add({ status: 'skip', name, detail });
-  }
-
-  add(line: CheckLine): void {
-    if (line.status === 'FAIL' || line.status === 'WARN') this.problems.push(line);
-    this.count += line.status === 'skip' ? 0 : 1;
-    process.stdout.write(`${line.status.padEnd(4)}  ${line.name}: ${line.detail}\n`);
-  }
-
-  finish(): void {
-    const [first] = this.problems;
-    if (first === undefined) return;
-    const failed = this.problems.filter((line) => line.status === 'FAIL').length;
-    const unproven = this.problems.length - failed;
-    const also = unproven > 0 ? `, ${unproven} not proven` : '';
-    const said =
-      failed > 0 ? `${failed} of ${this.count} checks failed${also}` : `${unproven} of ${this.count} checks not proven`;
-    throw new PingknockError(first.kind, said);
-  }
-}
-
-/**
- * How long doctor waits, before knocking, to see whether the port is open already. A protected
- * port drops the SYN and a dropped SYN gets no answer at all, so on every protected server the
- * wait is spent in full (measured in the lab: 1.00 s of a 1 s wait, 3.01 s of 3 s). An open port
- * answers within one round trip: 3 ms in the lab, under 0.3 s across continents, about 0.6 s over
- * a geostationary satellite. Linux resends an unanswered SYN after 1 s, so this sends it once: a
- * lost SYN or a slower path makes an open port look closed, and the knock would then pass for
- * proven; waiting for the resend would make every run on a protected server pay for that rare case.
- */
-const OPEN_BEFORE_TIMEOUT_MS = 1000;
+import { knockingHop, type JumpProxy } from '../core/jump.js';
+import { readRemotePingknock } from '../core/remote-pingknock.js';
+import { Checklist, failureOf } from './checklist.js';
+import { checkThroughJumpHost, type JumpKnockSource } from './jump-doctor.js';
+import { connectFailure, knockVerdict, OPEN_BEFORE_TIMEOUT_MS, type KnockFacts } from './knock-proof.js';
+import { loadSshConfigModules } from './ssh-config-modules.js';
 
 /** `pingknock doctor` as given on its command line. */
 export interface DoctorRequest {
@@ -254,60 +188,6 @@ export async function runDoctor(request: DoctorRequest): Promise<void> {
   checks.finish();
 }
 
-type JumpKnockSource =
-  { readonly kind: 'jump'; readonly jump: JumpProxy } | { readonly kind: 'remote'; readonly found: RemotePingknock };
-
-/**
- * The name, knock and port lines of a host knocked from a jump host: the name is resolved there,
- * and the knock and the port are checked from there (jump-doctor.ts).
- */
-async function checkThroughJumpHost(
-  checks: Checklist,
-  check: {
-    readonly through: JumpKnockSource;
-    readonly host: string;
-    /** Undefined when the knock cannot be made: no secret, or one-time knocks that ended. */
-    readonly secret: Secret | undefined;
-    readonly mode: KnockMode;
-    readonly now: number;
-    readonly deadlineMs: number;
-    readonly connectTimeoutMs: number;
-    readonly port: number;
-  },
-): Promise<void> {
-  const { through, host, secret } = check;
-  const knock: JumpKnock | undefined =
-    through.kind === 'remote'
-      ? { kind: 'remote', found: through.found, waitMs: check.deadlineMs + check.connectTimeoutMs + REMOTE_START_MS }
-      : secret === undefined
-        ? undefined
-        : {
-            kind: 'jump',
-            jump: through.jump,
-            patternHex: knockPatterns(secret, check.mode, check.now).first,
-            deadlineMs: check.deadlineMs,
-          };
-  const bastion = through.kind === 'jump' ? knockingHop(through.jump.route).host : through.found.route.destination;
-  checks.skip('name', `${host} is resolved on ${bastion}, which the knock leaves from`);
-  if (knock === undefined) {
-    checks.skip('knock', 'needs the secret and one-time knocks that last: fix the lines above first');
-    checks.finish();
-    return;
-  }
-  const facts = await jumpKnockFacts({
-    knock,
-    host,
-    port: check.port,
-    openBeforeMs: OPEN_BEFORE_TIMEOUT_MS,
-    connectTimeoutMs: check.connectTimeoutMs,
-  });
-  for (const line of knockVerdict(facts)) checks.add(line);
-  checks.finish();
-}
-
-/** What pingknock on a jump host may take to start, beyond its knock and connection. */
-const REMOTE_START_MS = 5000;
-
 /** The horizon line of a host with one-time knocks: whether its server's patterns still last. */
 function checkHorizon(checks: Checklist, alias: string, lastDay: number, unixSeconds: number): boolean {
   const today = slotAt(unixSeconds).day;
@@ -324,56 +204,6 @@ function checkHorizon(checks: Checklist, alias: string, lastDay: number, unixSec
   }
 }
 
-/** Connects and closes at once: why the port did not accept the connection, undefined when it did. */
-async function connectFailure(target: ResolvedHost, port: number, timeoutMs: number): Promise<Failure | undefined> {
-  try {
-    (await connectTcp(target, port, timeoutMs)).destroy();
-    return undefined;
-  } catch (error) {
-    return failureOf(error, 'connectFailed');
-  }
-}
-
-export interface KnockFacts {
-  readonly address: string;
-  /** The port as shown: `ADDRESS:PORT`, `[ADDRESS]:PORT`. */
-  readonly where: string;
-  /** The port accepted a connection before the knock was sent. */
-  readonly openBefore: boolean;
-  readonly knock:
-    | { readonly answered: false; readonly failure: Failure }
-    | { readonly answered: true; readonly ms: number; readonly after: 'open' | Failure };
-}
-
-/** The knock and port lines: ok only when the port was closed before the knock and open after it. */
-export function knockVerdict(facts: KnockFacts): CheckLine[] {
-  const { address, where, openBefore, knock } = facts;
-  if (!knock.answered) {
-    return [
-      { status: 'FAIL', name: 'knock', detail: knock.failure.message, kind: knock.failure.kind },
-      { status: 'skip', name: 'port', detail: 'needs an answered knock' },
-    ];
-  }
-  const answered = `${address} answered the knock in ${formatSeconds(knock.ms)}`;
-  const port: CheckLine =
-    knock.after !== 'open'
-      ? { status: 'FAIL', name: 'port', detail: knock.after.message, kind: knock.after.kind }
-      : openBefore
-        ? { status: 'ok', name: 'port', detail: `${where} accepts connections (it did before the knock too)` }
-        : {
-            status: 'ok',
-            name: 'port',
-            detail: `${where} did not accept a connection before the knock and did after it: the knock opened it`,
-          };
-  if (!openBefore) return [{ status: 'ok', name: 'knock', detail: answered }, port];
-  const unproven =
-    `${answered}, but ${where} already accepted connections before this knock ` +
-    "(an earlier knock's window still open, or the port is not protected), " +
-    `so this secret is not proven; wait for the window to close (${DEFAULT_WINDOW_SECONDS} s by default) ` +
-    'and run doctor again';
-  return [{ status: 'WARN', name: 'knock', detail: unproven, kind: 'unproven' }, port];
-}
-
 /** Where the secret came from, the way `proxy --name ALIAS` looks for it. */
 async function describeSecretSource(alias: string): Promise<string> {
   const fromEnv = process.env[SECRET_ENV];
@@ -381,12 +211,4 @@ async function describeSecretSource(alias: string): Promise<string> {
   const path = secretPathFor(alias);
   const mode = (await fs.stat(path)).mode & 0o777;
   return `${path}, mode ${mode.toString(8).padStart(4, '0')}, well-formed`;
-}
-
-/** An error's message and failure class, so doctor exits like the command that would have failed. */
-function failureOf(error: unknown, fallback: ExitCodeName): Failure {
-  if (!(error instanceof PingknockError))
-    return { message: error instanceof Error ? error.message : String(error), kind: fallback };
-  const kind = (Object.keys(ExitCode) as ExitCodeName[]).find((name) => ExitCode[name] === error.exitCode);
-  return { message: error.message, kind: kind ?? fallback };
 }

@@ -15,7 +15,7 @@ import { removeUfwBlock } from '../core/rules/ufw.js';
 import { isoDate, slotAt, STATIC_MODE, type KnockMode } from '../core/rolling.js';
 import type { Secret } from '../core/secret.js';
 import type { EnrolledKey } from '../edge/enroll-record.js';
-import { lastLines } from '../edge/exec.js';
+import { lastLines } from '../core/target.js';
 import type { RemoteServer } from '../edge/remote.js';
 import type { RegistryState } from '../edge/server-registry.js';
 import { info } from './info.js';

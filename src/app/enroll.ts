@@ -11,7 +11,8 @@ import {
 } from '../core/rules/model.js';
 import { parseAlias } from '../core/ssh-config/names.js';
 import { readRecord, writeRecord, type EnrollmentRecord } from '../edge/enroll-record.js';
-import { RemoteServer, type SshTarget } from '../edge/remote.js';
+import type { SshTarget } from '../core/remote-ssh.js';
+import { RemoteServer } from '../edge/remote.js';
 import { readRegistry } from '../edge/server-registry.js';
 import { info } from './info.js';
 import { changeKeys } from './key-change.js';

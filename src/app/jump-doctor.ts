@@ -1,16 +1,13 @@
 import { formatSeconds } from '../core/duration.js';
 import { ExitCode, PingknockError, type ExitCodeName } from '../core/errors.js';
-import {
-  jumpRoute,
-  knockingHop,
-  remoteKnockCommand,
-  remoteKnockFailure,
-  remotePingknockCommand,
-  type JumpProxy,
-  type RemotePingknock,
-} from '../core/jump.js';
+import { jumpRoute, knockingHop, type JumpProxy } from '../core/jump.js';
+import { remoteKnockCommand, remoteKnockFailure } from '../core/jump-knock.js';
+import { remotePingknockCommand, type RemotePingknock } from '../core/remote-pingknock.js';
+import { knockPatterns, type KnockMode } from '../core/rolling.js';
+import type { Secret } from '../core/secret.js';
 import { JumpMaster, type PortAnswer } from '../edge/bastion.js';
-import type { Failure, KnockFacts } from './doctor.js';
+import type { Checklist, Failure } from './checklist.js';
+import { knockVerdict, OPEN_BEFORE_TIMEOUT_MS, type KnockFacts } from './knock-proof.js';
 
 /**
  * Doctor's knock for a host knocked from a jump host: checked from there, as the knock and the
@@ -32,6 +29,60 @@ export interface JumpKnockRequest {
   readonly openBeforeMs: number;
   readonly connectTimeoutMs: number;
 }
+
+export type JumpKnockSource =
+  { readonly kind: 'jump'; readonly jump: JumpProxy } | { readonly kind: 'remote'; readonly found: RemotePingknock };
+
+/**
+ * The name, knock and port lines of a host knocked from a jump host: the name is resolved there,
+ * and the knock and the port are checked from there.
+ */
+export async function checkThroughJumpHost(
+  checks: Checklist,
+  check: {
+    readonly through: JumpKnockSource;
+    readonly host: string;
+    /** Undefined when the knock cannot be made: no secret, or one-time knocks that ended. */
+    readonly secret: Secret | undefined;
+    readonly mode: KnockMode;
+    readonly now: number;
+    readonly deadlineMs: number;
+    readonly connectTimeoutMs: number;
+    readonly port: number;
+  },
+): Promise<void> {
+  const { through, host, secret } = check;
+  const knock: JumpKnock | undefined =
+    through.kind === 'remote'
+      ? { kind: 'remote', found: through.found, waitMs: check.deadlineMs + check.connectTimeoutMs + REMOTE_START_MS }
+      : secret === undefined
+        ? undefined
+        : {
+            kind: 'jump',
+            jump: through.jump,
+            patternHex: knockPatterns(secret, check.mode, check.now).first,
+            deadlineMs: check.deadlineMs,
+          };
+  const bastion = through.kind === 'jump' ? knockingHop(through.jump.route).host : through.found.route.destination;
+  checks.skip('name', `${host} is resolved on ${bastion}, which the knock leaves from`);
+  if (knock === undefined) {
+    checks.skip('knock', 'needs the secret and one-time knocks that last: fix the lines above first');
+    checks.finish();
+    return;
+  }
+  const facts = await jumpKnockFacts({
+    knock,
+    host,
+    port: check.port,
+    openBeforeMs: OPEN_BEFORE_TIMEOUT_MS,
+    connectTimeoutMs: check.connectTimeoutMs,
+  });
+  for (const line of knockVerdict(facts)) checks.add(line);
+  checks.finish();
+}
+
+/** What pingknock on a jump host may take to start, beyond its knock and connection. */
+const REMOTE_START_MS = 5000;
 
 /** The jump host as messages name it. */
 function jumpHostOf(knock: JumpKnock): string {

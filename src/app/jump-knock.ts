@@ -1,5 +1,6 @@
 import { PingknockError } from '../core/errors.js';
-import { carrySshArgs, knockingHop, knockSshArgs, remoteKnockFailure, type JumpProxy } from '../core/jump.js';
+import { knockingHop, type JumpProxy } from '../core/jump.js';
+import { carrySshArgs, knockSshArgs, remoteKnockFailure } from '../core/jump-knock.js';
 import type { ProxyRequest } from '../core/proxy-arguments.js';
 import { horizonEndedMessage, horizonState, horizonWarning, knockPatterns, slotAt } from '../core/rolling.js';
 import { parseHost } from '../core/target.js';

@@ -6,7 +6,8 @@ import type { Secret } from '../core/secret.js';
 import { sendKnock } from '../edge/ping.js';
 import { resolveAll } from '../edge/resolve.js';
 import { effectiveSshConfig } from '../edge/ssh.js';
-import type { RemoteServer, ServerAddress, SshTarget } from '../edge/remote.js';
+import type { ServerAddress, SshTarget } from '../core/remote-ssh.js';
+import type { RemoteServer } from '../edge/remote.js';
 import { info } from './info.js';
 
 /**

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { PingknockError } from '../core/errors.js';
 import { wholeSeconds } from '../core/duration.js';
-import { parsePort } from '../core/target.js';
+import { lastLines, parsePort } from '../core/target.js';
 import type { Family } from '../core/layout.js';
 import {
   buildRuleModel,
@@ -19,7 +19,7 @@ import { backendFamilies, renderRules, type Backend, type FamilyChoice } from '.
 import { UFW_TARGETS, withoutUfwBlocks, withUfwBlocks, type UfwFiles } from '../core/rules/ufw.js';
 import { applyScript, checkedServerPath, confirmScript, removeScript, SCRIPT_EXIT } from '../core/rules/apply.js';
 import { loadSecret } from '../edge/secret-source.js';
-import { lastLines, runScript } from '../edge/exec.js';
+import { runScript } from '../edge/exec.js';
 import { cloudInitSnippet } from './cloud-init.js';
 import { info } from './info.js';
 

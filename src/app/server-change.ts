@@ -6,8 +6,9 @@ import type { EnrollBackend } from '../core/rules/detect.js';
 import { persistCheckScript, persistScript } from '../core/rules/persist.js';
 import { REGISTRY_CHANGED_EXIT } from '../core/rules/registry-scripts.js';
 import type { UfwFiles } from '../core/rules/ufw.js';
-import { lastLines } from '../edge/exec.js';
-import { refusedOn, type RemoteServer, type Route } from '../edge/remote.js';
+import { refusedOn } from '../core/remote-ssh.js';
+import { lastLines } from '../core/target.js';
+import type { RemoteServer, Route } from '../edge/remote.js';
 import { info } from './info.js';
 import { proveClosed, type OtherFamily, type Prover } from './proofs.js';
 

@@ -2,37 +2,20 @@ import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PingknockError } from '../core/errors.js';
-import { shellQuote } from '../core/shell.js';
-import { jumpSshArgs, knockingHop, type JumpProxy } from '../core/jump.js';
-import { DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
 import { isoDate, slotAt, STATIC_MODE, type KnockMode } from '../core/rolling.js';
-import { SECRET_RANDOM_BYTES, secretFromRandomBytes, secretToHex, type Secret } from '../core/secret.js';
-import type { SshConfigEditRequest } from '../core/ssh-config/add-plan.js';
+import { SECRET_RANDOM_BYTES, secretFromRandomBytes, type Secret } from '../core/secret.js';
+import { jumpNote, serverInstructions, shellWord } from '../core/setup-instructions.js';
 import type { SshConfigAddition } from '../core/ssh-config/add.js';
 import type { SourceLine } from '../core/ssh-config/model.js';
 import { exists, readSnapshot, replaceFile, writeNewFile } from '../edge/files.js';
 import { loadSecret, readSecretFile, secretPathFor } from '../edge/secret-source.js';
 import { confirm } from '../edge/prompt.js';
 import { info } from './info.js';
-import type { EffectiveSshConfig } from '../edge/ssh.js';
+import { checkWithSsh } from './setup-check.js';
+import { loadSshConfigModules } from './ssh-config-modules.js';
 
 /** ssh refuses a user config that others may write; a new one is private like the rest of ~/.ssh. */
 const NEW_CONFIG_MODE = 0o600;
-
-/**
- * cli.ts loads every command module, and so this one, on each run, and `pingknock proxy` runs on
- * every ssh: the ssh-config package (~15 ms to load) is loaded only when setup or doctor really runs.
- */
-export const loadSshConfigModules = async () => {
-  const [plan, add, names, proxyCommand, ssh] = await Promise.all([
-    import('../core/ssh-config/add-plan.js'),
-    import('../core/ssh-config/add.js'),
-    import('../core/ssh-config/names.js'),
-    import('../core/ssh-config/proxy-command.js'),
-    import('../edge/ssh.js'),
-  ]);
-  return { ...plan, ...add, ...names, ...proxyCommand, ...ssh };
-};
 
 /** What setup is asked to do: its command line, as given. */
 export interface SetupRequest {
@@ -196,6 +179,7 @@ export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
       mode,
       today,
       configArgs: configPath === defaultConfig ? '' : ` -F ${shellWord(configPath)}`,
+      home: homedir(),
       jump,
     }),
   };
@@ -239,147 +223,8 @@ async function createSecretIfPlanned(secretPath: string, planned: PlannedSecret)
   info(planned.writeMessage);
 }
 
-/**
- * The pure edit knows this file; ssh also knows the included files and evaluates Match. Both
- * the config as it is and as it would be are shown to `ssh -G`, and nothing is written unless
- * ssh, too, would then use pingknock's ProxyCommand and the requested values for the alias.
- */
-interface PlannedChange {
-  readonly before: string;
-  readonly after: string;
-  readonly changed: boolean;
-  /** The edit already names the lines it replaces or overrides. */
-  readonly explained: boolean;
-  /** Among them a ProxyCommand or ProxyJump: one of this file, which the edit replaces knowingly. */
-  readonly proxySeen: boolean;
-}
-
-async function checkWithSsh(
-  alias: string,
-  request: SshConfigEditRequest,
-  plan: PlannedChange,
-  configPath: string,
-): Promise<EffectiveSshConfig | undefined> {
-  const { before, after, changed } = plan;
-  const { effectiveMismatches, effectiveSshConfig } = await loadSshConfigModules();
-  const ask = (text: string) =>
-    effectiveSshConfig(alias, { kind: 'text', text: Buffer.from(text, 'latin1'), shownAs: configPath });
-  const now = await ask(before);
-  if (now.kind === 'unavailable') {
-    info(`${now.reason}: the effective config was not checked with ssh -G`);
-    return undefined;
-  }
-  if (now.kind === 'failed') {
-    throw new PingknockError('io', `ssh cannot read ${configPath} as it is: ${now.message}; fix that first`);
-  }
-  const other = changed
-    ? effectiveMismatches(now.config, alias).filter((mismatch) => mismatch.startsWith('Proxy'))
-    : [];
-  if (other.length > 0 && !request.force && !plan.proxySeen) {
-    throw new PingknockError(
-      'usage',
-      `ssh -G ${alias} already uses ${other.join(' and ')}, set by an included file or a Match block; ` +
-        "pass --force to put pingknock's ProxyCommand in front of it",
-    );
-  }
-  const result = changed ? await ask(after) : now;
-  if (result.kind !== 'ok') {
-    throw new PingknockError(
-      'io',
-      `ssh cannot read ${configPath} after the edit, so nothing was written: ` +
-        (result.kind === 'failed' ? result.message : result.reason),
-    );
-  }
-  const mismatches = effectiveMismatches(result.config, alias, request);
-  if (mismatches.length > 0) {
-    throw new PingknockError(
-      'usage',
-      `ssh -G ${alias} would ${changed ? 'still ' : ''}use ${mismatches.join(', ')}: ` +
-        'an earlier line, an included file or a Match block comes first ' +
-        `(ssh takes the first value it finds)${changed ? '; nothing was written' : ''}. ` +
-        `Move the ${alias} entry above it, or change that line`,
-    );
-  }
-  if (other.length > 0 && !plan.explained)
-    info(`ssh ${alias} used ${other.join(' and ')} until now (ssh -G); pingknock's ProxyCommand takes its place`);
-  return result.config;
-}
-
 function reportReplaced(replaced: readonly SourceLine[], overridden: readonly SourceLine[]): void {
   for (const line of replaced) info(`replaced line ${line.number} (now commented out): ${line.text.trim()}`);
   for (const line of overridden)
     info(`overrides line ${line.number} for this host only (other hosts keep it): ${line.text.trim()}`);
-}
-
-interface Instructions {
-  readonly alias: string;
-  readonly secret: Secret;
-  readonly secretPath: string;
-  readonly host: string;
-  readonly port: number;
-  readonly mode: KnockMode;
-  readonly today: number;
-  readonly configArgs: string;
-  /** The jump host the knock leaves from, when the host is reached through one. */
-  readonly jump?: JumpProxy | undefined;
-}
-
-/** What is left to do on the server, and the knock by hand. The pattern is the secret: this goes to stdout only. */
-function serverInstructions(next: Instructions): string {
-  const { alias, host, port, configArgs } = next;
-  const home = homedir();
-  const secretShown = next.secretPath.startsWith(`${home}/`)
-    ? `~/${shellWord(next.secretPath.slice(home.length + 1))}`
-    : shellWord(next.secretPath);
-  const portArgs = port === 22 ? '' : ` --port ${port}`;
-  const load = `  scp${configArgs} pingknock.nft ${alias}: && ssh${configArgs} ${alias} 'sudo nft -f pingknock.nft'`;
-  const connect =
-    next.jump === undefined
-      ? `  ssh${configArgs} -o ProxyCommand=none ${alias}`
-      : `  ssh${configArgs} -o ProxyJump=${next.jump.route.text} ${alias}`;
-  // Knocked by hand from the jump host too: the server may be reachable from there alone.
-  const ping = next.jump === undefined ? '  ping' : `  ssh ${jumpSshArgs(next.jump, []).map(shellWord).join(' ')} ping`;
-  if (next.mode.kind === 'rolling') {
-    const days = next.mode.lastDay - next.today + 1;
-    return [
-      `Next, protect ${alias} (${host}) with one-time knocks: its rules must hold patterns from today through`,
-      `${isoDate(next.mode.lastDay)}; make them here and load them there, from a session you keep open until a new`,
-      'login works:',
-      `  pingknock rules --rolling --horizon ${days} --secret-file ${secretShown}${portArgs} > pingknock.nft`,
-      load,
-      `To knock by hand, with the pattern of the moment (it changes every 256 s), and connect within`,
-      `${DEFAULT_WINDOW_SECONDS} s:`,
-      `${ping} -c 1 -p "$(pingknock pattern ${alias})" ${host}`,
-      connect,
-      'Without pingknock at hand, the README (One-time knocks) computes the pattern with openssl.',
-      '',
-    ].join('\n');
-  }
-  return [
-    `Next, protect ${alias} (${host}): make its firewall rules here and load them there, from a session you keep open`,
-    `until a new login works:`,
-    `  pingknock rules --secret-file ${secretShown}${portArgs} > pingknock.nft`,
-    load,
-    `Without pingknock at hand, knock by hand and connect within ${DEFAULT_WINDOW_SECONDS} s:`,
-    `${ping} -c 1 -p ${secretToHex(next.secret)} ${host}`,
-    connect,
-    '',
-  ].join('\n');
-}
-
-/** What setup says of a host knocked from a jump host: what that host gets to see. */
-function jumpNote(alias: string, jump: JumpProxy, mode: KnockMode): string {
-  const bastion = knockingHop(jump.route).host;
-  const seen =
-    mode.kind === 'rolling'
-      ? 'the one-time pattern of each knock'
-      : "each knock's pattern, which with static knocks is the secret itself (one-time knocks keep it from it)";
-  return (
-    `ssh ${alias} goes through ${jump.route.text} (ProxyJump): the knock is sent from ${bastion} by its own ping, ` +
-    `with no pingknock and no secret there; it sees ${seen}`
-  );
-}
-
-function shellWord(word: string): string {
-  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : shellQuote(word);
 }

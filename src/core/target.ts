@@ -69,3 +69,14 @@ export function printable(text: string, width = 80): string {
   });
   return shown.join('') + ([...text].length > width ? '...' : '');
 }
+
+/** The end of a program's complaint, on one line: what the user needs to see of it. */
+export function lastLines(text: string, count = 3, width?: number): string {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .slice(-count)
+    .map((line) => printable(line, width))
+    .join('; ');
+}

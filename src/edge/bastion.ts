@@ -3,12 +3,15 @@ import { promises as fs, readFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PingknockError } from '../core/errors.js';
-import { JUMP_SESSION_OPTIONS, routeArgs, type RemoteKnockResult, type SshRoute } from '../core/jump.js';
+import { routeArgs, type SshRoute } from '../core/jump.js';
+import type { RemoteKnockResult } from '../core/jump-knock.js';
+import { SSH_SESSION_OPTIONS } from '../core/remote-ssh.js';
 import { readPingknockProxy } from '../core/ssh-config/proxy-command.js';
-import { lastLines, run } from './exec.js';
+import { lastLines } from '../core/target.js';
+import { run } from './exec.js';
 import { effectiveSshConfig } from './ssh.js';
 
-/** ssh to a jump host, for a knock sent from it and the session carried through it (core/jump.ts). */
+/** ssh to a jump host, for a knock sent from it and the session carried through it (core/jump-knock.ts). */
 
 const SSH_MISSING = 'ssh not found (Debian/Ubuntu: apt-get install openssh-client)';
 
@@ -151,7 +154,7 @@ export class JumpMaster {
 
   /** Runs `command` in the jump host's shell, over the kept connection. */
   run(command: string): Promise<RemoteKnockResult> {
-    return sshCollect(routeArgs(this.route, [...this.over, ...JUMP_SESSION_OPTIONS], command));
+    return sshCollect(routeArgs(this.route, [...this.over, ...SSH_SESSION_OPTIONS], command));
   }
 
   /** A new connection from the jump host to HOST:PORT (ssh -W): whether the port greets it within `ms`. */
@@ -161,7 +164,7 @@ export class JumpMaster {
 
   /** Runs `command` there and waits up to `ms` for the first byte of its output (what it relays from a port). */
   firstOutput(command: string, ms: number): Promise<PortAnswer> {
-    return firstByteWithin(routeArgs(this.route, [...this.over, ...JUMP_SESSION_OPTIONS], command), ms);
+    return firstByteWithin(routeArgs(this.route, [...this.over, ...SSH_SESSION_OPTIONS], command), ms);
   }
 
   async close(): Promise<void> {

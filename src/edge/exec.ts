@@ -1,7 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { printable } from '../core/target.js';
 
 export interface RunResult {
   readonly code: number | null;
@@ -66,17 +65,6 @@ export interface ScriptResult {
 export async function runScript(script: string): Promise<ScriptResult> {
   const { code, stderr } = await run('sh', ['-s'], { input: script, stdout: 'ignore' });
   return { code: code ?? 1, stderr };
-}
-
-/** The end of a program's complaint, on one line: what the user needs to see of it. */
-export function lastLines(text: string, count = 3, width?: number): string {
-  return text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '')
-    .slice(-count)
-    .map((line) => printable(line, width))
-    .join('; ');
 }
 
 /** What runChecked takes from a program: a ruleset with a year of one-time patterns lists at tens of MiB. */

@@ -2,8 +2,9 @@ import { PingknockError } from '../core/errors.js';
 import { parseRegistry, registryHash, type KeyRegistry } from '../core/rules/registry.js';
 import { NO_REGISTRY_EXIT, registryPath, registryReadScript } from '../core/rules/registry-scripts.js';
 import { UNSAFE_EXIT } from '../core/rules/trusted.js';
-import { lastLines } from './exec.js';
-import { refusedOn, type RemoteServer } from './remote.js';
+import { refusedOn } from '../core/remote-ssh.js';
+import { lastLines } from '../core/target.js';
+import type { RemoteServer } from './remote.js';
 
 /** The server's key list as read, with the hash its replacement is compared against. */
 export interface RegistryState {

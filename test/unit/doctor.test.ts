@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/core/errors.js';
-import { knockVerdict, type KnockFacts } from '../../src/app/doctor.js';
+import { knockVerdict, type KnockFacts } from '../../src/app/knock-proof.js';
 import { proxyCommandFor } from '../../src/core/ssh-config/proxy-command.js';
 
 const PROXY_COMMAND = proxyCommandFor('box');

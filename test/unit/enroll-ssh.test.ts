@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ExitCode, PingknockError } from '../../src/core/errors.js';
-import { lastLines } from '../../src/edge/exec.js';
-import { probeOutcome, sshArgs, UNKNOCKED_CONNECT_TIMEOUT_SECONDS, type SshConnection } from '../../src/edge/remote.js';
+import {
+  probeOutcome,
+  sshArgs,
+  UNKNOCKED_CONNECT_TIMEOUT_SECONDS,
+  type SshConnection,
+} from '../../src/core/remote-ssh.js';
+import { lastLines } from '../../src/core/target.js';
 
 /**
  * The ssh command lines `pingknock enroll` and `unenroll` run: argument arrays with the alias,

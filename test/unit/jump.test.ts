@@ -4,23 +4,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode, PingknockError } from '../../src/core/errors.js';
+import { parseJump, type JumpProxy } from '../../src/core/jump.js';
 import {
   carrySshArgs,
   knockSshArgs,
-  parseJump,
-  readRemotePingknock,
   remoteKnockCommand,
   remoteKnockFailure,
-  remotePingknockCommand,
   REMOTE_PING_UNFIT,
-  type JumpProxy,
-} from '../../src/core/jump.js';
+} from '../../src/core/jump-knock.js';
+import { readRemotePingknock, remotePingknockCommand } from '../../src/core/remote-pingknock.js';
+import { sshArgs } from '../../src/core/remote-ssh.js';
 import { STATIC_MODE } from '../../src/core/rolling.js';
 import { additionOf, editSshConfig } from '../../src/core/ssh-config/add.js';
 import { knockModeEdit } from '../../src/core/ssh-config/knock-mode.js';
 import { proxyCommandFor, readPingknockProxy, withRollingUntil } from '../../src/core/ssh-config/proxy-command.js';
 import { removeSetupAddition } from '../../src/core/ssh-config/remove.js';
-import { sshArgs } from '../../src/edge/remote.js';
 
 /**
  * Knocking from a jump host: the ProxyJump route read as ssh reads it, the ssh command lines

@@ -3,7 +3,7 @@ import { wholeSeconds } from '../../src/core/duration.js';
 import { parseIsoDate, STATIC_MODE } from '../../src/core/rolling.js';
 import { knockModeEdit } from '../../src/core/ssh-config/knock-mode.js';
 import { parseRecord } from '../../src/edge/enroll-record.js';
-import { sshArgs } from '../../src/edge/remote.js';
+import { sshArgs } from '../../src/core/remote-ssh.js';
 
 /**
  * The client's side of key management: the ProxyCommand rewritten for the mode the server's rules

@@ -53,7 +53,7 @@ export interface PingknockProxy {
   readonly mode: KnockMode;
   /** The line says --fdpass (a current line only): it passes ssh the socket when ssh asks for it. */
   readonly fdpass: boolean;
-  /** A current line with --jump: the knock leaves from that jump host (core/jump.ts). */
+  /** A current line with --jump: the knock leaves from that jump host (core/jump-knock.ts). */
   readonly jump?: JumpProxy | undefined;
 }
 

@@ -1,0 +1,71 @@
+import { PingknockError } from '../core/errors.js';
+import type { SshConfigEditRequest } from '../core/ssh-config/add-plan.js';
+import type { EffectiveSshConfig } from '../edge/ssh.js';
+import { info } from './info.js';
+import { loadSshConfigModules } from './ssh-config-modules.js';
+
+/**
+ * The pure edit knows this file; ssh also knows the included files and evaluates Match. Both
+ * the config as it is and as it would be are shown to `ssh -G`, and nothing is written unless
+ * ssh, too, would then use pingknock's ProxyCommand and the requested values for the alias.
+ */
+export interface PlannedChange {
+  readonly before: string;
+  readonly after: string;
+  readonly changed: boolean;
+  /** The edit already names the lines it replaces or overrides. */
+  readonly explained: boolean;
+  /** Among them a ProxyCommand or ProxyJump: one of this file, which the edit replaces knowingly. */
+  readonly proxySeen: boolean;
+}
+
+export async function checkWithSsh(
+  alias: string,
+  request: SshConfigEditRequest,
+  plan: PlannedChange,
+  configPath: string,
+): Promise<EffectiveSshConfig | undefined> {
+  const { before, after, changed } = plan;
+  const { effectiveMismatches, effectiveSshConfig } = await loadSshConfigModules();
+  const ask = (text: string) =>
+    effectiveSshConfig(alias, { kind: 'text', text: Buffer.from(text, 'latin1'), shownAs: configPath });
+  const now = await ask(before);
+  if (now.kind === 'unavailable') {
+    info(`${now.reason}: the effective config was not checked with ssh -G`);
+    return undefined;
+  }
+  if (now.kind === 'failed') {
+    throw new PingknockError('io', `ssh cannot read ${configPath} as it is: ${now.message}; fix that first`);
+  }
+  const other = changed
+    ? effectiveMismatches(now.config, alias).filter((mismatch) => mismatch.startsWith('Proxy'))
+    : [];
+  if (other.length > 0 && !request.force && !plan.proxySeen) {
+    throw new PingknockError(
+      'usage',
+      `ssh -G ${alias} already uses ${other.join(' and ')}, set by an included file or a Match block; ` +
+        "pass --force to put pingknock's ProxyCommand in front of it",
+    );
+  }
+  const result = changed ? await ask(after) : now;
+  if (result.kind !== 'ok') {
+    throw new PingknockError(
+      'io',
+      `ssh cannot read ${configPath} after the edit, so nothing was written: ` +
+        (result.kind === 'failed' ? result.message : result.reason),
+    );
+  }
+  const mismatches = effectiveMismatches(result.config, alias, request);
+  if (mismatches.length > 0) {
+    throw new PingknockError(
+      'usage',
+      `ssh -G ${alias} would ${changed ? 'still ' : ''}use ${mismatches.join(', ')}: ` +
+        'an earlier line, an included file or a Match block comes first ' +
+        `(ssh takes the first value it finds)${changed ? '; nothing was written' : ''}. ` +
+        `Move the ${alias} entry above it, or change that line`,
+    );
+  }
+  if (other.length > 0 && !plan.explained)
+    info(`ssh ${alias} used ${other.join(' and ')} until now (ssh -G); pingknock's ProxyCommand takes its place`);
+  return result.config;
+}
