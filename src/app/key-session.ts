@@ -3,9 +3,9 @@ import { join, resolve } from 'node:path';
 import { wholeSeconds } from '../core/duration.js';
 import { PingknockError } from '../core/errors.js';
 import { DEFAULT_STATE_DIR, REMOTE_ROLLBACK_SECONDS } from '../core/rules/apply.js';
-import { checkedKeyName, defaultKeyName } from '../core/rules/model.js';
+import { checkedKeyName, defaultKeyName, type RuleKey } from '../core/rules/model.js';
 import { DEFAULT_PERSIST_DIR } from '../core/rules/persist.js';
-import type { KeyRegistry } from '../core/rules/registry.js';
+import { keyNames, type KeyRegistry } from '../core/rules/registry.js';
 import { horizonState, isoDate, slotAt, STATIC_MODE, type KnockMode } from '../core/rolling.js';
 import { parseAlias } from '../core/ssh-config/names.js';
 import { readPingknockProxy } from '../core/ssh-config/proxy-command.js';
@@ -143,6 +143,19 @@ export function requireRegistry(session: AliasSession): KeyRegistry {
     `${session.alias} has no key list (${session.registry.path}): it was not enrolled, or by a pingknock ` +
       `that knew one key per server; enroll it again first (pingknock enroll ${session.alias} --via ${session.alias})`,
   );
+}
+
+/** The entries of the session's own key (several while a rotation holds old and new); refuses when there are none. */
+export function ownKeyEntries(session: AliasSession, registry: KeyRegistry): RuleKey[] {
+  const own = registry.keys.filter((key) => key.name === session.keyName);
+  if (own.length === 0) {
+    throw new PingknockError(
+      'usage',
+      `${session.alias} has no key named ${session.keyName} (its keys: ${keyNames(registry.keys)}); ` +
+        'pass the name with --key-name, or enroll again',
+    );
+  }
+  return own;
 }
 
 /** Keeps what enroll's record says of the alias's key up to date (a record there is: else nothing to keep). */

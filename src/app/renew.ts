@@ -1,12 +1,12 @@
 import { PingknockError } from '../core/errors.js';
 import { checkedHorizonDays, DEFAULT_HORIZON_DAYS, rollingKey } from '../core/rules/model.js';
-import { keyNames, withKey } from '../core/rules/registry.js';
+import { withKey } from '../core/rules/registry.js';
 import { isoDate, slotAt, type KnockMode } from '../core/rolling.js';
 import { readSecretFile, secretPathFor } from '../edge/secret-source.js';
 import { enrolledKey } from './enroll-plan.js';
 import { info } from './info.js';
 import { changeKeys } from './key-change.js';
-import { recordKey, requireRegistry, withAliasSession, type SessionRequest } from './key-session.js';
+import { ownKeyEntries, recordKey, requireRegistry, withAliasSession, type SessionRequest } from './key-session.js';
 import { withKnockMode } from './knock-mode.js';
 
 export interface RenewRequest extends SessionRequest {
@@ -23,14 +23,7 @@ export async function runRenew(request: RenewRequest): Promise<void> {
   await withAliasSession(request, async (session) => {
     const { alias, keyName } = session;
     const registry = requireRegistry(session);
-    const own = registry.keys.filter((key) => key.name === keyName);
-    if (own.length === 0) {
-      throw new PingknockError(
-        'usage',
-        `${alias} has no key named ${keyName} (its keys: ${keyNames(registry.keys)}); ` +
-          'pass the name with --key-name, or enroll again',
-      );
-    }
+    const own = ownKeyEntries(session, registry);
     if (!own.some((key) => key.kind === 'rolling')) {
       throw new PingknockError(
         'usage',

@@ -3,7 +3,6 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { PingknockError } from '../core/errors.js';
 import { checkedHorizonDays, DEFAULT_HORIZON_DAYS, rollingKey, staticKey, type RuleKey } from '../core/rules/model.js';
-import { keyNames } from '../core/rules/registry.js';
 import { slotAt, STATIC_MODE, type KnockMode } from '../core/rolling.js';
 import { SECRET_RANDOM_BYTES, secretFromRandomBytes, type Secret } from '../core/secret.js';
 import { exists, writeNewFile } from '../edge/files.js';
@@ -11,7 +10,14 @@ import { readSecretFile, secretDirectory, secretPathFor } from '../edge/secret-s
 import { enrolledKey } from './enroll-plan.js';
 import { info } from './info.js';
 import { changeKeys } from './key-change.js';
-import { recordKey, requireRegistry, withAliasSession, type AliasSession, type SessionRequest } from './key-session.js';
+import {
+  ownKeyEntries,
+  recordKey,
+  requireRegistry,
+  withAliasSession,
+  type AliasSession,
+  type SessionRequest,
+} from './key-session.js';
 import { withKnockMode } from './knock-mode.js';
 
 /**
@@ -24,14 +30,7 @@ export async function runRotate(request: SessionRequest): Promise<void> {
   await withAliasSession(request, async (session) => {
     const { alias, keyName } = session;
     const registry = requireRegistry(session);
-    const own = registry.keys.filter((key) => key.name === keyName);
-    if (own.length === 0) {
-      throw new PingknockError(
-        'usage',
-        `${alias} has no key named ${keyName} (its keys: ${keyNames(registry.keys)}); ` +
-          'pass the name with --key-name, or enroll again',
-      );
-    }
+    const own = ownKeyEntries(session, registry);
     const secretPath = secretPathFor(alias);
     readSecretFile(secretPath);
     const secret = secretFromRandomBytes(randomBytes(SECRET_RANDOM_BYTES));
