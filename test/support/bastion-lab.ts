@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { secretFromRandomBytes, SECRET_RANDOM_BYTES, type Secret } from '../../src/core/secret.js';
@@ -53,7 +53,7 @@ export class BastionLab {
       const front = await Lab.create({
         secret: options.bastionSecret ?? unused(),
         serverFirewall: 'bare',
-        features: [hideClientHome, disableInstalledPingknock, recordPings(pingLog)],
+        features: [hideClientHome, noInstalledPingknock, recordPings(pingLog)],
       });
       labs.push(front);
       const inner = await Lab.create({ secret: unused(), serverFirewall: 'bare' });
@@ -158,26 +158,12 @@ const hideClientHome: ServerFeature = {
   },
 };
 
-/** The folders of sshd's default PATH, which the bastion's sessions search. */
-const SESSION_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-
 /**
- * A pingknock installed on the test machine (install.sh links one into /usr/local/bin) would be on
- * the bastion's PATH too, as the lab shares one filesystem: for the bastion's sessions it is a stub
- * that fails as a missing command does (127), so whatever works through the bastion works without it.
+ * The bastion's sessions search only the system's own folders: a pingknock installed on the test
+ * machine (install.sh links one into /usr/local/bin) would otherwise be on the bastion's PATH too,
+ * as the lab shares one filesystem, and a real bastion has none.
  */
-const disableInstalledPingknock: ServerFeature = {
-  prepare(lab) {
-    const stub = join(lab.dir, 'bastion-has-no-pingknock');
-    writeFileSync(stub, '#!/bin/sh\necho "pingknock: not installed on this bastion" >&2\nexit 127\n', { mode: 0o755 });
-    const installed = new Set(
-      SESSION_PATH.map((folder) => join(folder, 'pingknock'))
-        .filter((path) => existsSync(path))
-        .map((path) => realpathSync(path)),
-    );
-    for (const path of installed) lab.bindOnServer(stub, path);
-  },
-};
+const noInstalledPingknock: ServerFeature = { sshdConfig: ['SetEnv PATH=/usr/sbin:/usr/bin:/sbin:/bin'] };
 
 /**
  * The bastion's ping, wrapped: each run appends its arguments to a log, then runs the real ping.
