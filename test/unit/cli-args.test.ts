@@ -58,10 +58,14 @@ function expectNoPing(): void {
   expect(existsSync(pingLog), 'ping was started').toBe(false);
 }
 
-/** Every 4+ character substring of the secret stays out of `text`. */
+/**
+ * Every 4+ character substring of the secret stays out of `text`. The test's own folder, whose name
+ * is random, is left out: it once held a piece of the secret by chance.
+ */
 function expectNoLeak(text: string, secret: string): void {
+  const shown = text.replaceAll(home, '<home>');
   for (let start = 0; start + 4 <= secret.length; start++) {
-    expect(text).not.toContain(secret.slice(start, start + 4));
+    expect(shown).not.toContain(secret.slice(start, start + 4));
   }
 }
 
