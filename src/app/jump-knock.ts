@@ -1,12 +1,12 @@
-import { PingknockError } from '../core/errors.js';
 import { knockingHop, type JumpProxy } from '../core/jump.js';
 import { carrySshArgs, knockSshArgs, remoteKnockFailure } from '../core/jump-knock.js';
 import type { ProxyRequest } from '../core/proxy-arguments.js';
-import { horizonEndedMessage, horizonState, horizonWarning, knockPatterns, slotAt } from '../core/rolling.js';
+import { knockPatterns } from '../core/rolling.js';
 import { parseHost } from '../core/target.js';
 import { sshCollect, sshInheriting } from '../edge/bastion.js';
 import { loadSecret } from '../edge/secret-source.js';
 import { info } from './info.js';
+import { checkHorizon } from './knock.js';
 
 /**
  * `pingknock proxy --jump ROUTE`: the knock leaves from the jump host, sent by its own ping over
@@ -23,11 +23,7 @@ export async function runJumpProxy(request: ProxyRequest, jump: JumpProxy): Prom
   const alias = request.name ?? request.host;
   // Read once: the horizon and the pattern are judged at the same moment.
   const now = Date.now() / 1000;
-  if (request.mode.kind === 'rolling') {
-    const state = horizonState(slotAt(now).day, request.mode.lastDay);
-    if (state === 'ended') throw new PingknockError('horizonEnded', horizonEndedMessage(alias, request.mode.lastDay));
-    if (state === 'ending') info(horizonWarning(alias, request.mode.lastDay));
-  }
+  checkHorizon(request.mode, alias, now);
   const host = parseHost(request.host);
   const secret = await loadSecret({ secretFile: request.secretFile, name: alias, env: process.env });
   const knock = { host, patternHex: knockPatterns(secret, request.mode, now).first, deadlineMs: request.deadlineMs };

@@ -1,9 +1,12 @@
+import { PingknockError } from '../core/errors.js';
+import { horizonEndedMessage, horizonState, horizonWarning, slotAt, type KnockMode } from '../core/rolling.js';
 import { parseHost } from '../core/target.js';
 import { secretToHex, type Secret } from '../core/secret.js';
 import { loadSecret, type SecretSource } from '../edge/secret-source.js';
 import { resolveHost, type ResolvedHost } from '../edge/resolve.js';
 import { sendKnock, type KnockRequest as PingRequest } from '../edge/ping.js';
 import { createProgress, type Progress } from '../edge/progress.js';
+import { info } from './info.js';
 
 export interface KnockPlan {
   readonly host: string;
@@ -78,4 +81,15 @@ export async function runKnock(request: KnockRequest): Promise<ResolvedHost> {
   } finally {
     progress.stop();
   }
+}
+
+/**
+ * One-time knocks end with the server's horizon: warn a week ahead, once per connection, and
+ * after it fail without knocking, saying what to run. Only stderr: stdout is ssh's stream.
+ */
+export function checkHorizon(mode: KnockMode, alias: string, unixSeconds: number): void {
+  if (mode.kind === 'static') return;
+  const state = horizonState(slotAt(unixSeconds).day, mode.lastDay);
+  if (state === 'ended') throw new PingknockError('horizonEnded', horizonEndedMessage(alias, mode.lastDay));
+  if (state === 'ending') info(horizonWarning(alias, mode.lastDay));
 }

@@ -1,13 +1,6 @@
-import { ExitCode, PingknockError } from '../core/errors.js';
+import { ExitCode } from '../core/errors.js';
 import { parseProxyArguments, type ProxyRequest } from '../core/proxy-arguments.js';
-import {
-  horizonEndedMessage,
-  horizonState,
-  horizonWarning,
-  knockPatterns,
-  slotAt,
-  type KnockMode,
-} from '../core/rolling.js';
+import { knockPatterns } from '../core/rolling.js';
 import { FdPassError, passSocket } from '../edge/fdpass.js';
 import { createProgress } from '../edge/progress.js';
 import { claimInput, claimOutput } from '../edge/stdio.js';
@@ -15,7 +8,7 @@ import { relay, type Pump } from '../edge/tcp.js';
 import { knockAndConnect, type Connection } from './connect-race.js';
 import { info } from './info.js';
 import { runJumpProxy } from './jump-knock.js';
-import { prepareKnock } from './knock.js';
+import { checkHorizon, prepareKnock } from './knock.js';
 
 /**
  * `pingknock proxy` with the arguments that follow the word `proxy`: where the launcher's fast
@@ -98,17 +91,6 @@ async function connectToServer(request: ProxyRequest): Promise<Connection> {
     // Cleared before the first byte flows: nothing may share the terminal with ssh's prompts.
     progress.stop();
   }
-}
-
-/**
- * One-time knocks end with the server's horizon: warn a week ahead, once per connection, and
- * after it fail without knocking, saying what to run. Only stderr: stdout is ssh's stream.
- */
-function checkHorizon(mode: KnockMode, alias: string, unixSeconds: number): void {
-  if (mode.kind === 'static') return;
-  const state = horizonState(slotAt(unixSeconds).day, mode.lastDay);
-  if (state === 'ended') throw new PingknockError('horizonEnded', horizonEndedMessage(alias, mode.lastDay));
-  if (state === 'ending') info(horizonWarning(alias, mode.lastDay));
 }
 
 /** How often to check that ssh is still there; its death must end us (and ping) within 2 s. */
