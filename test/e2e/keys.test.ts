@@ -17,12 +17,24 @@ import { newSecret } from './fixture.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Waits, if need be, until the current 256-s slot has `seconds` left: what follows then runs in one slot. */
-async function slotWithRoom(seconds: number): Promise<number> {
-  const left = SLOT_SECONDS - ((Date.now() / 1000) % SLOT_SECONDS);
-  if (left < seconds) await sleep(left * 1000 + 500);
+const currentSlot = (): number => {
   const { day, slot } = slotAt(Date.now() / 1000);
   return day * 1000 + slot;
+};
+
+/**
+ * Runs `steps` until one run lies wholly inside one 256-s slot (a slow machine can cross a slot's end
+ * however early a run starts); each run's own expectations must hold every time.
+ */
+async function withinOneSlot(steps: () => Promise<void>): Promise<void> {
+  for (let run = 1; run <= 3; run += 1) {
+    const left = SLOT_SECONDS - ((Date.now() / 1000) % SLOT_SECONDS);
+    if (left < 60) await sleep(left * 1000 + 500);
+    const slot = currentSlot();
+    await steps();
+    if (currentSlot() === slot) return;
+  }
+  throw new Error('three runs each crossed the end of a slot');
 }
 
 function keysOf(client: EnrollLab): { name: string; kind: string; days?: number }[] {
@@ -86,11 +98,11 @@ describe('two clients, each with its own key, on one nftables server', () => {
     expect(readFileSync(alpha.secretFile(), 'utf8')).not.toBe(readFileSync(beta.secretFile(), 'utf8'));
 
     // Each knock on its own (the knocks before are forgotten), in one and the same slot.
-    const slot = await slotWithRoom(60);
-    await alpha.expectKnockedLogin();
-    await beta.expectKnockedLogin();
-    await alpha.expectKnockedLogin();
-    expect(await slotWithRoom(0)).toBe(slot);
+    await withinOneSlot(async () => {
+      await alpha.expectKnockedLogin();
+      await beta.expectKnockedLogin();
+      await alpha.expectKnockedLogin();
+    });
     await alpha.expectClosedWithoutKnock();
 
     const until = isoDate(today() + 29);
