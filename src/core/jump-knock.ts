@@ -4,7 +4,7 @@ import { jumpSshArgs, knockingHop, type JumpProxy } from './jump.js';
 import { KNOCK_INTERVAL_SECONDS, unreachableReason } from './ping-command.js';
 import { SSH_SESSION_OPTIONS } from './remote-ssh.js';
 import { shellQuote } from './shell.js';
-import { parseHost, printable } from './target.js';
+import { lastLines, parseHost, printable } from './target.js';
 
 /**
  * The knock sent from a jump host, by that host's own `ping` over ssh, then the session carried
@@ -74,22 +74,18 @@ export function remoteKnockFailure(
   const hide = (text: string): string => text.replaceAll(knock.patternHex, '<pattern>');
   const stdout = hide(result.stdout);
   const stderr = hide(result.stderr);
-  const lines = stderr
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '');
-  const said = lines.slice(-3).map((line) => printable(line, 200));
+  const said = lastLines(stderr, 3, 200);
   if (result.code === 255 || result.code === null) {
     return new PingknockError(
       'server',
-      `cannot reach the jump host ${bastion} over ssh to knock from it: ${said.join('; ') || `exit ${result.code}`}`,
+      `cannot reach the jump host ${bastion} over ssh to knock from it: ${said || `exit ${result.code}`}`,
     );
   }
   if (result.code === REMOTE_PING_UNFIT || result.code === 127) {
     return new PingknockError(
       'pingUnavailable',
       `the jump host ${bastion} cannot knock: its ping is missing or not iputils ping ` +
-        `(${said.join('; ') || `exit ${result.code}`}); install iputils ping there (Debian/Ubuntu: ` +
+        `(${said || `exit ${result.code}`}); install iputils ping there (Debian/Ubuntu: ` +
         'apt-get install iputils-ping; Alpine: apk add iputils)',
     );
   }
@@ -97,12 +93,15 @@ export function remoteKnockFailure(
   if (unreachable !== undefined) {
     return new PingknockError('unreachable', `${knock.host} is unreachable from ${bastion} (${unreachable})`);
   }
-  const nameError = lines.find((line) => NAME_ERROR.test(line));
+  const nameError = stderr.split('\n').find((line) => NAME_ERROR.test(line));
   if (nameError !== undefined) {
-    return new PingknockError('resolve', `${bastion} cannot resolve ${knock.host}: ${printable(nameError, 200)}`);
+    return new PingknockError(
+      'resolve',
+      `${bastion} cannot resolve ${knock.host}: ${printable(nameError.trim(), 200)}`,
+    );
   }
-  if (result.code === 2 && said.length > 0) {
-    return new PingknockError('noReply', `the knock from ${bastion} to ${knock.host} failed: ${said.join('; ')}`);
+  if (result.code === 2 && said !== '') {
+    return new PingknockError('noReply', `the knock from ${bastion} to ${knock.host} failed: ${said}`);
   }
   return new PingknockError(
     'noReply',

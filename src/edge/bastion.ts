@@ -1,25 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { promises as fs, readFileSync } from 'node:fs';
-import { constants, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { PingknockError } from '../core/errors.js';
 import { routeArgs, type SshRoute } from '../core/jump.js';
 import type { RemoteKnockResult } from '../core/jump-knock.js';
 import { SSH_SESSION_OPTIONS } from '../core/remote-ssh.js';
 import { readPingknockProxy } from '../core/ssh-config/proxy-command.js';
-import { lastLines } from '../core/target.js';
-import { run } from './exec.js';
+import { ControlMaster, sshStartFailure } from './control-master.js';
 import { effectiveSshConfig } from './ssh.js';
 
 /** ssh to a jump host, for a knock sent from it and the session carried through it (core/jump-knock.ts). */
 
-const SSH_MISSING = 'ssh not found (Debian/Ubuntu: apt-get install openssh-client)';
-
 function startFailure(error: NodeJS.ErrnoException): PingknockError {
-  return new PingknockError(
-    'server',
-    error.code === 'ENOENT' ? SSH_MISSING : `ssh could not be started (${error.code ?? error.message})`,
-  );
+  return new PingknockError('server', sshStartFailure(error));
 }
 
 /**
@@ -117,39 +109,44 @@ export function firstByteWithin(args: readonly string[], ms: number): Promise<Po
   });
 }
 
-const MASTER_TIMEOUT_MS = 60_000;
-const MASTER_POLL_MS = 100;
-
 /**
  * One ssh connection to a jump host kept open while doctor checks a knock from it: sessions and
  * `ssh -W` ride on it (a control master), so each step costs no new login and, when the jump
  * host is knock-protected too, no knock of its own.
  */
 export class JumpMaster {
-  private readonly killAtExit = (): void => this.kill();
-  private master: ChildProcess | undefined;
-
   private constructor(
     private readonly route: SshRoute,
-    private readonly dir: string,
+    private readonly master: ControlMaster,
   ) {}
 
   /** Logs in along `route` and keeps the connection; throws (exit 13) when the login fails. */
   static async open(route: SshRoute): Promise<JumpMaster> {
-    // A private folder: the control socket is a login to that host for whoever can reach it.
-    const base = /^[A-Za-z0-9._/-]+$/.test(tmpdir()) ? tmpdir() : '/tmp';
-    const session = new JumpMaster(route, await fs.mkdtemp(join(base, 'pingknock-jump-')));
-    try {
-      await session.start();
-      return session;
-    } catch (error) {
-      await session.close();
-      throw error;
-    }
+    const master = await ControlMaster.open({
+      folderPrefix: 'pingknock-jump-',
+      masterArgs: (controlPath, logFile) =>
+        routeArgs(route, [
+          '-o',
+          'ControlMaster=yes',
+          '-o',
+          `ControlPath=${controlPath}`,
+          '-o',
+          'ControlPersist=no',
+          '-o',
+          'ClearAllForwardings=yes',
+          '-E',
+          logFile,
+          '-N',
+        ]),
+      checkArgs: (controlPath) => routeArgs(route, ['-o', `ControlPath=${controlPath}`, '-O', 'check']),
+      failed: (reason) =>
+        new PingknockError('server', `cannot log in to the jump host ${route.destination}: ${reason}`),
+    });
+    return new JumpMaster(route, master);
   }
 
   private get over(): string[] {
-    return ['-o', 'ControlMaster=no', '-o', `ControlPath=${join(this.dir, 'cm')}`];
+    return ['-o', 'ControlMaster=no', '-o', `ControlPath=${this.master.controlPath}`];
   }
 
   /** Runs `command` in the jump host's shell, over the kept connection. */
@@ -167,65 +164,8 @@ export class JumpMaster {
     return firstByteWithin(routeArgs(this.route, [...this.over, ...SSH_SESSION_OPTIONS], command), ms);
   }
 
-  async close(): Promise<void> {
-    process.removeListener('exit', this.killAtExit);
-    const master = this.master;
-    if (master !== undefined && master.exitCode === null && master.signalCode === null) {
-      const gone = new Promise((resolve) => master.once('exit', resolve));
-      this.kill();
-      await gone;
-    }
-    await fs.rm(this.dir, { recursive: true, force: true });
-  }
-
-  private async start(): Promise<void> {
-    const logFile = join(this.dir, 'log');
-    const controlPath = join(this.dir, 'cm');
-    const args = routeArgs(this.route, [
-      '-o',
-      'ControlMaster=yes',
-      '-o',
-      `ControlPath=${controlPath}`,
-      '-o',
-      'ControlPersist=no',
-      '-o',
-      'ClearAllForwardings=yes',
-      '-E',
-      logFile,
-      '-N',
-    ]);
-    // In the foreground: a master forked away (-f) would orphan a ProxyCommand of the jump host's
-    // own, and pingknock proxy ends when orphaned. A password prompt still reaches the terminal.
-    const master = spawn('ssh', args, { stdio: 'ignore' });
-    this.master = master;
-    process.on('exit', this.killAtExit);
-    const ended = new Promise<string>((resolve) => {
-      master.on('error', (error: NodeJS.ErrnoException) => resolve(startFailure(error).message));
-      master.on('exit', (code) => resolve(lastLines(readLog(logFile)) || `ssh exited with ${code}`));
-    });
-    const failed = (reason: string): PingknockError =>
-      new PingknockError('server', `cannot log in to the jump host ${this.route.destination}: ${reason}`);
-    const check = routeArgs(this.route, ['-o', `ControlPath=${controlPath}`, '-O', 'check']);
-    for (const started = Date.now(); ;) {
-      const end = await Promise.race([ended, sleep(MASTER_POLL_MS).then(() => undefined)]);
-      if (end !== undefined) throw failed(end);
-      if ((await run('ssh', check, { timeoutMs: 10_000 })).code === 0) return;
-      if (Date.now() - started > MASTER_TIMEOUT_MS) throw failed(`no login within ${MASTER_TIMEOUT_MS / 1000} s`);
-    }
-  }
-
-  private kill(): void {
-    if (this.master?.exitCode === null && this.master.signalCode === null) this.master.kill('SIGTERM');
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function readLog(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
+  close(): Promise<void> {
+    return this.master.close();
   }
 }
 

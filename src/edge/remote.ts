@@ -1,7 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { promises as fs, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PingknockError } from '../core/errors.js';
 import { globalIpv6Addresses } from '../core/inet6.js';
 import {
@@ -15,6 +11,7 @@ import {
 } from '../core/remote-ssh.js';
 import { lastLines } from '../core/target.js';
 import { knockingJumpOf } from './bastion.js';
+import { ControlMaster } from './control-master.js';
 import { run, type RunResult } from './exec.js';
 
 /**
@@ -24,9 +21,6 @@ import { run, type RunResult } from './exec.js';
  * a new client meets. Its ssh command lines are core/remote-ssh.ts's.
  */
 
-const MASTER_TIMEOUT_MS = 60_000;
-const MASTER_POLL_MS = 100;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const SCRIPT_TIMEOUT_MS = 120_000;
 
 /** Over the kept connection, or a fresh knocked one: as the alias, or `as` another alias of the server. */
@@ -34,19 +28,16 @@ export type Route = 'master' | 'knocked' | { readonly knockedAs: string };
 
 /** A server logged in to over a control master, with root (directly or through `sudo -n`) checked. */
 export class RemoteServer {
-  private readonly killAtExit = (): void => this.killMaster();
   /** The login is not root: root's commands go through `sudo -n`. */
   private sudo = false;
-  private master: ChildProcess | undefined;
-  private closed = false;
 
   private constructor(
     readonly target: SshTarget,
-    private readonly dir: string,
+    private readonly master: ControlMaster,
   ) {}
 
   private get controlPath(): string {
-    return join(this.dir, 'cm');
+    return this.master.controlPath;
   }
 
   /**
@@ -54,13 +45,23 @@ export class RemoteServer {
    * the ProxyCommand (the port is still open).
    */
   static async open(target: SshTarget, options: { readonly knock: boolean }): Promise<RemoteServer> {
-    // A private folder: the control socket is a login to the server for whoever can reach it.
-    // ssh reads ControlPath as words with %-tokens: a TMPDIR it could misread is not used.
-    const base = /^[A-Za-z0-9._/-]+$/.test(tmpdir()) ? tmpdir() : '/tmp';
     const jump = target.jump ?? (await knockingJumpOf(target.alias, target.configFile));
-    const server = new RemoteServer({ ...target, jump }, await fs.mkdtemp(join(base, 'pingknock-ssh-')));
+    const reached: SshTarget = { ...target, jump };
+    const via = target.via;
+    const as = via === undefined || via === target.alias ? '' : ` (as ${via})`;
+    const master = await ControlMaster.open({
+      folderPrefix: 'pingknock-ssh-',
+      masterArgs: (controlPath, logFile) =>
+        sshArgs(reached, { kind: 'open-master', controlPath, logFile, knock: options.knock }),
+      checkArgs: (controlPath) => sshArgs(reached, { kind: 'check', controlPath }),
+      failed: (reason) =>
+        new PingknockError(
+          'server',
+          `cannot log in to ${target.alias} ${options.knock ? 'through the knock' : 'without a knock'}${as}: ${reason}`,
+        ),
+    });
+    const server = new RemoteServer(reached, master);
     try {
-      await server.openMaster(options.knock);
       server.sudo = await server.needsSudo();
       return server;
     } catch (error) {
@@ -119,59 +120,8 @@ export class RemoteServer {
     return result.stdout.toString('utf8');
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    process.removeListener('exit', this.killAtExit);
-    if (this.master !== undefined) {
-      const master = this.master;
-      const gone = new Promise((resolve) =>
-        master.exitCode !== null || master.signalCode !== null ? resolve(undefined) : master.once('exit', resolve),
-      );
-      this.killMaster();
-      await gone;
-    }
-    await fs.rm(this.dir, { recursive: true, force: true });
-  }
-
-  private async openMaster(knock: boolean): Promise<void> {
-    const logFile = join(this.dir, 'log');
-    const args = sshArgs(this.target, { kind: 'open-master', controlPath: this.controlPath, logFile, knock });
-    // In the foreground, not `ssh -f`: forking away would orphan the ProxyCommand, and pingknock
-    // proxy ends when orphaned. Its messages go to the log (-E); a password prompt uses /dev/tty.
-    const master = spawn('ssh', args, { stdio: 'ignore' });
-    this.master = master;
-    process.on('exit', this.killAtExit);
-    const exited = new Promise<string>((resolve) => {
-      master.on('error', (error: NodeJS.ErrnoException) =>
-        resolve(
-          error.code === 'ENOENT'
-            ? 'ssh not found (Debian/Ubuntu: apt-get install openssh-client)'
-            : `ssh could not be started (${error.code ?? error.message})`,
-        ),
-      );
-      master.on('exit', (code) => resolve(lastLines(readLog(logFile)) || `ssh exited with ${code}`));
-    });
-    const via = this.target.via;
-    const as = via === undefined || via === this.alias ? '' : ` (as ${via})`;
-    const failed = (reason: string): PingknockError =>
-      new PingknockError(
-        'server',
-        `cannot log in to ${this.alias} ${knock ? 'through the knock' : 'without a knock'}${as}: ${reason}`,
-      );
-    // Up once ssh answers on the control socket, which it opens after logging in.
-    for (const started = Date.now(); ;) {
-      const ended = await Promise.race([exited, sleep(MASTER_POLL_MS).then(() => undefined)]);
-      if (ended !== undefined) throw failed(ended);
-      const check = await run('ssh', sshArgs(this.target, { kind: 'check', controlPath: this.controlPath }), {
-        timeoutMs: 10_000,
-      });
-      if (check.code === 0) return;
-      if (Date.now() - started > MASTER_TIMEOUT_MS) {
-        this.killMaster();
-        throw failed(`no login within ${MASTER_TIMEOUT_MS / 1000} s`);
-      }
-    }
+  close(): Promise<void> {
+    return this.master.close();
   }
 
   private asRoot(words: readonly string[]): readonly string[] {
@@ -196,17 +146,5 @@ export class RemoteServer {
       );
     }
     return true;
-  }
-
-  private killMaster(): void {
-    if (this.master?.exitCode === null && this.master.signalCode === null) this.master.kill('SIGTERM');
-  }
-}
-
-function readLog(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
   }
 }
