@@ -1,6 +1,7 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { runKnock } from '../app/knock.js';
-import { secondsOption } from '../core/proxy-arguments.js';
+import { PROXY_OPTIONS, rollingUntilOption, secondsOption } from '../core/proxy-arguments.js';
+import { STATIC_MODE } from '../core/rolling.js';
 import { withKnockOptions } from './options.js';
 
 export const command = 'knock <host>';
@@ -10,19 +11,51 @@ export function builder(yargs: Argv) {
   return withKnockOptions(
     yargs.positional('host', { type: 'string', demandOption: true, describe: 'host name or address' }),
   )
-    .example('$0 knock myserver', 'knock with ~/.ssh/pingknock/myserver')
-    .example('$0 knock --secret-file key 203.0.113.7', 'knock with the secret in ./key');
+    .option('rolling-until', {
+      ...PROXY_OPTIONS['rolling-until'],
+      describe:
+        "knock with the one-time pattern of now, which the server's rules hold through this UTC day (YYYY-MM-DD)",
+    })
+    .option('static', {
+      type: 'boolean',
+      describe: 'knock with the static pattern (the secret itself), for servers without one-time knocks',
+    })
+    .conflicts('rolling-until', 'static')
+    .option('config', {
+      type: 'string',
+      describe: 'ssh config file (as ssh -F) that says where and how ssh reaches the alias; default: what ssh reads',
+      requiresArg: true,
+    })
+    .example(
+      '$0 knock myserver',
+      'knock as ssh myserver does: at its HostName, one-time or static as its ProxyCommand says',
+    )
+    .example('$0 knock --static --secret-file key 203.0.113.7', 'knock with the secret in ./key itself')
+    .epilogue(
+      'Without --rolling-until or --static the knock is the one the ProxyCommand of the alias (--name, else HOST) ' +
+        'sends, as ssh -G reads it: one-time patterns when it has --rolling-until, else the secret itself. ' +
+        'Without --name, HOST is the alias, knocked at its HostName.',
+    );
 }
 
 type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;
 
 export async function handler(argv: Args): Promise<void> {
-  const target = await runKnock({
+  const { address, mode } = await runKnock({
     host: argv.host,
     secretFile: argv.secretFile,
     name: argv.name,
     deadlineMs: secondsOption('deadline', argv.deadline),
     verbose: argv.verbose,
+    config: argv.config,
+    mode:
+      argv.rollingUntil !== undefined
+        ? rollingUntilOption(argv.rollingUntil)
+        : argv.static === true
+          ? STATIC_MODE
+          : undefined,
   });
-  process.stderr.write(`pingknock: ${target.address} answered the knock\n`);
+  process.stderr.write(
+    `pingknock: ${address.address} answered the ${mode.kind === 'rolling' ? 'one-time ' : ''}knock\n`,
+  );
 }
