@@ -1,26 +1,22 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { runKnock } from '../app/knock.js';
-import { PROXY_OPTIONS, rollingUntilOption, secondsOption } from '../core/proxy-arguments.js';
-import { STATIC_MODE } from '../core/rolling.js';
-import { withKnockOptions } from './options.js';
+import { secondsOption } from '../core/proxy-arguments.js';
+import { knockModeOf, withKnockModeOptions, withKnockOptions } from './options.js';
 
 export const command = 'knock <host>';
 export const describe = 'Send the knock ping and wait for the echo reply';
 
 export function builder(yargs: Argv) {
-  return withKnockOptions(
-    yargs.positional('host', { type: 'string', demandOption: true, describe: 'host name or address' }),
-  )
-    .option('rolling-until', {
-      ...PROXY_OPTIONS['rolling-until'],
-      describe:
+  return withKnockModeOptions(
+    withKnockOptions(
+      yargs.positional('host', { type: 'string', demandOption: true, describe: 'host name or address' }),
+    ),
+    {
+      rollingUntil:
         "knock with the one-time pattern of now, which the server's rules hold through this UTC day (YYYY-MM-DD)",
-    })
-    .option('static', {
-      type: 'boolean',
-      describe: 'knock with the static pattern (the secret itself), for servers without one-time knocks',
-    })
-    .conflicts('rolling-until', 'static')
+      static: 'knock with the static pattern (the secret itself), for servers without one-time knocks',
+    },
+  )
     .option('config', {
       type: 'string',
       describe: 'ssh config file (as ssh -F) that says where and how ssh reaches the alias; default: what ssh reads',
@@ -48,12 +44,7 @@ export async function handler(argv: Args): Promise<void> {
     deadlineMs: secondsOption('deadline', argv.deadline),
     verbose: argv.verbose,
     config: argv.config,
-    mode:
-      argv.rollingUntil !== undefined
-        ? rollingUntilOption(argv.rollingUntil)
-        : argv.static === true
-          ? STATIC_MODE
-          : undefined,
+    mode: knockModeOf(argv),
   });
   process.stderr.write(
     `pingknock: ${address.address} answered the ${mode.kind === 'rolling' ? 'one-time ' : ''}knock\n`,

@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
-import { KNOCK_OPTIONS, SECRET_OPTIONS } from '../core/proxy-arguments.js';
+import { KNOCK_OPTIONS, rollingUntilOption, SECRET_OPTIONS } from '../core/proxy-arguments.js';
+import { STATIC_MODE, type KnockMode } from '../core/rolling.js';
 import { checkedServerPath, REMOTE_ROLLBACK_SECONDS } from '../core/rules/apply.js';
 import { DEFAULT_WINDOW_SECONDS } from '../core/rules/model.js';
 import type { SessionRequest } from '../app/key-session.js';
@@ -13,6 +14,26 @@ export function withSecretOptions<T>(yargs: Argv<T>) {
 
 export function withKnockOptions<T>(yargs: Argv<T>) {
   return yargs.options(KNOCK_OPTIONS);
+}
+
+/**
+ * `--rolling-until DATE` and `--static`, one or neither, for the commands that choose how an alias
+ * knocks (setup, knock); each says what the choice means for it.
+ */
+export function withKnockModeOptions<T>(yargs: Argv<T>, describe: { rollingUntil: string; static: string }) {
+  return yargs
+    .option('rolling-until', { type: 'string', describe: describe.rollingUntil, requiresArg: true })
+    .option('static', { type: 'boolean', describe: describe.static })
+    .conflicts('rolling-until', 'static');
+}
+
+/** The mode `--rolling-until` or `--static` chose; undefined when neither was given. */
+export function knockModeOf(argv: {
+  rollingUntil?: string | undefined;
+  static?: boolean | undefined;
+}): KnockMode | undefined {
+  if (argv.rollingUntil !== undefined) return rollingUntilOption(argv.rollingUntil);
+  return argv.static === true ? STATIC_MODE : undefined;
 }
 
 /** `--window`, for rules and for enroll. */

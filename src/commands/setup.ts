@@ -1,7 +1,6 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { runSetup } from '../app/setup.js';
-import { rollingUntilOption } from '../core/proxy-arguments.js';
-import { STATIC_MODE } from '../core/rolling.js';
+import { knockModeOf, withKnockModeOptions } from './options.js';
 
 export const command = 'setup <alias>';
 export const describe = "Set up a host once: make its secret and add pingknock's ProxyCommand to the ssh config";
@@ -40,17 +39,10 @@ export function withSetupOptions<T>(yargs: Argv<T>) {
 }
 
 export function builder(yargs: Argv) {
-  return withSetupOptions(yargs)
-    .option('rolling-until', {
-      type: 'string',
-      describe: "the server's rules hold one-time patterns through this UTC day (YYYY-MM-DD): knock with them",
-      requiresArg: true,
-    })
-    .option('static', {
-      type: 'boolean',
-      describe: "the server's rules match the secret itself: the ProxyCommand knocks with it (what a new line does)",
-    })
-    .conflicts('rolling-until', 'static')
+  return withKnockModeOptions(withSetupOptions(yargs), {
+    rollingUntil: "the server's rules hold one-time patterns through this UTC day (YYYY-MM-DD): knock with them",
+    static: "the server's rules match the secret itself: the ProxyCommand knocks with it (what a new line does)",
+  })
     .option('fdpass', {
       type: 'boolean',
       describe:
@@ -74,11 +66,6 @@ export function builder(yargs: Argv) {
 type Args = ArgumentsCamelCase<Awaited<ReturnType<typeof builder>['argv']>>;
 
 export async function handler(argv: Args): Promise<void> {
-  const mode =
-    argv.rollingUntil !== undefined
-      ? rollingUntilOption(argv.rollingUntil)
-      : argv.static === true
-        ? STATIC_MODE
-        : undefined;
+  const mode = knockModeOf(argv);
   process.stdout.write((await runSetup({ ...argv, mode })).instructions);
 }
