@@ -8,13 +8,12 @@ import { DEFAULT_PERSIST_DIR } from '../core/rules/persist.js';
 import { keyNames, type KeyRegistry } from '../core/rules/registry.js';
 import { horizonState, isoDate, slotAt, STATIC_MODE, type KnockMode } from '../core/rolling.js';
 import { parseAlias } from '../core/ssh-config/names.js';
-import { readPingknockProxy } from '../core/ssh-config/proxy-command.js';
 import { readRecord, writeRecord, type EnrolledKey, type EnrollmentRecord } from '../edge/enroll-record.js';
 import type { SshTarget } from '../core/remote-ssh.js';
 import { RemoteServer } from '../edge/remote.js';
 import { readSecretFile, secretPathFor } from '../edge/secret-source.js';
 import { readRegistry } from '../edge/server-registry.js';
-import { effectiveSshConfig } from '../edge/ssh.js';
+import { sshAliasView } from '../edge/ssh.js';
 import { info } from './info.js';
 import type { KeySession } from './key-change.js';
 import type { Prover } from './proofs.js';
@@ -61,16 +60,9 @@ export async function aliasView(
   alias: string,
   configFile: string | undefined,
 ): Promise<{ readonly host: string; readonly mode: KnockMode }> {
-  const answer = await effectiveSshConfig(
-    alias,
-    configFile === undefined ? { kind: 'default' } : { kind: 'file', path: configFile },
-  );
+  const answer = await sshAliasView(alias, configFile);
   if (answer.kind !== 'ok') return { host: alias, mode: STATIC_MODE };
-  const proxy = answer.config.get('proxycommand');
-  return {
-    host: answer.config.get('hostname') ?? alias,
-    mode: (proxy === undefined ? undefined : readPingknockProxy(proxy, alias)?.mode) ?? STATIC_MODE,
-  };
+  return { host: answer.view.hostName ?? alias, mode: answer.view.pingknock?.mode ?? STATIC_MODE };
 }
 
 /** The alias whose knock proves new rules: its secret, as its ProxyCommand reads it, and its mode. */

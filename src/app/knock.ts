@@ -17,7 +17,7 @@ import { loadSecret, type SecretSource } from '../edge/secret-source.js';
 import { resolveHost, type ResolvedHost } from '../edge/resolve.js';
 import { sendKnock, type KnockRequest as PingRequest } from '../edge/ping.js';
 import { createProgress, type Progress } from '../edge/progress.js';
-import { effectiveSshConfig } from '../edge/ssh.js';
+import { sshAliasView, type AliasView } from '../edge/ssh.js';
 import { info } from './info.js';
 
 export interface KnockPlan {
@@ -126,29 +126,17 @@ export async function runKnock(request: KnockRequest): Promise<KnockAnswer> {
   }
 }
 
-/** What ssh makes of an alias: the host it connects to and the ProxyCommand it runs (none: undefined). */
-interface SshView {
-  readonly hostName: string | undefined;
-  readonly proxyCommand: string | undefined;
-}
-
 /**
  * `name` as `ssh -G` reads the config. Without a config named, a name no alias can have (an IPv6
  * address) and an ssh that cannot say give undefined: the name is knocked as given, statically,
  * as every knock was before there were modes; a config named must be read.
  */
-async function sshView(name: string, config: string | undefined, verbose: boolean): Promise<SshView | undefined> {
+async function sshView(name: string, config: string | undefined, verbose: boolean): Promise<AliasView | undefined> {
   if (config === undefined && !isAlias(name)) return undefined;
-  const answer = await effectiveSshConfig(
-    name,
-    config === undefined ? { kind: 'default' } : { kind: 'file', path: config },
-  );
-  if (answer.kind === 'ok') {
-    return { hostName: answer.config.get('hostname'), proxyCommand: answer.config.get('proxycommand') };
-  }
-  const why = answer.kind === 'failed' ? answer.message : answer.reason;
-  if (config !== undefined) throw new PingknockError('io', `cannot read how ssh reaches ${name}: ${why}`);
-  if (verbose) info(`ssh cannot say how it reaches ${name}, so the knock is static: ${why}`);
+  const answer = await sshAliasView(name, config);
+  if (answer.kind === 'ok') return answer.view;
+  if (config !== undefined) throw new PingknockError('io', `cannot read how ssh reaches ${name}: ${answer.why}`);
+  if (verbose) info(`ssh cannot say how it reaches ${name}, so the knock is static: ${answer.why}`);
   return undefined;
 }
 

@@ -4,9 +4,8 @@ import { PingknockError } from '../core/errors.js';
 import { routeArgs, type SshRoute } from '../core/jump.js';
 import type { RemoteKnockResult } from '../core/jump-knock.js';
 import { SSH_SESSION_OPTIONS } from '../core/remote-ssh.js';
-import { readPingknockProxy } from '../core/ssh-config/proxy-command.js';
-import { ControlMaster, sshStartFailure } from './control-master.js';
-import { effectiveSshConfig } from './ssh.js';
+import { ControlMaster } from './control-master.js';
+import { sshAliasView, sshStartFailure } from './ssh.js';
 
 /** ssh to a jump host, for a knock sent from it and the session carried through it (core/jump-knock.ts). */
 
@@ -174,10 +173,6 @@ export class JumpMaster {
  * --jump), as ssh -G reads the config; undefined when it knocks from here, or ssh cannot say.
  */
 export async function knockingJumpOf(alias: string, configFile: string | undefined): Promise<string | undefined> {
-  const answer = await effectiveSshConfig(
-    alias,
-    configFile === undefined ? { kind: 'default' } : { kind: 'file', path: configFile },
-  );
-  const proxy = answer.kind === 'ok' ? answer.config.get('proxycommand') : undefined;
-  return proxy === undefined ? undefined : readPingknockProxy(proxy, alias)?.jump?.route.text;
+  const answer = await sshAliasView(alias, configFile);
+  return answer.kind === 'ok' ? answer.view.pingknock?.jump?.route.text : undefined;
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { PingknockError } from '../core/errors.js';
 import { lastLines } from '../core/target.js';
 import { run } from './exec.js';
+import { sshStartFailure } from './ssh.js';
 
 /**
  * One ssh login kept open as a control master in a private folder, for enroll's server and
@@ -14,13 +15,6 @@ import { run } from './exec.js';
 const MASTER_TIMEOUT_MS = 60_000;
 const MASTER_POLL_MS = 100;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** What `ssh` not starting at all means, for a user. */
-export function sshStartFailure(error: NodeJS.ErrnoException): string {
-  return error.code === 'ENOENT'
-    ? 'ssh not found (Debian/Ubuntu: apt-get install openssh-client)'
-    : `ssh could not be started (${error.code ?? error.message})`;
-}
 
 export interface ControlMasterSpec {
   /** Start of the private folder's name, under the temporary folder. */

@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAlias } from '../core/ssh-config/names.js';
+import { readPingknockProxy, type PingknockProxy } from '../core/ssh-config/proxy-command.js';
 
 /**
  * ssh's own answer to "what would you use for this host", from `ssh -G`: option names in lower
@@ -20,6 +21,44 @@ export type SshConfigSource =
   | { readonly kind: 'default' }
   | { readonly kind: 'file'; readonly path: string }
   | { readonly kind: 'text'; readonly text: Uint8Array; readonly shownAs: string };
+
+/** What `ssh` not starting at all means, for a user. */
+export function sshStartFailure(error: NodeJS.ErrnoException): string {
+  return error.code === 'ENOENT'
+    ? 'ssh not found (Debian/Ubuntu: apt-get install openssh-client)'
+    : `ssh could not be started (${error.code ?? error.message})`;
+}
+
+/** What ssh makes of an alias: the host it connects to, and the ProxyCommand it runs. */
+export interface AliasView {
+  /** ssh -G's HostName (the alias itself when the config gives none). */
+  readonly hostName: string | undefined;
+  readonly proxyCommand: string | undefined;
+  /** That ProxyCommand read as pingknock's line for this alias; undefined when it is none. */
+  readonly pingknock: PingknockProxy | undefined;
+}
+
+export type AliasViewAnswer =
+  { readonly kind: 'ok'; readonly view: AliasView } | { readonly kind: 'unanswered'; readonly why: string };
+
+/** An alias as ssh -G reads it from `configFile` (ssh -F), or from ssh's own files when undefined. */
+export async function sshAliasView(alias: string, configFile: string | undefined): Promise<AliasViewAnswer> {
+  const answer = await effectiveSshConfig(
+    alias,
+    configFile === undefined ? { kind: 'default' } : { kind: 'file', path: configFile },
+  );
+  if (answer.kind !== 'ok')
+    return { kind: 'unanswered', why: answer.kind === 'failed' ? answer.message : answer.reason };
+  const proxyCommand = answer.config.get('proxycommand');
+  return {
+    kind: 'ok',
+    view: {
+      hostName: answer.config.get('hostname'),
+      proxyCommand,
+      pingknock: proxyCommand === undefined ? undefined : readPingknockProxy(proxyCommand, alias),
+    },
+  };
+}
 
 /** `Match exec` runs commands of the user's; one that hangs must not hang pingknock. */
 const SSH_G_TIMEOUT_MS = 15_000;
@@ -67,10 +106,7 @@ function runSshG(
       clearTimeout(timer);
       resolve({
         kind: 'unavailable',
-        reason:
-          error.code === 'ENOENT'
-            ? 'ssh not found (Debian/Ubuntu: apt-get install openssh-client)'
-            : `ssh could not be started (${error.code ?? error.message})`,
+        reason: sshStartFailure(error),
       });
     });
     child.on('close', (code) => {
