@@ -172,7 +172,6 @@ export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
     mode,
     instructions: serverInstructions({
       alias,
-      secret: plannedSecret.secret,
       secretPath,
       host,
       port,

@@ -1,12 +1,10 @@
 import { jumpSshArgs, knockingHop, type JumpProxy } from './jump.js';
 import { DEFAULT_WINDOW_SECONDS } from './rules/model.js';
 import { isoDate, type KnockMode } from './rolling.js';
-import { secretToHex, type Secret } from './secret.js';
 import { shellQuote } from './shell.js';
 
 export interface Instructions {
   readonly alias: string;
-  readonly secret: Secret;
   readonly secretPath: string;
   readonly host: string;
   readonly port: number;
@@ -19,7 +17,10 @@ export interface Instructions {
   readonly jump?: JumpProxy | undefined;
 }
 
-/** What is left to do on the server, and the knock by hand. The pattern is the secret: this goes to stdout only. */
+/**
+ * What is left to do on the server, and the knock by hand. A static pattern is the secret itself, so
+ * the knock by hand computes it from the file rather than showing it.
+ */
 export function serverInstructions(next: Instructions): string {
   const { alias, host, port, configArgs, home } = next;
   const secretShown = next.secretPath.startsWith(`${home}/`)
@@ -54,9 +55,10 @@ export function serverInstructions(next: Instructions): string {
     `until a new login works:`,
     `  pingknock rules --secret-file ${secretShown}${portArgs} > pingknock.nft`,
     load,
-    `Without pingknock at hand, knock by hand and connect within ${DEFAULT_WINDOW_SECONDS} s:`,
-    `${ping} -c 1 -p ${secretToHex(next.secret)} ${host}`,
+    `To knock by hand and connect within ${DEFAULT_WINDOW_SECONDS} s:`,
+    `${ping} -c 1 -p "$(pingknock pattern --static ${alias})" ${host}`,
     connect,
+    'Without pingknock at hand, the README (Quick start) turns the secret file into the pattern with od.',
     '',
   ].join('\n');
 }

@@ -97,12 +97,13 @@ describe('pingknock setup in a lab, then plain ssh, scp and rsync', () => {
   it('printed a manual fallback that works: the ping it shows, then ssh without the ProxyCommand', async () => {
     lab.forgetKnocks();
     const secret = parseSecret(readFileSync(join(lab.home, '.ssh', 'pingknock', ALIAS)), 'secret');
+    expect(setupStdout).not.toContain(secretToHex(secret));
     const pingLine = setupStdout.split('\n').find((line) => line.trim().startsWith('ping '));
-    expect(pingLine?.trim()).toBe(`ping -c 1 -p ${secretToHex(secret)} ${lab.server.ipv4}`);
+    expect(pingLine?.trim()).toBe(`ping -c 1 -p "$(pingknock pattern --static ${ALIAS})" ${lab.server.ipv4}`);
     const sshLine = setupStdout.split('\n').find((line) => line.includes('ProxyCommand=none'));
     expect(sshLine?.trim()).toBe(`ssh -F ${config} -o ProxyCommand=none ${ALIAS}`);
-    const [ping, ...pingArgs] = (pingLine ?? '').trim().split(' ');
-    const knocked = await lab.onClient(ping ?? 'ping', ['-W', '2', ...pingArgs], { timeoutMs: 10_000 });
+    // As the user pastes it into a shell, which fills in the pattern.
+    const knocked = await lab.onClient('sh', ['-c', `${(pingLine ?? '').trim()} -W 2`], { timeoutMs: 10_000 });
     expect(knocked.code, knocked.stderr).toBe(0);
     const [ssh, ...sshArgs] = (sshLine ?? '').trim().split(' ');
     const result = await lab.onClient(ssh ?? 'ssh', [...sshArgs, 'echo by-hand'], { timeoutMs: 20_000 });

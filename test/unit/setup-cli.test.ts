@@ -82,7 +82,10 @@ describe('a host that already has another proxy', () => {
     expect(readFileSync(`${config}.pingknock-backup`).equals(original)).toBe(true);
     // The knock by hand goes from the bastion too, and so does the login around the ProxyCommand.
     expect(result.stdout).toMatch(
-      new RegExp(`^  ssh -F ${config} -- bastion ping -c 1 -p [0-9a-f]{32} prod-web$`, 'm'),
+      new RegExp(
+        `^  ssh -F ${config} -- bastion ping -c 1 -p "\\$\\(pingknock pattern --static prod-web\\)" prod-web$`,
+        'm',
+      ),
     );
     expect(result.stdout).toContain(`  ssh -F ${config} -o ProxyJump=bastion prod-web\n`);
     expect(setup(['prod-web', '--yes']).stderr).toMatch(/nothing changed/);
@@ -204,7 +207,8 @@ describe('the secret', () => {
     expect(kept.status, kept.stderr).toBe(0);
     expect(kept.stderr).toContain('using the existing secret');
     expect(readFileSync(secretPath('box'), 'utf8')).toBe(`${SECRET}\n`);
-    expect(kept.stdout).toContain(`ping -c 1 -p ${Buffer.from(SECRET).toString('hex')} box`);
+    expect(kept.stdout).toContain('ping -c 1 -p "$(pingknock pattern --static box)" box');
+    expect(kept.stdout).not.toContain(Buffer.from(SECRET).toString('hex'));
 
     writeFileSync(secretPath('open'), `${SECRET}\n`);
     chmodSync(secretPath('open'), 0o644);
@@ -254,6 +258,7 @@ describe('the secret', () => {
     expect(result.stderr).not.toContain(secret);
     expect(result.stderr).not.toContain(hex);
     expect(result.stdout).not.toContain(secret);
+    expect(result.stdout).not.toContain(hex);
     expect(result.stdout).toBe(
       [
         'Next, protect box (192.0.2.10): make its firewall rules here ' +
@@ -261,9 +266,10 @@ describe('the secret', () => {
         'until a new login works:',
         '  pingknock rules --secret-file ~/.ssh/pingknock/box --port 2200 > pingknock.nft',
         `  scp -F ${config} pingknock.nft box: && ssh -F ${config} box 'sudo nft -f pingknock.nft'`,
-        'Without pingknock at hand, knock by hand and connect within 60 s:',
-        `  ping -c 1 -p ${hex} 192.0.2.10`,
+        'To knock by hand and connect within 60 s:',
+        '  ping -c 1 -p "$(pingknock pattern --static box)" 192.0.2.10',
         `  ssh -F ${config} -o ProxyCommand=none box`,
+        'Without pingknock at hand, the README (Quick start) turns the secret file into the pattern with od.',
         '',
       ].join('\n'),
     );

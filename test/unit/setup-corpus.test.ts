@@ -243,7 +243,7 @@ describe.each(CORPUS.map((entry, index) => ({ ...entry, mode: MODES[index % MODE
         expect(secret).toMatch(/^[A-Za-z0-9_-]{16}\n$/);
         expect(statSync(secretPath).mode & 0o777).toBe(0o600);
         expect(statSync(join(home, '.ssh', 'pingknock')).mode & 0o777).toBe(0o700);
-        expect(first.stdout).toContain(`ping -c 1 -p ${Buffer.from(secret.trim()).toString('hex')} `);
+        expect(first.stdout).not.toContain(Buffer.from(secret.trim()).toString('hex'));
         expect(first.stderr).not.toContain(secret.trim());
 
         const second = pingknock(args, { home });

@@ -69,7 +69,7 @@ describe('setup --rolling-until: the mode of a server whose rules were loaded by
       `Host web\n    HostName web.example.org\n    # replaced by pingknock setup: ${rolling}\n` +
         `    ProxyUseFdpass yes\n    ProxyCommand ${proxyCommandFor('web', STATIC_MODE, { fdpass: true })}\n`,
     );
-    expect(toStatic.stdout).toContain(`ping -c 1 -p ${secretHex()} web.example.org`);
+    expect(toStatic.stdout).toContain('ping -c 1 -p "$(pingknock pattern --static web)" web.example.org');
     expect(toStatic.stdout).toContain('pingknock rules --secret-file ~/.ssh/pingknock/web > pingknock.nft');
   });
 
