@@ -5,6 +5,7 @@ import type { EnrollBackend, EnrollBackendChoice } from '../core/rules/detect.js
 import { persistCheckScript, unpersistScript } from '../core/rules/persist.js';
 import { keyNames, withoutKey } from '../core/rules/registry.js';
 import { withoutUfwBlocks } from '../core/rules/ufw.js';
+import { STATIC_MODE } from '../core/rolling.js';
 import { removeSetupAddition } from '../core/ssh-config/remove.js';
 import { readSnapshot, replaceFile } from '../edge/files.js';
 import { secretPathFor } from '../edge/secret-source.js';
@@ -12,6 +13,7 @@ import { removeRecord, type EnrollmentRecord } from '../edge/enroll-record.js';
 import { refusedOn } from '../core/remote-ssh.js';
 import { lastLines } from '../core/target.js';
 import { installedBackends } from './enroll-plan.js';
+import { writeKnockMode } from './knock-mode.js';
 import { info } from './info.js';
 import { changeKeys, readUfwFiles, serverFamilies } from './key-change.js';
 import { proverFor, withAliasSession, type AliasSession, type SessionRequest } from './key-session.js';
@@ -33,18 +35,18 @@ export async function runUnenroll(request: UnenrollRequest): Promise<void> {
     ...session,
     left: await removeFromServer(session, request),
   }));
-  await removeConfigLines(alias, configPath, record);
+  const stillKnocks = await removeConfigLines(alias, configPath, record);
   if (request.purge) {
     const secretPath = secretPathFor(alias);
     await fs.rm(secretPath, { force: true });
     info(`removed the secret ${secretPath}`);
   }
   await removeRecord(alias);
+  const client = stillKnocks ? `ssh ${alias} keeps the lines it had before enroll` : `ssh ${alias} no longer knocks`;
   info(
     left.length === 0
-      ? `${alias} is unenrolled: pingknock's rules are off the server, and ssh ${alias} no longer knocks`
-      : `${alias} is unenrolled: its key is off the server, which keeps ${left.join(', ')}; ` +
-          `ssh ${alias} no longer knocks`,
+      ? `${alias} is unenrolled: pingknock's rules are off the server, and ${client}`
+      : `${alias} is unenrolled: its key is off the server, which keeps ${left.join(', ')}; ${client}`,
   );
 }
 
@@ -111,21 +113,27 @@ async function removeRules(session: AliasSession, backend: EnrollBackend): Promi
     info(line);
 }
 
-/** Takes out what enroll's setup added, byte-exact; without a record of it, only pingknock's ProxyCommand. */
+/**
+ * Takes out what enroll's setup added, byte-exact; without a record of it, only pingknock's
+ * ProxyCommand. Lines that were there before enroll stay, with static knocks again: enroll may have
+ * made them one-time, and their end date would fail every ssh to the alias once it passed, long
+ * after the rules that needed them are gone. Returns whether the alias still goes through pingknock.
+ */
 async function removeConfigLines(
   alias: string,
   configPath: string,
   record: EnrollmentRecord | undefined,
-): Promise<void> {
+): Promise<boolean> {
   const recorded = record?.config === configPath ? record : undefined;
   if (recorded !== undefined && recorded.configAddition === null) {
-    info(`${configPath} had pingknock's lines for ${alias} before enroll; left as it is`);
-    return;
+    info(`${configPath} had pingknock's lines for ${alias} before enroll; they stay`);
+    await writeKnockMode(alias, configPath, STATIC_MODE);
+    return true;
   }
   const snapshot = await readSnapshot(configPath);
   if (snapshot.content === undefined) {
     info(`there is no ${configPath}; nothing to take out`);
-    return;
+    return false;
   }
   // latin1 maps each byte to one character and back, as setup reads it.
   const removal = removeSetupAddition(
@@ -136,7 +144,7 @@ async function removeConfigLines(
   if (removal.kind === 'refused') throw new PingknockError('io', `${configPath}: ${removal.message}`);
   if (removal.kind === 'unchanged') {
     info(`${configPath} has no lines of pingknock's for ${alias}`);
-    return;
+    return false;
   }
   await replaceFile(snapshot, Buffer.from(removal.text, 'latin1'), 0o600);
   if (recorded === undefined)
@@ -144,4 +152,5 @@ async function removeConfigLines(
   for (const line of removal.removed)
     info(`took out of ${configPath} line ${line.number}: ${line.text.trim() === '' ? '(blank)' : line.text.trim()}`);
   for (const line of removal.restored) info(`took the replaced-by mark off line ${line.number}: ${line.text.trim()}`);
+  return false;
 }

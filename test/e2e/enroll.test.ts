@@ -493,3 +493,48 @@ describe("pingknock enroll and a persist folder that is not root's alone (issue 
     for (const target of targets) expect(readFileSync(target, 'utf8')).toBe(PRECIOUS);
   }, 120_000);
 });
+
+describe('pingknock setup, then enroll, then unenroll', () => {
+  let lab: Lab;
+  let client: EnrollLab;
+
+  beforeAll(async () => {
+    lab = await Lab.create({ secret: newSecret(), serverFirewall: 'bare' });
+    client = new EnrollLab(lab);
+  });
+  afterAll(() => lab?.destroy());
+
+  it(
+    'leaves the lines setup wrote, static again: the one-time end date enroll gave them would fail ssh once ' +
+      'it passed',
+    async () => {
+      const setup = await client.pingknock([
+        'setup',
+        ALIAS,
+        '--hostname',
+        lab.server.ipv4,
+        '--config',
+        client.config,
+        '--yes',
+      ]);
+      expect(setup.code, setup.stderr).toBe(0);
+      const afterSetup = readFileSync(client.config, 'utf8');
+      expect(client.proxyCommand()).not.toContain('--rolling-until');
+
+      const enrolled = await client.enroll();
+      expect(enrolled.code, enrolled.stderr).toBe(0);
+      expect(client.proxyCommand()).toContain(`--rolling-until ${isoDate(slotAt(Date.now() / 1000).day + 29)}`);
+      await client.expectKnockedLogin();
+
+      const removed = await client.unenroll();
+      expect(removed.code, removed.stderr).toBe(0);
+      expect(removed.stderr).toContain(`had pingknock's lines for ${ALIAS} before enroll; they stay`);
+      expect(removed.stderr).toContain(`ssh ${ALIAS} knocks with static knocks now`);
+      expect(removed.stderr).toContain(`ssh ${ALIAS} keeps the lines it had before enroll`);
+      expect(readFileSync(client.config, 'utf8')).toBe(afterSetup);
+      await client.expectOpenWithoutKnock();
+      await client.expectKnockedLogin();
+    },
+    180_000,
+  );
+});
