@@ -17,6 +17,20 @@ export interface PlannedChange {
   readonly explained: boolean;
   /** Among them a ProxyCommand or ProxyJump: one of this file, which the edit replaces knowingly. */
   readonly proxySeen: boolean;
+  /** The edit knocks from the jump host of a ProxyJump from an include or a Match block, and goes through it. */
+  readonly inheritsJump: boolean;
+}
+
+/**
+ * The ProxyJump route ssh -G takes for `alias` from the config as it is, when no ProxyCommand comes
+ * first: it may come from an included file or a Match block, which the edit of this file cannot see.
+ */
+export async function currentJumpRoute(alias: string, text: string, configPath: string): Promise<string | undefined> {
+  const { effectiveSshConfig } = await loadSshConfigModules();
+  const now = await effectiveSshConfig(alias, { kind: 'text', text: Buffer.from(text, 'latin1'), shownAs: configPath });
+  if (now.kind !== 'ok' || now.config.has('proxycommand')) return undefined;
+  const route = now.config.get('proxyjump');
+  return route === undefined || route.toLowerCase() === 'none' ? undefined : route;
 }
 
 export async function checkWithSsh(
@@ -40,7 +54,7 @@ export async function checkWithSsh(
   const other = changed
     ? effectiveMismatches(now.config, alias).filter((mismatch) => mismatch.startsWith('Proxy'))
     : [];
-  if (other.length > 0 && !request.force && !plan.proxySeen) {
+  if (other.length > 0 && !request.force && !plan.proxySeen && !plan.inheritsJump) {
     throw new PingknockError(
       'usage',
       `ssh -G ${alias} already uses ${other.join(' and ')}, set by an included file or a Match block; ` +

@@ -11,7 +11,7 @@ import { exists, readSnapshot, replaceFile, writeNewFile } from '../edge/files.j
 import { loadSecret, readSecretFile, secretPathFor } from '../edge/secret-source.js';
 import { confirm } from '../edge/prompt.js';
 import { info } from './info.js';
-import { checkWithSsh } from './setup-check.js';
+import { checkWithSsh, currentJumpRoute } from './setup-check.js';
 import { loadSshConfigModules } from './ssh-config-modules.js';
 
 /** ssh refuses a user config that others may write; a new one is private like the rest of ~/.ssh. */
@@ -97,10 +97,13 @@ export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
   const shownAs = snapshot.target === configPath ? configPath : `${configPath} (-> ${snapshot.target})`;
   // latin1 maps each byte to one character and back: bytes that are not UTF-8 survive untouched.
   const original = snapshot.content?.toString('latin1') ?? '';
-  // A host reached through ProxyJump is knocked from the jump host, which its ssh reaches with this config.
+  // A host reached through ProxyJump is knocked from the jump host, which its ssh reaches with this
+  // config; ssh -G tells of a ProxyJump from an include or a Match block too.
+  const inheritedJump = await currentJumpRoute(alias, original, configPath);
   const edit = editSshConfig(original, {
     ...request,
     jumpConfig: configPath === defaultConfig ? undefined : configPath,
+    inheritedJump,
   });
   if (edit.kind === 'refused') {
     throw new PingknockError(edit.reason === 'unparseable' ? 'io' : 'usage', `${shownAs}: ${edit.message}`);
@@ -113,7 +116,15 @@ export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
   const effective = await checkWithSsh(
     alias,
     request,
-    { before: original, after: text, changed: edit.kind === 'changed', explained, proxySeen },
+    {
+      before: original,
+      after: text,
+      changed: edit.kind === 'changed',
+      explained,
+      proxySeen,
+      inheritsJump:
+        inheritedJump !== undefined && edit.kind === 'changed' && edit.added.some((line) => / --jump /.test(line)),
+    },
     configPath,
   );
 

@@ -301,6 +301,56 @@ describe('a host behind a plain bastion, set up with one-time knocks', () => {
   });
 });
 
+describe('a host whose ProxyJump comes from a Match block', () => {
+  let lab: BastionLab;
+  let config: string;
+  let original: string;
+  let setupSaid: string;
+
+  beforeAll(async () => {
+    lab = await BastionLab.create();
+    config = join(lab.front.dir, 'user_ssh_config');
+    // The route is not in the host's own block: only ssh -G tells setup of it.
+    original = `${lab.configFor({ knocked: false }, [])}Match host ${lab.innerAddress}\n    ProxyJump bastion\n`;
+    writeFileSync(config, original, { mode: 0o600 });
+    setupSaid = await setupInner(lab, config, ['--static']);
+    lab.inner.loadServerRules(nftRules(readSecret(lab)));
+  });
+  afterAll(() => lab?.destroy());
+
+  it('setup knocks from the bastion, with a line in the host block that comes before the Match block', () => {
+    const proxy = `ProxyCommand pingknock proxy --name ${ALIAS} --jump bastion --config ${config} %h %p`;
+    expect(readFileSync(config, 'utf8')).toBe(
+      original.replace(/(    LogLevel ERROR\n)(Match host )/, `$1    ${proxy}\n$2`),
+    );
+    expect(setupSaid).toMatch(/goes through bastion \(ProxyJump\): the knock is sent from bastion by its own ping/);
+  });
+
+  it('ssh inner gets in, the knock and the session both coming from the bastion', async () => {
+    lab.inner.forgetKnocks();
+    const result = await ssh(lab, config, [ALIAS, 'echo "${SSH_CONNECTION%% *}"']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.toString()).toBe(`${lab.bastionInner}\n`);
+    expect(lab.knockedOnInner()).toContain(lab.bastionInner);
+  });
+
+  it('unenroll gives the config back byte for byte, and the Match block carries ssh again', async () => {
+    lab.inner.forgetKnocks();
+    const state = join(lab.inner.dir, 'state');
+    const persist = join(lab.inner.dir, 'persist');
+    mkdirSync(persist, { mode: 0o700 });
+    const result = await lab.onClient(
+      'pingknock',
+      ['unenroll', ALIAS, '--config', config, '--state-dir', state, '--persist-dir', persist],
+      { timeoutMs: 90_000 },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(readFileSync(config, 'utf8')).toBe(original);
+    const back = await ssh(lab, config, [ALIAS, 'echo through the Match block']);
+    expect(back.code, back.stderr).toBe(0);
+  });
+});
+
 describe('a host behind a bastion that is knock-protected itself, set up with static knocks', () => {
   let lab: BastionLab;
   let config: string;

@@ -92,6 +92,20 @@ describe('a host that already has another proxy', () => {
     expect(readFileSync(config, 'utf8')).toBe(text);
   });
 
+  it('knocks from the jump host a Match block gives it, with a line in its own block that comes first', () => {
+    const original = 'Host inner\n    HostName 10.9.9.9\n\nMatch host 10.9.9.9\n    ProxyJump bastion\n';
+    writeFileSync(config, original, { mode: 0o600 });
+    const result = setup(['inner', '--yes']);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toContain('ssh inner goes through bastion (ProxyJump): the knock is sent from bastion');
+    const line = `ProxyCommand pingknock proxy --name inner --jump bastion --config ${config} %h %p`;
+    const text = readFileSync(config, 'utf8');
+    // The Match block stays as it was: for this host the line before it wins, other hosts keep it.
+    expect(text).toBe(original.replace('10.9.9.9\n\n', `10.9.9.9\n    ${line}\n\n`));
+    expect(setup(['inner', '--yes']).stderr).toMatch(/nothing changed/);
+    expect(readFileSync(config, 'utf8')).toBe(text);
+  });
+
   it('is refused when its own block has another ProxyCommand; --force comments that line out and says so', () => {
     const original = useFixture('quoted-values.conf');
     const refused = setup(['legacy', '--yes']);
@@ -122,7 +136,7 @@ describe('a host that already has another proxy', () => {
     },
   );
 
-  it('is refused when an included file gives it one, which only ssh -G can see', () => {
+  it('is refused when an included file before its block gives it one, which only ssh -G can see', () => {
     const included = join(dir, 'included');
     mkdirSync(included);
     writeFileSync(join(included, 'work.conf'), 'Host inc-target\n    ProxyJump jumper\n');
@@ -130,10 +144,11 @@ describe('a host that already has another proxy', () => {
     const original = readFileSync(config);
     const refused = setup(['inc-target', '--yes']);
     expectRefused(refused, original, 'inc-target');
+    // The Include comes before any Host block, so no place in this file can win over it: not the
+    // line that knocks from jumper, nor, with --force, any other.
     expect(refused.stderr).toContain(
-      'ssh -G inc-target already uses ProxyJump jumper, set by an included file or a Match block',
+      'ssh -G inc-target would still use ProxyJump jumper: an earlier line, an included file or a Match block',
     );
-    // The Include comes before any Host block, so no place in this file can win over it.
     const forced = setup(['inc-target', '--yes', '--force']);
     expectRefused(forced, original, 'inc-target');
     expect(forced.stderr).toContain('would still use ProxyJump jumper');
@@ -149,17 +164,16 @@ describe('a host that already has another proxy', () => {
     expect(forced.stderr).toContain('would still use ProxyJump jumper');
   });
 
-  it('with --force puts a new block above such a Match block, where it does win', () => {
+  it('puts a new block above such a Match block, where it does win, knocking from its jump host', () => {
     writeFileSync(config, 'Match exec "true"\n    ProxyJump jumper\n');
-    expectRefused(setup(['m', '--yes']), readFileSync(config), 'm');
-    const forced = setup(['m', '--yes', '--force']);
-    expect(forced.status, forced.stderr).toBe(0);
-    expect(forced.stderr).toContain(
+    const result = setup(['m', '--yes']);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toContain(
       "ssh m used ProxyJump jumper until now (ssh -G); pingknock's ProxyCommand takes its place",
     );
-    expect(readFileSync(config, 'utf8')).toBe(
-      `Host m\n    ${proxyLine('m')}\n\nMatch exec "true"\n    ProxyJump jumper\n`,
-    );
+    expect(result.stderr).toContain('ssh m goes through jumper (ProxyJump): the knock is sent from jumper');
+    const line = `ProxyCommand pingknock proxy --name m --jump jumper --config ${config} %h %p`;
+    expect(readFileSync(config, 'utf8')).toBe(`Host m\n    ${line}\n\nMatch exec "true"\n    ProxyJump jumper\n`);
   });
 });
 

@@ -33,6 +33,11 @@ export interface SshConfigEditRequest {
    * ProxyCommand that knocks from the jump host, which reaches it with this config (ssh -F).
    */
   readonly jumpConfig?: string | undefined;
+  /**
+   * The ProxyJump route ssh takes for the alias from an included file or a Match block (ssh -G),
+   * which this file's own lines do not show: the host is knocked from that jump host too.
+   */
+  readonly inheritedJump?: string | undefined;
   readonly force: boolean;
 }
 
@@ -52,6 +57,7 @@ export function checkedEditRequest(unchecked: UncheckedEditRequest): SshConfigEd
     fdpass: unchecked.fdpass,
     sshPassesFds: unchecked.sshPassesFds,
     jumpConfig: unchecked.jumpConfig,
+    inheritedJump: unchecked.inheritedJump === undefined ? undefined : parseJump(unchecked.inheritedJump).text,
     force: unchecked.force,
   };
 }
@@ -212,7 +218,7 @@ function wantsFor(request: SshConfigEditRequest, firstOf: (group: Group) => Dire
   };
   const inPlace = firstOf('proxy');
   const current = inPlace === undefined ? undefined : pingknocks(inPlace);
-  const jump = jumpOf(inPlace, current, request.jumpConfig);
+  const jump = jumpOf(inPlace, current, request);
   const userFdpass = firstOf('fdpass');
   // A line of pingknock's in place keeps its way unless asked (an earlier setup's %n line relays);
   // where there is none, the new one takes the socket where ssh can, unless the user's
@@ -235,22 +241,24 @@ function wantsFor(request: SshConfigEditRequest, firstOf: (group: Group) => Dire
 }
 
 /**
- * The jump host a host is knocked from: the one of the ProxyJump ssh takes for it today, or of
- * pingknock's line in place that knocks from one. The knock must leave from there: the host may
- * be reachable from nowhere else.
+ * The jump host a host is knocked from: the one of the ProxyJump ssh takes for it today (from this
+ * file, else from an include or a Match block), or of pingknock's line in place that knocks from
+ * one. The knock must leave from there: the host may be reachable from nowhere else.
  */
 function jumpOf(
   inPlace: Directive | undefined,
   current: PingknockProxy | undefined,
-  config: string | undefined,
+  request: SshConfigEditRequest,
 ): JumpProxy | undefined {
+  const { jumpConfig, inheritedJump } = request;
   const route =
     inPlace?.keyword === 'proxyjump' && inPlace.values[0]?.toLowerCase() !== 'none'
       ? parseJump(inPlace.values[0] ?? '')
-      : current?.jump?.route;
+      : (current?.jump?.route ??
+        (inPlace === undefined && inheritedJump !== undefined ? parseJump(inheritedJump) : undefined));
   return route === undefined
     ? undefined
-    : { route, config: config === undefined ? undefined : checkedJumpConfig(config) };
+    : { route, config: jumpConfig === undefined ? undefined : checkedJumpConfig(jumpConfig) };
 }
 
 function sameJump(a: JumpProxy | undefined, b: JumpProxy | undefined): boolean {
