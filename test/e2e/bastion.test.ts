@@ -33,6 +33,26 @@ async function setupInner(lab: BastionLab, config: string, extra: readonly strin
   return setup.stderr;
 }
 
+/**
+ * `pingknock unenroll inner` (setup only was run: no record, the rules loaded by hand): it succeeds,
+ * the inner server keeps no table of pingknock's, and the config is `original` again, byte for byte.
+ */
+async function expectUnenrolled(lab: BastionLab, config: string, original: string): Promise<void> {
+  lab.inner.forgetKnocks();
+  const state = join(lab.inner.dir, 'state');
+  const persist = join(lab.inner.dir, 'persist');
+  mkdirSync(persist, { mode: 0o700 });
+  const result = await lab.onClient(
+    'pingknock',
+    ['unenroll', ALIAS, '--config', config, '--state-dir', state, '--persist-dir', persist],
+    { timeoutMs: 90_000 },
+  );
+  expect(result.code, result.stderr).toBe(0);
+  expect(readFileSync(config, 'utf8')).toBe(original);
+  const tables = runChecked('ip', ['netns', 'exec', lab.inner.server.netns, 'nft', 'list', 'tables']);
+  expect(tables).not.toMatch(/pingknock/);
+}
+
 /** ssh from the client with `config`: a fresh connection (no master of the user's), within 30 s. */
 function ssh(lab: BastionLab, config: string, args: readonly string[]) {
   return lab.onClient('ssh', ['-F', config, '-o', 'ControlPath=none', ...args], { timeoutMs: 30_000 });
@@ -283,19 +303,7 @@ describe('a host behind a plain bastion, set up with one-time knocks', () => {
   });
 
   it('unenroll takes the rules off the inner server and gives the config back byte for byte', async () => {
-    lab.inner.forgetKnocks();
-    const state = join(lab.inner.dir, 'state');
-    const persist = join(lab.inner.dir, 'persist');
-    mkdirSync(persist, { mode: 0o700 });
-    const result = await lab.onClient(
-      'pingknock',
-      ['unenroll', ALIAS, '--config', config, '--state-dir', state, '--persist-dir', persist],
-      { timeoutMs: 90_000 },
-    );
-    expect(result.code, result.stderr).toBe(0);
-    expect(readFileSync(config, 'utf8')).toBe(original);
-    const tables = runChecked('ip', ['netns', 'exec', lab.inner.server.netns, 'nft', 'list', 'tables']);
-    expect(tables).not.toMatch(/pingknock/);
+    await expectUnenrolled(lab, config, original);
     const back = await ssh(lab, config, [ALIAS, 'echo through the plain ProxyJump']);
     expect(back.code, back.stderr).toBe(0);
   });
@@ -335,17 +343,7 @@ describe('a host whose ProxyJump comes from a Match block', () => {
   });
 
   it('unenroll gives the config back byte for byte, and the Match block carries ssh again', async () => {
-    lab.inner.forgetKnocks();
-    const state = join(lab.inner.dir, 'state');
-    const persist = join(lab.inner.dir, 'persist');
-    mkdirSync(persist, { mode: 0o700 });
-    const result = await lab.onClient(
-      'pingknock',
-      ['unenroll', ALIAS, '--config', config, '--state-dir', state, '--persist-dir', persist],
-      { timeoutMs: 90_000 },
-    );
-    expect(result.code, result.stderr).toBe(0);
-    expect(readFileSync(config, 'utf8')).toBe(original);
+    await expectUnenrolled(lab, config, original);
     const back = await ssh(lab, config, [ALIAS, 'echo through the Match block']);
     expect(back.code, back.stderr).toBe(0);
   });
