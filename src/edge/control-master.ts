@@ -14,6 +14,8 @@ import { sshStartFailure } from './ssh.js';
 
 const MASTER_TIMEOUT_MS = 60_000;
 const MASTER_POLL_MS = 100;
+/** How long close waits for the master to end after each signal. */
+const CLOSE_WAIT_MS = 5_000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export interface ControlMasterSpec {
@@ -54,15 +56,23 @@ export class ControlMaster {
     }
   }
 
+  /** Ends the master (SIGTERM, then SIGKILL should it linger) and removes its folder; never waits long. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     process.removeListener('exit', this.killAtExit);
     const master = this.master;
     if (master !== undefined && master.exitCode === null && master.signalCode === null) {
-      const gone = new Promise((resolve) => master.once('exit', resolve));
+      const gone = new Promise<boolean>((resolve) => master.once('exit', () => resolve(true)));
+      // The timer must not keep the command alive once the master is gone.
+      const within = (ms: number): Promise<boolean> =>
+        Promise.race([gone, new Promise<boolean>((resolve) => setTimeout(resolve, ms, false).unref())]);
       this.kill();
-      await gone;
+      if (!(await within(CLOSE_WAIT_MS))) {
+        master.kill('SIGKILL');
+        // Not reaped even so: the command is done with it, and must not wait on it to exit.
+        if (!(await within(CLOSE_WAIT_MS))) master.unref();
+      }
     }
     await fs.rm(this.dir, { recursive: true, force: true });
   }
