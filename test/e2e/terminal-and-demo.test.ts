@@ -44,7 +44,8 @@ describe('pingknock knock and proxy in a lab', () => {
     });
     expect(result.code).toBe(ExitCode.noReply);
     expect(result.stderr).toMatch(/^pingknock: no echo reply from 10\.201\.0\.99 within 1 s/);
-    expect(result.ms - nodeStart.ms).toBeLessThan(1_000 + 1_000);
+    // The 1 s deadline and 1.5 s for the CLI's own start beyond node's: a 3 s deadline would not pass.
+    expect(result.ms - nodeStart.ms).toBeLessThan(1_000 + 1_500);
   });
 
   it('proxy shows a spinner on an interactive stderr, clears it, and keeps stdout clean', async () => {

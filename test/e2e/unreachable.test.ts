@@ -29,7 +29,8 @@ describe('a knock to an address that cannot be reached', () => {
       `pingknock: ${address} is unreachable from here (${said})\n`,
     );
     expect(result.stdout.length).toBe(0);
-    expect(result.ms - nodeStart.ms).toBeLessThan(1_000);
+    // Waiting out the deadline would take 3 s beyond the CLI's start; a loaded machine gets 2 s.
+    expect(result.ms - nodeStart.ms).toBeLessThan(2_000);
   }
 
   it('no route from the client: ping fails before sending, and so does the knock', async () => {
