@@ -1,33 +1,39 @@
 import { PingknockError } from '../core/errors.js';
 import type { SshConfigEditRequest } from '../core/ssh-config/add-plan.js';
-import type { EffectiveSshConfig } from '../edge/ssh.js';
+import type { EffectiveSshConfig, SshConfigAnswer } from '../edge/ssh.js';
 import { info } from './info.js';
 import { loadSshConfigModules } from './ssh-config-modules.js';
 
 /**
  * The pure edit knows this file; ssh also knows the included files and evaluates Match. Both
- * the config as it is and as it would be are shown to `ssh -G`, and nothing is written unless
- * ssh, too, would then use pingknock's ProxyCommand and the requested values for the alias.
+ * the config as it is (`now`) and as it would be are shown to `ssh -G`, and nothing is written
+ * unless ssh, too, would then use pingknock's ProxyCommand and the requested values for the alias.
  */
 export interface PlannedChange {
-  readonly before: string;
   readonly after: string;
   readonly changed: boolean;
   /** The edit already names the lines it replaces or overrides. */
   readonly explained: boolean;
   /** Among them a ProxyCommand or ProxyJump: one of this file, which the edit replaces knowingly. */
   readonly proxySeen: boolean;
-  /** The edit knocks from the jump host of a ProxyJump from an include or a Match block, and goes through it. */
+  /**
+   * The edit was planned with the ProxyJump ssh takes today from an include or a Match block: its
+   * line knocks from that jump host, and ssh -G's check after it says whether the line comes first.
+   */
   readonly inheritsJump: boolean;
 }
 
-/**
- * The ProxyJump route ssh -G takes for `alias` from the config as it is, when no ProxyCommand comes
- * first: it may come from an included file or a Match block, which the edit of this file cannot see.
- */
-export async function currentJumpRoute(alias: string, text: string, configPath: string): Promise<string | undefined> {
+/** How ssh -G reads `alias` from this text of the config (written nowhere yet). */
+export async function effectiveOf(alias: string, text: string, configPath: string): Promise<SshConfigAnswer> {
   const { effectiveSshConfig } = await loadSshConfigModules();
-  const now = await effectiveSshConfig(alias, { kind: 'text', text: Buffer.from(text, 'latin1'), shownAs: configPath });
+  return effectiveSshConfig(alias, { kind: 'text', text: Buffer.from(text, 'latin1'), shownAs: configPath });
+}
+
+/**
+ * The ProxyJump route ssh takes for the alias, when no ProxyCommand comes first: it may come from
+ * an included file or a Match block, which the edit of this file cannot see.
+ */
+export function jumpRouteOf(now: SshConfigAnswer): string | undefined {
   if (now.kind !== 'ok' || now.config.has('proxycommand')) return undefined;
   const route = now.config.get('proxyjump');
   return route === undefined || route.toLowerCase() === 'none' ? undefined : route;
@@ -38,12 +44,10 @@ export async function checkWithSsh(
   request: SshConfigEditRequest,
   plan: PlannedChange,
   configPath: string,
+  now: SshConfigAnswer,
 ): Promise<EffectiveSshConfig | undefined> {
-  const { before, after, changed } = plan;
-  const { effectiveMismatches, effectiveSshConfig } = await loadSshConfigModules();
-  const ask = (text: string) =>
-    effectiveSshConfig(alias, { kind: 'text', text: Buffer.from(text, 'latin1'), shownAs: configPath });
-  const now = await ask(before);
+  const { after, changed } = plan;
+  const { effectiveMismatches } = await loadSshConfigModules();
   if (now.kind === 'unavailable') {
     info(`${now.reason}: the effective config was not checked with ssh -G`);
     return undefined;
@@ -61,7 +65,7 @@ export async function checkWithSsh(
         "pass --force to put pingknock's ProxyCommand in front of it",
     );
   }
-  const result = changed ? await ask(after) : now;
+  const result = changed ? await effectiveOf(alias, after, configPath) : now;
   if (result.kind !== 'ok') {
     throw new PingknockError(
       'io',

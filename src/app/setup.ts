@@ -11,7 +11,7 @@ import { exists, readSnapshot, replaceFile, writeNewFile } from '../edge/files.j
 import { loadSecret, readSecretFile, secretPathFor } from '../edge/secret-source.js';
 import { confirm } from '../edge/prompt.js';
 import { info } from './info.js';
-import { checkWithSsh, currentJumpRoute } from './setup-check.js';
+import { checkWithSsh, effectiveOf, jumpRouteOf } from './setup-check.js';
 import { loadSshConfigModules } from './ssh-config-modules.js';
 
 /** ssh refuses a user config that others may write; a new one is private like the rest of ~/.ssh. */
@@ -99,7 +99,8 @@ export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
   const original = snapshot.content?.toString('latin1') ?? '';
   // A host reached through ProxyJump is knocked from the jump host, which its ssh reaches with this
   // config; ssh -G tells of a ProxyJump from an include or a Match block too.
-  const inheritedJump = await currentJumpRoute(alias, original, configPath);
+  const now = await effectiveOf(alias, original, configPath);
+  const inheritedJump = jumpRouteOf(now);
   const edit = editSshConfig(original, {
     ...request,
     jumpConfig: configPath === defaultConfig ? undefined : configPath,
@@ -117,15 +118,14 @@ export async function runSetup(argv: SetupRequest): Promise<SetupOutcome> {
     alias,
     request,
     {
-      before: original,
       after: text,
       changed: edit.kind === 'changed',
       explained,
       proxySeen,
-      inheritsJump:
-        inheritedJump !== undefined && edit.kind === 'changed' && edit.added.some((line) => / --jump /.test(line)),
+      inheritsJump: inheritedJump !== undefined,
     },
     configPath,
+    now,
   );
 
   if (edit.kind === 'changed') {

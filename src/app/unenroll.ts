@@ -127,7 +127,10 @@ async function removeConfigLines(
   const recorded = record?.config === configPath ? record : undefined;
   if (recorded !== undefined && recorded.configAddition === null) {
     info(`${configPath} had pingknock's lines for ${alias} before enroll; they stay`);
-    await writeKnockMode(alias, configPath, STATIC_MODE);
+    // The server is done with by now: a config that cannot be edited is told of, not a failure.
+    await writeKnockMode(alias, configPath, STATIC_MODE).catch((error: unknown) =>
+      info(`left ${alias}'s ProxyCommand as it is (${(error as Error).message}): remove a --rolling-until by hand`),
+    );
     return true;
   }
   const snapshot = await readSnapshot(configPath);
