@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +10,7 @@ import { runChecked } from '../../src/edge/exec.js';
 import { BastionLab } from '../support/bastion-lab.js';
 import { ROOT } from '../support/cli.js';
 import { killStarted } from '../support/spawned.js';
-import { newSecret, nftRules, sha256File, startOnTerminal } from './fixture.js';
+import { expectCopiedByteExact, newSecret, nftRules, startOnTerminal } from './fixture.js';
 
 /**
  * A host behind a bastion (`ProxyJump bastion`), protected by the knock: setup keeps the route and
@@ -127,21 +126,15 @@ describe('a host behind a plain bastion, set up with one-time knocks', () => {
   it('scp and rsync move files byte-exact through the knock', async () => {
     const work = join(lab.front.dir, 'files');
     mkdirSync(work);
-    const source = join(work, 'payload.bin');
-    writeFileSync(source, randomBytes(2 * 1024 * 1024 + 5));
-    lab.inner.forgetKnocks();
-    const viaScp = join(work, 'via-scp.bin');
-    const scp = await lab.onClient('scp', ['-q', '-F', config, source, `${ALIAS}:${viaScp}`], { timeoutMs: 60_000 });
-    expect(scp.code, scp.stderr).toBe(0);
-    lab.inner.forgetKnocks();
-    const viaRsync = join(work, 'via-rsync.bin');
-    const rsync = await lab.onClient('rsync', ['-a', '-e', `ssh -F ${config}`, source, `${ALIAS}:${viaRsync}`], {
-      timeoutMs: 60_000,
-    });
-    expect(rsync.code, rsync.stderr).toBe(0);
-    const expected = await sha256File(source);
-    expect(await sha256File(viaScp)).toBe(expected);
-    expect(await sha256File(viaRsync)).toBe(expected);
+    await expectCopiedByteExact(
+      {
+        onClient: (file, args, options) => lab.onClient(file, args, options),
+        forgetKnocks: () => lab.inner.forgetKnocks(),
+      },
+      config,
+      ALIAS,
+      work,
+    );
   });
 
   it('works typed on a terminal too: ssh and scp under a real pseudo-terminal', async () => {

@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, readdirSync } from 'node:fs';
+import { createReadStream, readdirSync, writeFileSync } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
-import { run } from '../../src/edge/exec.js';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { run, type RunOptions, type RunResult } from '../../src/edge/exec.js';
 import { Lab, LAB_HOSTS, type LabOptions, type ServerFirewall } from '../../src/lab/lab.js';
 import { parseSecret, secretFromRandomBytes, SECRET_RANDOM_BYTES, type Secret } from '../../src/core/secret.js';
 import { buildRuleModel } from '../../src/core/rules/model.js';
@@ -46,6 +48,39 @@ export async function protectedLab(
     throw error;
   }
   return lab;
+}
+
+/** Where a copy goes from: the client's namespace, and the knocks to forget before each copy. */
+export interface CopyClient {
+  onClient(file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
+  forgetKnocks(): void;
+}
+
+/**
+ * scp, then rsync, of 2 MiB + 5 random bytes from `folder` to the same folder on `alias` (ssh -F
+ * `config`), each with the knocks forgotten first: both copies arrive byte-exact.
+ */
+export async function expectCopiedByteExact(
+  client: CopyClient,
+  config: string,
+  alias: string,
+  folder: string,
+): Promise<void> {
+  const source = join(folder, 'payload.bin');
+  writeFileSync(source, randomBytes(2 * 1024 * 1024 + 5));
+  const viaScp = join(folder, 'via-scp.bin');
+  const viaRsync = join(folder, 'via-rsync.bin');
+  client.forgetKnocks();
+  const scp = await client.onClient('scp', ['-q', '-F', config, source, `${alias}:${viaScp}`], { timeoutMs: 60_000 });
+  expect(scp.code, scp.stderr).toBe(0);
+  client.forgetKnocks();
+  const rsync = await client.onClient('rsync', ['-a', '-e', `ssh -F ${config}`, source, `${alias}:${viaRsync}`], {
+    timeoutMs: 60_000,
+  });
+  expect(rsync.code, rsync.stderr).toBe(0);
+  const expected = await sha256File(source);
+  expect(await sha256File(viaScp)).toBe(expected);
+  expect(await sha256File(viaRsync)).toBe(expected);
 }
 
 export function sha256File(path: string): Promise<string> {
