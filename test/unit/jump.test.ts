@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExitCode, PingknockError } from '../../src/core/errors.js';
+import { ExitCode } from '../../src/core/errors.js';
 import { parseJump, type JumpProxy } from '../../src/core/jump.js';
 import {
   carrySshArgs,
@@ -19,6 +19,7 @@ import { additionOf, editSshConfig } from '../../src/core/ssh-config/add.js';
 import { knockModeEdit } from '../../src/core/ssh-config/knock-mode.js';
 import { proxyCommandFor, readPingknockProxy, withRollingUntil } from '../../src/core/ssh-config/proxy-command.js';
 import { removeSetupAddition } from '../../src/core/ssh-config/remove.js';
+import { usageMessage } from '../support/usage.js';
 
 /**
  * Knocking from a jump host: the ProxyJump route read as ssh reads it, the ssh command lines
@@ -28,16 +29,6 @@ import { removeSetupAddition } from '../../src/core/ssh-config/remove.js';
 
 const PATTERN = '0123456789abcdef0123456789abcdef';
 const jumpOf = (route: string, config?: string): JumpProxy => ({ route: parseJump(route), config });
-
-function usageMessage(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof PingknockError && error.exitCode === ExitCode.usage) return error.message;
-    throw error;
-  }
-  throw new Error('expected a usage error, nothing was thrown');
-}
 
 describe('parseJump', () => {
   it.each([

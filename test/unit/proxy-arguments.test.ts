@@ -3,20 +3,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExitCode, PingknockError } from '../../src/core/errors.js';
+import { ExitCode } from '../../src/core/errors.js';
 import { asksForHelp, parseProxyArguments, rollingUntilOption, secondsOption } from '../../src/core/proxy-arguments.js';
 import { isoDate, slotAt, STATIC_MODE } from '../../src/core/rolling.js';
 import { BIN, recordingPing, ROOT } from '../support/cli.js';
-
-function usageMessage(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof PingknockError && error.exitCode === ExitCode.usage) return error.message;
-    throw error;
-  }
-  throw new Error('expected a usage error, nothing was thrown');
-}
+import { usageMessage } from '../support/usage.js';
 
 describe('parseProxyArguments', () => {
   it('reads every option, in both spellings of a value', () => {
